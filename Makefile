@@ -1,0 +1,20 @@
+# The two commands of the README: `make demo` (main job) and `make test` (test suite).
+VENV := .venv/bin
+OUT ?= demo_out
+
+.PHONY: setup demo test lint bench
+
+setup:
+	@bash scripts/bootstrap.sh
+
+demo: setup
+	$(VENV)/ri2fl demo -o $(OUT)
+
+test: setup
+	RI2FL_NO_PROGRESS=1 $(VENV)/python -m pytest -q -n 2 --dist loadfile
+
+lint: setup
+	$(VENV)/ruff check src tests benchmarks scripts
+
+bench: setup
+	$(VENV)/python benchmarks/run_all.py

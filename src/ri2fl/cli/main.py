@@ -1,0 +1,105 @@
+"""Entry point of the ``ri2fl`` command.
+
+Each subcommand lives in its own module ``ri2fl.cli.<name>`` exposing
+
+- ``HELP``: one line for the command list,
+- ``add_arguments(parser)``: its options (the parser's epilog should show examples),
+- ``run(args) -> int``: does the work and returns the exit status.
+
+User errors (:class:`ri2fl.errors.Ri2flError`) are printed as one line and exit with 2;
+anything unexpected is printed as one line too (``--debug`` shows the traceback) and exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from .. import __version__
+from ..errors import Ri2flError
+
+#: Subcommands in the order ``ri2fl --help`` lists them.
+COMMANDS: tuple[str, ...] = (
+    "demo",
+    "info",
+    "convert",
+    "simulate",
+    "train",
+    "predict",
+    "segment",
+    "profile",
+    "report",
+    "evaluate",
+    "stitch",
+)
+
+
+def _load(name: str):
+    try:
+        return importlib.import_module(f"ri2fl.cli.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"ri2fl.cli.{name}":
+            return None
+        raise
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ri2fl",
+        description="Label-free multiplexed 3D imaging: refractive-index tomograms to inferred "
+                    "fluorescence, uncertainty, masks and single-cell features.",
+        epilog="Examples:\n  ri2fl demo -o demo_out\n  ri2fl info cell.TCF --json\n"
+               "  ri2fl predict cell.TCF -o predictions/ --tta 8 --mc 8\n\n"
+               "Run 'ri2fl COMMAND --help' for the options and examples of each command.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"ri2fl {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show full tracebacks and debug logs")
+    parser.add_argument("--quiet", action="store_true", help="hide progress bars")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        module = _load(name)
+        if module is None:
+            continue
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if args.quiet:
+        os.environ["RI2FL_NO_PROGRESS"] = "1"
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except Ri2flError as exc:
+        if args.debug:
+            raise
+        print(f"ri2fl {args.command}: error: {exc.one_line()}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"ri2fl {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug, but the user still gets one line
+        if args.debug:
+            raise
+        print(f"ri2fl {args.command}: internal error: {type(exc).__name__}: {exc} "
+              "(run again with --debug for the traceback and report it)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""ri2fl.report"""
