@@ -1,0 +1,281 @@
+"""Structure-level evaluation: detect individual structures and match them by centroid.
+
+The paper's structure test (shared/spec/system.md, section 5) detects individual lipid
+droplets in inferred and real fluorescence, pairs them, and reports the fraction of real
+structures matched (~90%), the mean centroid distance (0.32 µm) and the correlation of the
+matched structures' intensities (r = 0.77).
+
+Detection is a band-pass (difference of Gaussians, a close approximation of the LoG blob
+detector) tuned to the expected size of each kind of structure, a threshold on the band-pass
+response, connected components and a minimum volume. The threshold is set from the TRUE
+volume and applied to both, because intensities live on one fixed scale: a prediction that is
+too dim loses structures, as it should. Matching is a Hungarian assignment on centroid
+distance in µm with a distance cap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from scipy import ndimage as ndi
+from scipy.optimize import linear_sum_assignment
+from scipy.spatial.distance import cdist
+from skimage.filters import difference_of_gaussians
+from skimage.measure import label, regionprops_table
+
+from ..errors import ConfigError, InputError
+
+
+@dataclass(frozen=True)
+class StructureKind:
+    """Size prior of one kind of structure.
+
+    Attributes
+    ----------
+    radius_um : float
+        Typical radius; sets the band-pass scale (sigma = radius / sqrt(3), the LoG optimum
+        for a 3D ball).
+    min_volume_um3 : float
+        Smaller connected components are noise.
+    rel_threshold : float
+        Threshold as a fraction of the 99.9th percentile of the true band-pass response.
+    max_distance_um : float
+        Default cap for matching centroids.
+    """
+
+    radius_um: float
+    min_volume_um3: float
+    rel_threshold: float
+    max_distance_um: float
+
+
+#: Size priors of the structures the paper evaluates (droplets 0.2-1 µm, nucleoli ~1-2 µm,
+#: mitochondrial fragments ~0.3 µm thick).
+KINDS: dict[str, StructureKind] = {
+    "lipid_droplets": StructureKind(radius_um=0.4, min_volume_um3=0.02, rel_threshold=0.3,
+                                    max_distance_um=1.0),
+    "nucleolus": StructureKind(radius_um=0.9, min_volume_um3=0.2, rel_threshold=0.3,
+                               max_distance_um=1.5),
+    "mitochondria": StructureKind(radius_um=0.25, min_volume_um3=0.02, rel_threshold=0.3,
+                                  max_distance_um=1.0),
+}
+
+
+@dataclass
+class Structures:
+    """Structures found in one volume; one entry per structure, positions in µm (z, y, x)."""
+
+    labels: np.ndarray
+    centroids_um: np.ndarray
+    intensity: np.ndarray
+    volume_um3: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.intensity)
+
+
+@dataclass
+class StructureMatch:
+    """Result of :func:`match_structures`."""
+
+    kind: str
+    max_distance_um: float
+    n_true: int
+    n_pred: int
+    n_matched: int
+    #: matched / true structures (the paper's "fraction matched").
+    fraction_matched: float
+    #: matched / predicted structures.
+    precision: float
+    mean_distance_um: float
+    median_distance_um: float
+    #: Pearson r of the peak intensities of matched pairs (NaN with fewer than 3 pairs).
+    intensity_r: float
+    pairs: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), int))
+    distances_um: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def as_dict(self, prefix: str = "") -> dict:
+        """The scalar fields, keys optionally prefixed (for a metrics table row)."""
+        d = asdict(self)
+        for key in ("pairs", "distances_um", "kind"):
+            d.pop(key)
+        return {f"{prefix}{k}": v for k, v in d.items()}
+
+    def fraction_within(self, distance_um: float) -> float:
+        """Fraction of true structures matched within ``distance_um`` (<= the cap)."""
+        if self.n_true == 0:
+            return float("nan")
+        return float(np.count_nonzero(self.distances_um <= distance_um) / self.n_true)
+
+
+def _kind(kind: str) -> StructureKind:
+    try:
+        return KINDS[kind]
+    except KeyError:
+        raise ConfigError(f"unknown structure kind {kind!r}", "kind",
+                          f"use one of {sorted(KINDS)}") from None
+
+
+def band_pass(fl: np.ndarray, voxel_size_um: Sequence[float], radius_um: float) -> np.ndarray:
+    """Difference-of-Gaussians response tuned to balls of ``radius_um`` (anisotropic voxels)."""
+    vs = np.asarray(voxel_size_um, dtype=float)
+    low = radius_um / np.sqrt(3) / vs
+    return difference_of_gaussians(np.asarray(fl, dtype=np.float32), low, 3 * low)
+
+
+def detection_threshold(true_fl: np.ndarray, voxel_size_um: Sequence[float],
+                        kind: str = "lipid_droplets") -> float:
+    """The threshold :func:`match_structures` applies to both volumes, from the true one."""
+    k = _kind(kind)
+    response = band_pass(true_fl, voxel_size_um, k.radius_um)
+    top = float(np.percentile(response, 99.9))
+    return k.rel_threshold * top if top > 0 else float("inf")
+
+
+def detect_structures(fl: np.ndarray, voxel_size_um: Sequence[float],
+                      kind: str = "lipid_droplets", threshold: float | None = None
+                      ) -> Structures:
+    """Detect individual structures in one fluorescence volume.
+
+    Parameters
+    ----------
+    fl : ndarray (Z, Y, X)
+        Fluorescence on the fixed intensity scale.
+    voxel_size_um : (z, y, x)
+        Voxel size in µm.
+    kind : {"lipid_droplets", "nucleolus", "mitochondria"}
+        Sets the size prior (:data:`KINDS`).
+    threshold : float, optional
+        Threshold on the band-pass response; default from this volume
+        (:func:`detection_threshold`).
+
+    Returns
+    -------
+    Structures
+        Label image, response-weighted centroids (µm), peak intensity and volume of each.
+    """
+    fl = np.asarray(fl, dtype=np.float32)
+    if fl.ndim != 3:
+        raise InputError(f"expected a (Z, Y, X) volume, got shape {fl.shape}")
+    k = _kind(kind)
+    vs = tuple(float(v) for v in voxel_size_um)
+    response = band_pass(fl, vs, k.radius_um)
+    if threshold is None:
+        threshold = detection_threshold(fl, vs, kind)
+    labels = label(response > threshold)
+    empty = np.zeros(0)
+    if labels.max() == 0:
+        return Structures(labels, np.zeros((0, 3)), empty, empty)
+    # peak of the lightly smoothed volume: unlike a mean over the component it does not
+    # depend on how far the thresholded band-pass reaches into the dark surroundings
+    smooth = ndi.gaussian_filter(fl, k.radius_um / np.sqrt(3) / np.asarray(vs) / 2)
+    props = regionprops_table(labels, intensity_image=np.stack([np.clip(response, 0, None),
+                                                                smooth], axis=-1),
+                              spacing=vs, properties=("label", "area", "centroid_weighted",
+                                                      "intensity_max"))
+    keep = props["area"] >= k.min_volume_um3
+    kept_ids = props["label"][keep]
+    # relabel so that label i+1 is structure i
+    lut = np.zeros(labels.max() + 1, dtype=np.int32)
+    lut[kept_ids] = np.arange(1, len(kept_ids) + 1)
+    centroids = np.stack([props[f"centroid_weighted-{a}-0"][keep] for a in range(3)], axis=1)
+    # regionprops' weighted centroids with spacing are in µm already
+    return Structures(labels=lut[labels], centroids_um=centroids,
+                      intensity=props["intensity_max-1"][keep],
+                      volume_um3=props["area"][keep])
+
+
+def match_centroids(true_um: np.ndarray, pred_um: np.ndarray, max_distance_um: float
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Hungarian matching of two point sets with a distance cap.
+
+    Returns
+    -------
+    pairs : ndarray (K, 2) of int
+        Indices (true, pred) of the matched points.
+    distances : ndarray (K,)
+        Their distances, all <= ``max_distance_um``.
+    """
+    true_um = np.asarray(true_um, float).reshape(-1, 3)
+    pred_um = np.asarray(pred_um, float).reshape(-1, 3)
+    if len(true_um) == 0 or len(pred_um) == 0:
+        return np.zeros((0, 2), int), np.zeros(0)
+    dist = cdist(true_um, pred_um)
+    # pairs beyond the cap cost more than any set of allowed pairs, then get dropped
+    big = max_distance_um * (min(dist.shape) + 1) + 1.0
+    cost = np.where(dist <= max_distance_um, dist, big)
+    rows, cols = linear_sum_assignment(cost)
+    ok = dist[rows, cols] <= max_distance_um
+    return np.stack([rows[ok], cols[ok]], axis=1), dist[rows[ok], cols[ok]]
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+    if len(a) < 3 or np.std(a) == 0 or np.std(b) == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def match_structures(true_fl: np.ndarray, pred_fl: np.ndarray,
+                     voxel_size_um: Sequence[float], kind: str = "lipid_droplets",
+                     max_distance_um: float | None = None, threshold: float | None = None
+                     ) -> StructureMatch:
+    """Detect structures in true and inferred fluorescence and match them by centroid.
+
+    Parameters
+    ----------
+    true_fl, pred_fl : ndarray (Z, Y, X)
+        Real and inferred fluorescence of one target on the same grid and intensity scale.
+    voxel_size_um : (z, y, x)
+        Voxel size in µm.
+    kind : {"lipid_droplets", "nucleolus", "mitochondria"}
+        Which structures (size prior).
+    max_distance_um : float, optional
+        Centroids further apart are never paired; default per kind (:data:`KINDS`).
+    threshold : float, optional
+        Band-pass threshold for both volumes; default from the true volume.
+
+    Returns
+    -------
+    StructureMatch
+
+    Examples
+    --------
+    >>> r = match_structures(true, pred, (0.2, 0.15, 0.15), "lipid_droplets")  # doctest: +SKIP
+    >>> r.fraction_matched, r.mean_distance_um, r.intensity_r  # doctest: +SKIP
+    """
+    k = _kind(kind)
+    if np.shape(true_fl) != np.shape(pred_fl):
+        raise InputError(f"shapes differ: true {np.shape(true_fl)} vs predicted "
+                         f"{np.shape(pred_fl)}")
+    cap = k.max_distance_um if max_distance_um is None else float(max_distance_um)
+    if threshold is None:
+        threshold = detection_threshold(true_fl, voxel_size_um, kind)
+    true_s = detect_structures(true_fl, voxel_size_um, kind, threshold)
+    pred_s = detect_structures(pred_fl, voxel_size_um, kind, threshold)
+    pairs, dist = match_centroids(true_s.centroids_um, pred_s.centroids_um, cap)
+    n_m = len(pairs)
+    nan = float("nan")
+    return StructureMatch(
+        kind=kind, max_distance_um=cap, n_true=len(true_s), n_pred=len(pred_s), n_matched=n_m,
+        fraction_matched=n_m / len(true_s) if len(true_s) else nan,
+        precision=n_m / len(pred_s) if len(pred_s) else nan,
+        mean_distance_um=float(dist.mean()) if n_m else nan,
+        median_distance_um=float(np.median(dist)) if n_m else nan,
+        intensity_r=_pearson(true_s.intensity[pairs[:, 0]], pred_s.intensity[pairs[:, 1]]),
+        pairs=pairs, distances_um=dist,
+    )
+
+
+#: Which fluorescence target holds which kind of structure.
+TARGET_KINDS: dict[str, str] = {
+    "lipid_droplets": "lipid_droplets",
+    "nucleolus": "nucleolus",
+    "mitochondria": "mitochondria",
+}
+
+__all__ = [
+    "KINDS", "TARGET_KINDS", "StructureKind", "StructureMatch", "Structures", "band_pass",
+    "detect_structures", "detection_threshold", "match_centroids", "match_structures",
+]
