@@ -1,1 +1,15 @@
-"""ri2fl.data"""
+"""Training data: paired files from manifests or folders, random patches where signal is."""
+
+from .dataset import (
+    PAIRED_SUFFIXES,
+    PairedVolume,
+    PatchDataset,
+    describe,
+    list_samples,
+    load_pair,
+    normalize_input,
+    safe_join,
+)
+
+__all__ = ["PAIRED_SUFFIXES", "PairedVolume", "PatchDataset", "describe", "list_samples",
+           "load_pair", "normalize_input", "safe_join"]

@@ -1,0 +1,336 @@
+"""Training data: paired volumes from a manifest or a folder, cut into random 3D patches.
+
+- :func:`list_samples` finds the paired files of a split, from a simulator manifest
+  (``manifest.csv`` with columns path, cell_type, seed, split) or from any folder of paired
+  files; manifest paths may not leave the data folder.
+- :func:`load_pair` reads one file as (input, target) arrays on the training voxel grid, the
+  input normalised like at inference (RI: ``normalize_ri``), the targets by name from the
+  fluorescence channels or from ``masks/<name>``.
+- :class:`PatchDataset` draws patches only where the targets hold signal, each from its own
+  generator seeded by (seed, epoch, index): reproducible, resumable and identical whatever
+  the number of workers or DDP processes.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from scipy import ndimage as ndi
+
+from ..constants import CANONICAL_VOXEL_SIZE_UM, RI_CLIP
+from ..errors import ConfigError, InputError
+
+__all__ = [
+    "PAIRED_SUFFIXES", "PairedVolume", "PatchDataset", "list_samples", "load_pair",
+    "normalize_input", "safe_join",
+]
+
+#: File suffixes recognised as paired data in a folder.
+PAIRED_SUFFIXES = (".h5", ".hdf5", ".tcf", ".zarr")
+INPUT_KINDS = ("ri", "bf", "dic")
+
+
+@dataclass
+class PairedVolume:
+    """One field of view ready for patching: float32 (1, Z, Y, X) input, (C, Z, Y, X) target."""
+
+    input: np.ndarray
+    target: np.ndarray
+    path: str
+    cell_type: str = ""
+
+
+def safe_join(root: Path, relative: str) -> Path:
+    """Join a manifest entry to its folder, refusing paths that leave the folder.
+
+    Raises
+    ------
+    ConfigError
+        For absolute paths outside ``root`` and ``..`` escapes (also through symlinks).
+    """
+    root = root.resolve()
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root):
+        raise ConfigError(f"manifest entry {relative!r} points outside the data folder", root,
+                          "manifest paths must be relative to the folder of manifest.csv")
+    return path
+
+
+def _read_manifest(manifest: Path, split: str | None) -> list[tuple[Path, str]]:
+    with open(manifest, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or "path" not in rows[0]:
+        raise ConfigError("manifest has no 'path' column", manifest,
+                          "columns: path, cell_type, seed, split (ri2fl simulate writes it)")
+    out = []
+    for row in rows:
+        if split is not None and row.get("split", split) != split:
+            continue
+        out.append((safe_join(manifest.parent, row["path"]), row.get("cell_type", "")))
+    return out
+
+
+def list_samples(data: str | Path, split: str | None = None,
+                 cell_types: Sequence[str] | None = None,
+                 val_fraction: float = 0.2) -> list[tuple[Path, str]]:
+    """List (path, cell_type) of the paired files of one split.
+
+    Parameters
+    ----------
+    data : str or Path
+        A ``manifest.csv``, a folder holding one, or a folder of paired files.
+    split : {"train", "val", "test"} or None
+        With a manifest, its ``split`` column selects; for a plain folder, the files (sorted)
+        are split deterministically, the last ``val_fraction`` going to ``"val"``.
+    cell_types : sequence of str, optional
+        Keep only these cell types (manifest only).
+    """
+    data = Path(data).expanduser()
+    manifest = data if data.suffix == ".csv" else data / "manifest.csv"
+    if manifest.is_file():
+        rows = _read_manifest(manifest, split)
+        if cell_types:
+            rows = [r for r in rows if r[1] in set(cell_types)]
+    elif data.is_dir():
+        files = sorted(p for p in data.iterdir() if p.suffix.lower() in PAIRED_SUFFIXES)
+        n_val = round(len(files) * val_fraction) if len(files) > 1 else 0
+        n_val = max(n_val, 1) if val_fraction > 0 and len(files) > 1 else n_val
+        if split == "train":
+            files = files[: len(files) - n_val]
+        elif split in ("val", "test"):
+            files = files[len(files) - n_val:]
+        rows = [(p, "") for p in files]
+    else:
+        raise ConfigError("no such data folder or manifest", data,
+                          "give a folder of paired .h5 files or a manifest.csv")
+    if not rows:
+        raise ConfigError(f"no paired files for split {split!r}", data,
+                          "check the manifest's split column or the folder's content")
+    return rows
+
+
+def normalize_input(array: np.ndarray, kind: str = "ri", medium_index: float = RI_CLIP[0]
+                    ) -> np.ndarray:
+    """Scale a network input to about [0, 1].
+
+    RI: ``clip((ri - medium) / (1.390 - 1.337), 0, 1)`` exactly as at inference
+    (``ri2fl.preprocess.normalize_ri``). BF/DIC intensity stacks have no absolute scale, so
+    their 0.5 and 99.5 percentiles are mapped to 0 and 1 (unclipped).
+    """
+    array = np.asarray(array, dtype=np.float32)
+    if kind == "ri":
+        scale = RI_CLIP[1] - RI_CLIP[0]
+        return np.clip((array - medium_index) / scale, 0.0, 1.0).astype(np.float32)
+    lo, hi = np.percentile(array, [0.5, 99.5])
+    return ((array - lo) / max(float(hi - lo), 1e-6)).astype(np.float32)
+
+
+def _resample(array: np.ndarray, voxel: Sequence[float], target: Sequence[float],
+              order: int) -> np.ndarray:
+    if np.allclose(voxel, target, rtol=0.01):
+        return array
+    try:
+        from ..preprocess import resample
+    except ImportError:
+        factors = [v / t for v, t in zip(voxel, target)]
+        return ndi.zoom(array, factors, order=order).astype(np.float32)
+    return np.asarray(resample(array, tuple(voxel), tuple(target), order=order), np.float32)
+
+
+def _read_h5(path: Path, input_kind: str, fl_names: list[str], mask_names: list[str]
+             ) -> tuple[np.ndarray, dict[str, np.ndarray], tuple, float]:
+    from ..io import read_paired
+
+    sample = read_paired(path, targets=fl_names or [], load_extra=True)
+    if input_kind == "ri":
+        raw = sample.ri
+    elif input_kind in sample.extra:
+        raw = sample.extra[input_kind]
+    else:
+        raise InputError(f"no {input_kind!r} dataset for input_kind={input_kind!r}", path,
+                         "simulate with modalities=('bf', 'dic') or choose input_kind 'ri'")
+    targets = {n: sample.fl[n] for n in fl_names}
+    for name in mask_names:
+        if name not in sample.masks:
+            raise InputError(f"no mask 'masks/{name}' (has {sorted(sample.masks)})", path)
+        targets[f"masks/{name}"] = sample.masks[name].astype(np.float32)
+    return raw, targets, sample.voxel_size_um, sample.medium_index
+
+
+def _read_volume(path: Path, fl_names: list[str]
+                 ) -> tuple[np.ndarray, dict[str, np.ndarray], tuple, float]:
+    """TCF (RI + 3DFL) and OME-Zarr (channels 'ri' and fluorescence names) via ri2fl.io.read."""
+    try:
+        from ..io import read
+    except ImportError:
+        raise InputError("reading this format needs ri2fl.io.read", path,
+                         "convert to paired HDF5 with ri2fl.io.write_paired") from None
+    vol = read(path)
+    names = list(getattr(vol, "channel_names", []) or [])
+    data = np.asarray(vol.frame(0).data if vol.axes.startswith("t") else vol.data, np.float32)
+    if data.ndim != 4 or "ri" not in names or any(n not in names for n in fl_names):
+        raise InputError(f"not a paired volume: channels {names}, need 'ri' and {fl_names}",
+                         path, "paired files need RI and the fluorescence targets as channels")
+    targets = {n: data[names.index(n)] for n in fl_names}
+    medium = vol.medium_index if vol.medium_index is not None else RI_CLIP[0]
+    return data[names.index("ri")], targets, vol.voxel_size_um, medium
+
+
+def load_pair(path: str | Path, targets: Sequence[str], input_kind: str = "ri",
+              voxel_size_um: Sequence[float] = CANONICAL_VOXEL_SIZE_UM,
+              medium_index: float | None = None, cell_type: str = "") -> PairedVolume:
+    """Read one paired file as normalised input and stacked targets on the training grid.
+
+    Parameters
+    ----------
+    path : str or Path
+        Paired HDF5 (``ri2fl.io.write_paired``), TCF or OME-Zarr.
+    targets : sequence of str
+        Fluorescence channel names, or ``"masks/<name>"`` for binary masks.
+    input_kind : {"ri", "bf", "dic"}
+        Network input; BF/DIC are datasets of the same name in the paired file.
+    voxel_size_um : sequence of float
+        Training grid (z, y, x); volumes on another grid are resampled.
+    medium_index : float, optional
+        Overrides the file's medium index for the RI normalisation.
+    """
+    path = Path(path)
+    if input_kind not in INPUT_KINDS:
+        raise ConfigError(f"unknown input_kind {input_kind!r}", "input_kind",
+                          f"choose one of {INPUT_KINDS}")
+    fl_names = [t for t in targets if not t.startswith("masks/")]
+    mask_names = [t.split("/", 1)[1] for t in targets if t.startswith("masks/")]
+    if path.suffix.lower() in (".h5", ".hdf5"):
+        raw, tgt, voxel, medium = _read_h5(path, input_kind, fl_names, mask_names)
+    else:
+        if mask_names or input_kind != "ri":
+            raise InputError("masks and BF/DIC inputs are read from paired HDF5 only", path)
+        raw, tgt, voxel, medium = _read_volume(path, fl_names)
+    medium = medium if medium_index is None else medium_index
+    image = normalize_input(_resample(raw, voxel, voxel_size_um, 1), input_kind, medium)
+    stack = []
+    for name in targets:
+        order = 0 if name.startswith("masks/") else 1
+        stack.append(_resample(np.asarray(tgt[name], np.float32), voxel, voxel_size_um, order))
+    # unregistered fluorescence may be stored as NaN: keep it out of the patch sampler's way
+    target = np.nan_to_num(np.stack(stack), nan=-1.0).astype(np.float32)
+    return PairedVolume(input=image[None], target=target, path=str(path), cell_type=cell_type)
+
+
+def _fit(array: np.ndarray, shape: Sequence[int], order: int) -> np.ndarray:
+    """Resize (C, Z, Y, X) to (C, *shape) by linear (or nearest) interpolation."""
+    if tuple(shape) == tuple(array.shape[1:]):
+        return array
+    factors = [1.0] + [t / s for t, s in zip(shape, array.shape[1:])]
+    return ndi.zoom(array, factors, order=order, mode="nearest", grid_mode=True)
+
+
+class PatchDataset(torch.utils.data.Dataset):
+    """Random 3D patches cut where the targets hold signal.
+
+    Parameters
+    ----------
+    volumes : sequence of PairedVolume
+    patch_size : (z, y, x)
+    n_patches : int
+        Length of one epoch.
+    augment : callable, optional
+        ``augment(sample, rng) -> sample`` (see :mod:`ri2fl.transforms`); none for validation.
+    seed : int
+        Base seed; patch ``i`` of epoch ``e`` uses ``default_rng([seed, e, i])``.
+    rescale : (float, float), optional
+        Random isotropic zoom range, e.g. (0.5, 2): a region ``patch / zoom`` is resized to
+        the patch (covers voxel-size variation).
+    min_foreground : float
+        Wanted fraction of patch voxels whose targets exceed ``threshold``.
+    threshold : float
+        Target value counted as signal.
+    tries : int
+        Candidate positions per patch; the richest is kept if none reaches the wanted fraction.
+    """
+
+    def __init__(self, volumes: Sequence[PairedVolume], patch_size: Sequence[int],
+                 n_patches: int, augment=None, seed: int = 0,
+                 rescale: Sequence[float] | None = None, min_foreground: float = 0.05,
+                 threshold: float = 0.1, tries: int = 10):
+        if not volumes:
+            raise ConfigError("no training volumes", hint="check the data path and split")
+        self.volumes = list(volumes)
+        self.patch_size = tuple(int(p) for p in patch_size)
+        self.n_patches = int(n_patches)
+        self.augment = augment
+        self.seed = int(seed)
+        self.rescale = tuple(rescale) if rescale else None
+        self.min_foreground = min_foreground
+        self.threshold = threshold
+        self.tries = tries
+        self.epoch = 0
+        sizes = np.array([v.input[0].size for v in self.volumes], dtype=float)
+        self._weights = sizes / sizes.sum()
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw the patches of ``epoch`` (call before each epoch)."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.n_patches
+
+    def _region(self, rng: np.random.Generator) -> tuple[int, ...]:
+        if not self.rescale:
+            return self.patch_size
+        lo, hi = np.log(self.rescale[0]), np.log(self.rescale[1])
+        zoom = float(np.exp(rng.uniform(lo, hi)))
+        return tuple(max(1, round(p / zoom)) for p in self.patch_size)
+
+    def _crop(self, vol: PairedVolume, region: Sequence[int], rng: np.random.Generator
+              ) -> tuple[np.ndarray, np.ndarray]:
+        shape = vol.input.shape[1:]
+        best, best_score = None, -np.inf
+        for _ in range(self.tries):
+            start = [int(rng.integers(0, max(s - r, 0) + 1)) for s, r in zip(shape, region)]
+            sl = (slice(None), *(slice(a, a + r) for a, r in zip(start, region)))
+            tgt = vol.target[sl]
+            # negative targets mark voxels outside the registered fluorescence
+            outside = bool((tgt < 0).any())
+            score = -1.0 if outside else float((tgt.max(axis=0) > self.threshold).mean())
+            if score > best_score:
+                best, best_score = sl, score
+            if score >= self.min_foreground:
+                break
+        return vol.input[best], np.clip(vol.target[best], 0.0, None)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, self.epoch, int(index)])
+        vol = self.volumes[int(rng.choice(len(self.volumes), p=self._weights))]
+        region = self._region(rng)
+        image, target = self._crop(vol, region, rng)
+        if tuple(region) != self.patch_size:  # zoom the region by patch / region
+            shape = [max(1, round(c * p / r))
+                     for c, p, r in zip(image.shape[1:], self.patch_size, region)]
+            image, target = _fit(image, shape, 1), _fit(target, shape, 1)
+        image, target = _pad(image, self.patch_size), _pad(target, self.patch_size)
+        sample = {"input": image, "target": target}
+        if self.augment is not None:
+            sample = self.augment(sample, rng)
+        return (torch.from_numpy(np.ascontiguousarray(sample["input"], dtype=np.float32)),
+                torch.from_numpy(np.ascontiguousarray(sample["target"], dtype=np.float32)))
+
+
+def _pad(array: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    """Zero-pad (C, Z, Y, X) at the end to at least ``shape`` and crop to it."""
+    pads = [(0, 0)] + [(0, max(0, s - a)) for s, a in zip(shape, array.shape[1:])]
+    if any(p[1] for p in pads):
+        array = np.pad(array, pads)
+    return array[:, : shape[0], : shape[1], : shape[2]]
+
+
+def describe(volumes: Sequence[PairedVolume]) -> dict[str, Any]:
+    """Short summary (count, shapes, cell types) for logs."""
+    return {"n": len(volumes), "shapes": sorted({tuple(v.input.shape[1:]) for v in volumes}),
+            "cell_types": sorted({v.cell_type for v in volumes})}

@@ -1,0 +1,136 @@
+"""Training configuration: defaults, YAML loading, overrides and validation."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..constants import CANONICAL_VOXEL_SIZE_UM, TARGETS
+from ..errors import ConfigError
+
+__all__ = ["DEFAULTS", "TASKS", "load_config", "merge"]
+
+#: Tasks a checkpoint can declare; the first is the fluorescence inference of RI2FL.
+TASKS = ("ri2fl", "organelle_seg", "cell_seg", "bf2fl", "dic2fl")
+
+#: Every option with its default. Unknown keys are refused, so typos do not pass silently.
+DEFAULTS: dict[str, Any] = {
+    "task": "ri2fl",
+    "input_kind": "ri",
+    "targets": list(TARGETS),
+    "data": {
+        "path": None,            # manifest.csv, a folder holding one, or a folder of paired files
+        "train_split": "train",
+        "val_split": "val",
+        "cell_types": None,      # keep only these cell types (manifest)
+        "val_fraction": 0.2,     # plain folders: last fraction of the sorted files validates
+        "medium_index": None,    # override the files' medium index
+        "min_foreground": 0.05,  # wanted fraction of patch voxels with signal
+        "threshold": 0.1,        # target value counted as signal
+        "max_files": None,       # use at most this many files per split
+    },
+    "arch": "unet3d",
+    "model": {"features": 12, "depth": 4, "multiplier": 2, "dropout": 0.1,
+              "z_pool_levels": 2, "final_activation": None},
+    "patch_size": [32, 96, 96],
+    "voxel_size_um": list(CANONICAL_VOXEL_SIZE_UM),
+    "batch_size": 2,
+    "epochs": 100,
+    "steps_per_epoch": 50,       # optimiser steps per epoch (patches are drawn at random)
+    "val_patches": 16,
+    "loss": "mse_gdl",
+    "loss_options": {},          # e.g. {gdl_weight: 1.0}
+    "metric": None,              # "pcc" or "dice"; default from the loss
+    "optimizer": {"lr": 1.0e-3, "weight_decay": 0.0},
+    "scheduler": {"factor": 0.2, "patience": 30, "min_lr": 1.0e-6},
+    "augment": {"flip": True, "rot90": True, "elastic": 0.2, "elastic_magnitude": 3.0,
+                "gamma": [0.8, 1.2], "noise": 0.02},
+    "rescale": None,             # e.g. [0.5, 2.0]
+    "out": "runs/train",
+    "device": "auto",            # auto, cpu, cuda, cuda:1
+    "bf16": False,               # bf16 autocast (CPU or GPU)
+    "num_threads": None,         # torch CPU threads (1 on a shared machine)
+    "num_workers": 0,
+    "seed": 0,
+    "max_minutes": None,         # stop cleanly after this much training time
+    "finetune": None,            # start from this checkpoint's weights
+    "tensorboard": True,
+    "half_checkpoint": False,    # store best.pt in float16 (half the size)
+}
+
+
+def merge(base: dict[str, Any], update: dict[str, Any], where: str = "") -> dict[str, Any]:
+    """Deep-merge ``update`` into a copy of ``base``, refusing keys ``base`` does not have."""
+    out = copy.deepcopy(base)
+    for key, value in (update or {}).items():
+        if key not in base:
+            raise ConfigError(f"unknown option {where + key!r}", hint=f"known: {sorted(base)}")
+        if isinstance(base[key], dict) and key not in ("loss_options",):
+            if not isinstance(value, dict):
+                raise ConfigError(f"option {where + key!r} must be a mapping")
+            out[key] = merge(base[key], value, f"{where}{key}.")
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def load_config(config: str | Path | dict[str, Any] | None = None,
+                **overrides: Any) -> dict[str, Any]:
+    """Return a complete, validated training configuration.
+
+    Parameters
+    ----------
+    config : str, Path or dict, optional
+        A YAML file or a mapping of options (see :data:`DEFAULTS`).
+    **overrides
+        Options applied last (``None`` values are ignored), e.g. ``epochs=5``.
+    """
+    if isinstance(config, (str, Path)):
+        path = Path(config)
+        if not path.is_file():
+            raise ConfigError("no such configuration file", path)
+        try:
+            user = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"invalid YAML ({str(exc).splitlines()[0]})", path) from None
+        if not isinstance(user, dict):
+            raise ConfigError("a training configuration must be a mapping", path)
+        base_dir = path.parent
+    else:
+        user, base_dir = dict(config or {}), None
+    cfg = merge(DEFAULTS, user)
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key == "data_path":
+            cfg["data"]["path"] = value
+            base_dir = None
+        else:
+            cfg = merge(cfg, {key: value})
+    if base_dir is not None and cfg["data"]["path"] and not Path(cfg["data"]["path"]).is_absolute():
+        # data paths in a YAML file are relative to the file when they exist there
+        candidate = base_dir / cfg["data"]["path"]
+        if candidate.exists():
+            cfg["data"]["path"] = str(candidate)
+    _validate(cfg)
+    return cfg
+
+
+def _validate(cfg: dict[str, Any]) -> None:
+    if cfg["task"] not in TASKS:
+        raise ConfigError(f"unknown task {cfg['task']!r}", "task", f"choose one of {TASKS}")
+    if not cfg["targets"]:
+        raise ConfigError("no targets", "targets", "name at least one target")
+    if len(cfg["patch_size"]) != 3 or min(cfg["patch_size"]) < 1:
+        raise ConfigError(f"patch_size must be 3 positive ints (z y x), got {cfg['patch_size']}")
+    for key in ("batch_size", "epochs", "steps_per_epoch", "val_patches"):
+        if int(cfg[key]) < 1:
+            raise ConfigError(f"{key} must be >= 1, got {cfg[key]}", key)
+    if cfg["rescale"] is not None and (len(cfg["rescale"]) != 2
+                                       or not 0 < cfg["rescale"][0] <= cfg["rescale"][1]):
+        raise ConfigError(f"rescale must be [min, max] zooms, got {cfg['rescale']}", "rescale")
+    if cfg["metric"] not in (None, "pcc", "dice"):
+        raise ConfigError(f"unknown metric {cfg['metric']!r}", "metric", "choose pcc or dice")
