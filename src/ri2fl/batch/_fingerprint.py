@@ -1,0 +1,168 @@
+"""Stable fingerprints of inputs and options, so that a rerun knows what is already done.
+
+Two fingerprints decide whether an output can be skipped: the SHA-256 of the input's bytes
+(a file, or every file of a directory store such as OME-Zarr) and the SHA-256 of the options
+that produced it. Neither depends on the process, the machine or the run's date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import enum
+import functools
+import hashlib
+import json
+import math
+import os
+import re
+import types
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: Options that choose where or how a batch runs but never change an output's bytes.
+RUN_ONLY_OPTIONS: frozenset[str] = frozenset({
+    "inputs", "input", "output", "out", "out_dir", "scheduler", "serial", "workers",
+    "quiet", "debug", "command", "_run",
+})
+
+_MAX_DEPTH = 12
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+_CHUNK = 1 << 20
+
+
+def options_from_args(args: argparse.Namespace,
+                      exclude: frozenset[str] | set[str] = frozenset()) -> dict[str, Any]:
+    """The options of a parsed command line that can change its outputs.
+
+    Drops the inputs, the output folder and the batch options (:data:`RUN_ONLY_OPTIONS`), so
+    that adding an input or switching ``--serial`` on does not redo finished outputs.
+
+    Examples
+    --------
+    >>> args = argparse.Namespace(inputs=["a.h5"], output="out", tta=8, serial=True)
+    >>> options_from_args(args)
+    {'tta': 8}
+    """
+    skip = RUN_ONLY_OPTIONS | set(exclude)
+    return {k: v for k, v in sorted(vars(args).items()) if k not in skip}
+
+
+def fingerprint(obj: Any) -> str:
+    """SHA-256 (hex) of a canonical description of ``obj``.
+
+    ``obj`` is typically a dict of options; callables are described by their qualified name,
+    their defaults and the values they close over (``functools.partial`` arguments included),
+    arrays and tensors by a hash of their bytes, ``argparse.Namespace`` by
+    :func:`options_from_args`.
+    """
+    text = json.dumps(_canonical(obj, 0, set()), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _qualname(obj: Any) -> str:
+    module = getattr(obj, "__module__", None) or type(obj).__module__
+    name = getattr(obj, "__qualname__", None) or type(obj).__qualname__
+    return f"{module}.{name}"
+
+
+def _canonical(obj: Any, depth: int, seen: set[int]) -> Any:
+    if obj is None or isinstance(obj, (bool, int, str)):
+        return obj
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else repr(obj)
+    if depth > _MAX_DEPTH or id(obj) in seen:
+        return {"type": _qualname(type(obj))}
+    seen = seen | {id(obj)}
+
+    def sub(value: Any) -> Any:
+        return _canonical(value, depth + 1, seen)
+
+    if isinstance(obj, enum.Enum):
+        return {"enum": _qualname(type(obj)), "name": obj.name}
+    if isinstance(obj, os.PathLike):
+        return {"path": os.fspath(obj)}
+    if isinstance(obj, bytes):
+        return {"bytes": hashlib.sha256(obj).hexdigest()}
+    if isinstance(obj, (np.ndarray, np.generic)):
+        arr = np.ascontiguousarray(obj)
+        return {"array": hashlib.sha256(arr.tobytes()).hexdigest(), "shape": list(arr.shape),
+                "dtype": arr.dtype.str}
+    if type(obj).__module__.startswith("torch") and hasattr(obj, "detach"):
+        return sub(obj.detach().cpu().numpy())
+    if isinstance(obj, argparse.Namespace):
+        return {"namespace": sub(options_from_args(obj))}
+    if isinstance(obj, Mapping):
+        return {"mapping": sorted([str(k), sub(v)] for k, v in obj.items())}
+    if isinstance(obj, (list, tuple)):
+        return [sub(v) for v in obj]
+    if isinstance(obj, (set, frozenset)):
+        return {"set": sorted(json.dumps(sub(v), sort_keys=True) for v in obj)}
+    if isinstance(obj, functools.partial):
+        return {"partial": sub(obj.func), "args": sub(obj.args), "keywords": sub(obj.keywords)}
+    if isinstance(obj, types.FunctionType):
+        cells = [c.cell_contents for c in (obj.__closure__ or ()) if _cell_filled(c)]
+        return {"function": _qualname(obj), "defaults": sub(obj.__defaults__),
+                "kwdefaults": sub(obj.__kwdefaults__), "closure": sub(cells)}
+    if isinstance(obj, types.MethodType):
+        return {"method": obj.__func__.__qualname__, "self": sub(obj.__self__)}
+    if isinstance(obj, (types.BuiltinFunctionType, types.ModuleType, type)):
+        return {"ref": _qualname(obj) if not isinstance(obj, types.ModuleType) else obj.__name__}
+    if callable(getattr(obj, "state_dict", None)):  # torch modules: their weights
+        return {"type": _qualname(type(obj)), "state": sub(dict(obj.state_dict()))}
+    if dataclasses.is_dataclass(obj):
+        return {"type": _qualname(type(obj)),
+                "fields": sub({f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)})}
+    if hasattr(obj, "__dict__"):
+        return {"type": _qualname(type(obj)), "state": sub(vars(obj))}
+    return {"type": _qualname(type(obj)), "repr": _ADDRESS.sub("", repr(obj))}
+
+
+def _cell_filled(cell: types.CellType) -> bool:
+    try:
+        cell.cell_contents  # noqa: B018 - an empty cell raises
+    except ValueError:
+        return False
+    return True
+
+
+def _files(path: Path) -> Iterator[tuple[str, Path]]:
+    """(relative posix name, path) of every regular file under ``path``, in sorted order."""
+    for root, dirs, names in os.walk(path):
+        dirs.sort()
+        for name in sorted(names):
+            full = Path(root) / name
+            if full.is_file():
+                yield full.relative_to(path).as_posix(), full
+
+
+def input_signature(path: str | Path) -> str:
+    """A cheap signature of an input (sizes and modification times, no reading).
+
+    When it has not changed since the input was hashed, the recorded hash is reused.
+    """
+    path = Path(path)
+    if path.is_dir():
+        h = hashlib.sha256()
+        for rel, full in _files(path):
+            st = full.stat()
+            h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        return "dir:" + h.hexdigest()
+    st = path.stat()
+    return f"file:{st.st_size}:{st.st_mtime_ns}"
+
+
+def input_digest(path: str | Path) -> str:
+    """SHA-256 (hex) of an input's content: a file's bytes, or a directory's files and names."""
+    path = Path(path)
+    h = hashlib.sha256()
+    files = _files(path) if path.is_dir() else [("", path)]
+    for rel, full in files:
+        h.update(f"{rel}\0".encode())
+        with open(full, "rb") as fh:
+            while block := fh.read(_CHUNK):
+                h.update(block)
+    return h.hexdigest()

@@ -1,0 +1,250 @@
+"""Batch runs: one output per input, resumable, idempotent, one run per folder."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _batch_tasks import make_inputs, smooth_task, zarr_task
+
+from ri2fl.batch import (
+    LOCK_NAME,
+    MANIFEST_NAME,
+    options_from_args,
+    output_path_for,
+    run_batch,
+)
+from ri2fl.batch._lock import output_lock
+from ri2fl.errors import ConfigError, InputError
+
+TESTS = Path(__file__).resolve().parent
+
+
+def processed(log: Path) -> list[str]:
+    return [line.split()[0] for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def folder_contents(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` except the lock, by relative name."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != LOCK_NAME}
+
+
+def test_output_names_stay_inside_the_output_folder(tmp_path):
+    out = tmp_path / "out"
+    assert output_path_for("/data/cell.TCF", out, ".ome.zarr") == out / "cell.ome.zarr"
+    assert output_path_for("a/b.ome.zarr/", out, ".csv") == out / "b.csv"
+    assert output_path_for("../../etc/passwd.h5", out, ".ome.zarr").parent == out
+    for bad in ("/x.zarr", "../x", "", "a\\b"):
+        with pytest.raises(ConfigError):
+            output_path_for("cell.h5", out, bad)
+    with pytest.raises(ConfigError):
+        output_path_for("/data/..", out, ".zarr")
+
+
+def test_batch_writes_one_output_per_input_and_skips_finished_ones(tmp_path):
+    inputs = make_inputs(tmp_path / "in", 3)
+    log = tmp_path / "log.txt"
+    task = functools.partial(smooth_task, log=str(log))
+    outs = run_batch(task, inputs, tmp_path / "out", ".npy", serial=True)
+    assert [o.name for o in outs] == ["cell00.npy", "cell01.npy", "cell02.npy"]
+    for inp, out in zip(inputs, outs):
+        np.testing.assert_array_equal(np.load(out), np.cumsum(np.load(inp), axis=0) * 2)
+    assert sorted(processed(log)) == ["cell00.npy", "cell01.npy", "cell02.npy"]
+
+    run_batch(task, inputs, tmp_path / "out", ".npy", serial=True)
+    assert len(processed(log)) == 3  # nothing redone
+
+    os.utime(inputs[0])  # touched, same content: still skipped
+    np.save(inputs[1], np.zeros((4, 8, 8), np.float32))  # new content: redone
+    run_batch(task, inputs, tmp_path / "out", ".npy", serial=True)
+    assert processed(log)[3:] == ["cell01.npy"]
+    np.testing.assert_array_equal(np.load(outs[1]), 0)
+
+
+def test_changed_options_redo_outputs(tmp_path):
+    inputs = make_inputs(tmp_path / "in", 2)
+    log = tmp_path / "log.txt"
+    out = tmp_path / "out"
+    run_batch(functools.partial(smooth_task, log=str(log)), inputs, out, ".npy", serial=True)
+    run_batch(functools.partial(smooth_task, gain=3.0, log=str(log)), inputs, out, ".npy",
+              serial=True)
+    assert len(processed(log)) == 4
+    np.testing.assert_allclose(np.load(out / "cell00.npy"),
+                               np.cumsum(np.load(inputs[0]), axis=0) * 3)
+    # explicit options: the same options skip, other ones redo
+    task = functools.partial(smooth_task, log=str(log))
+    run_batch(task, inputs, out, ".npy", serial=True, options={"gain": 2})
+    run_batch(task, inputs, out, ".npy", serial=True, options={"gain": 2})
+    assert len(processed(log)) == 6
+
+
+def test_options_from_args_ignore_inputs_and_batch_flags():
+    import argparse
+
+    a = argparse.Namespace(inputs=["a"], output="o", serial=True, workers=2, tta=8, model="m")
+    b = argparse.Namespace(inputs=["a", "b"], output="o", serial=False, workers=None, tta=8,
+                           model="m")
+    assert options_from_args(a) == options_from_args(b) == {"model": "m", "tta": 8}
+
+
+def test_directory_outputs_replace_atomically_and_partials_are_cleaned(tmp_path):
+    zarr = pytest.importorskip("zarr")
+    inputs = make_inputs(tmp_path / "in", 2)
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = out / ".cell00.zarr.0123abcd.partial.zarr"
+    (stale / "c").mkdir(parents=True)
+    other = out / ".keep.me.0123abcd.partial"
+    other.write_text("not ours")
+    run_batch(zarr_task, inputs, out, ".zarr", serial=True)
+    assert not stale.exists() and other.exists()
+    np.testing.assert_array_equal(zarr.open_array(str(out / "cell00.zarr"))[:],
+                                  np.load(inputs[0]) + 1)
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == \
+        ["cell00.zarr", "cell01.zarr"]
+
+
+def test_failed_input_does_not_stop_the_others(tmp_path):
+    inputs = make_inputs(tmp_path / "in", 3)
+    np.save(inputs[1], np.full((4, 8, 8), np.nan, np.float32))
+    with pytest.raises(InputError, match=r"1 of 3 inputs failed.*NaN"):
+        run_batch(smooth_task, inputs, tmp_path / "out", ".npy", serial=True)
+    assert (tmp_path / "out" / "cell00.npy").exists()
+    assert (tmp_path / "out" / "cell02.npy").exists()
+    assert not (tmp_path / "out" / "cell01.npy").exists()
+    assert not [p for p in (tmp_path / "out").iterdir() if "partial" in p.name]
+
+
+def test_bad_plans_are_refused_before_any_work(tmp_path):
+    inputs = make_inputs(tmp_path / "a", 1) + make_inputs(tmp_path / "b", 1)
+    with pytest.raises(ConfigError, match="would both write"):
+        run_batch(smooth_task, inputs, tmp_path / "out", ".npy", serial=True)
+    with pytest.raises(InputError, match="no such file"):
+        run_batch(smooth_task, [tmp_path / "missing.npy"], tmp_path / "out", ".npy")
+    with pytest.raises(ConfigError, match="overwrite its own input"):
+        run_batch(smooth_task, inputs[:1], tmp_path / "a", ".npy")
+
+
+def test_hostile_manifest_cannot_reach_outside_the_folder(tmp_path):
+    inputs = make_inputs(tmp_path / "in", 1)
+    out = tmp_path / "out"
+    out.mkdir()
+    victim = tmp_path / "victim.npy"
+    victim.write_text("keep")
+    hostile = {"format": "ri2fl-batch-manifest", "version": 1,
+               "outputs": {"../victim.npy": {"options_sha256": "x"},
+                           str(victim): {"options_sha256": "x"}}}
+    (out / MANIFEST_NAME).write_text(json.dumps(hostile))
+    run_batch(smooth_task, inputs, out, ".npy", serial=True)
+    assert victim.read_text() == "keep"
+    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    assert list(manifest["outputs"]) == ["cell00.npy"]
+    (out / MANIFEST_NAME).write_text("{ not json")
+    run_batch(smooth_task, inputs, out, ".npy", serial=True)  # unreadable: redone, no crash
+    assert (out / "cell00.npy").exists()
+
+
+def test_second_run_on_a_held_folder_is_refused(tmp_path):
+    inputs = make_inputs(tmp_path / "in", 1)
+    out = tmp_path / "out"
+    with output_lock(out), pytest.raises(ConfigError, match="in use by another ri2fl run"):
+        run_batch(smooth_task, inputs, out, ".npy", serial=True)
+    run_batch(smooth_task, inputs, out, ".npy", serial=True)  # released afterwards
+
+
+SCRIPT = textwrap.dedent("""
+    import functools, sys
+    sys.path.insert(0, {tests!r})
+    from _batch_tasks import smooth_task
+    from ri2fl.batch import run_batch
+    inputs = sys.argv[2:]
+    task = functools.partial(smooth_task, delay=float(sys.argv[1]), log={log!r})
+    run_batch(task, inputs, {out!r}, ".npy", serial={serial}, options={{"gain": 2.0}})
+""")
+
+
+def start(tmp_path: Path, out: Path, inputs, delay: float, serial: bool = True):
+    script = tmp_path / f"run_{out.name}.py"
+    log = str(tmp_path / f"log_{out.name}.txt")
+    script.write_text(SCRIPT.format(tests=str(TESTS), out=str(out), serial=serial, log=log))
+    return subprocess.Popen([sys.executable, str(script), str(delay), *map(str, inputs)],
+                            stderr=subprocess.PIPE, start_new_session=True)
+
+
+def wait_for(predicate, timeout: float = 30.0) -> None:
+    end = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.02)
+
+
+def half_written(out: Path) -> bool:
+    """A temporary output holding its header but not its data yet (mid-task)."""
+    return any("partial" in p.name and 0 < p.stat().st_size < 256 for p in out.iterdir())
+
+
+def n_done(out: Path) -> int:
+    try:
+        return len(json.loads((out / MANIFEST_NAME).read_text())["outputs"])
+    except (OSError, ValueError):
+        return 0
+
+
+def test_sigkill_midway_then_rerun_ends_identical_to_an_uninterrupted_run(tmp_path):
+    inputs = make_inputs(tmp_path / "in", 5)
+    ref = tmp_path / "ref"
+    run_batch(smooth_task, inputs, ref, ".npy", serial=True, options={"gain": 2.0})
+
+    out = tmp_path / "out"
+    proc = start(tmp_path, out, inputs, delay=0.3)
+    wait_for(lambda: n_done(out) >= 1)
+    # while it runs, a second run on the same folder is refused
+    second = start(tmp_path, out, inputs, delay=0.0)
+    _, err = second.communicate(timeout=60)
+    assert second.returncode != 0 and b"in use by another ri2fl run" in err
+    wait_for(lambda: n_done(out) >= 2 and half_written(out))
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert any("partial" in p.name for p in out.iterdir())  # a half-written output was left
+    done_before = n_done(out)
+    assert 2 <= done_before < 5
+
+    rerun = start(tmp_path, out, inputs, delay=0.0)  # the same command, lock freed by death
+    _, err = rerun.communicate(timeout=60)
+    assert rerun.returncode == 0, err.decode()
+    assert folder_contents(out) == folder_contents(ref)
+    # finished outputs were skipped: 5 started once, plus the one killed midway redone
+    assert len(processed(tmp_path / "log_out.txt")) == 5 + 1
+
+
+def test_dask_cluster_gives_the_same_outputs_as_serial(tmp_path):
+    inputs = make_inputs(tmp_path / "in", 4)
+    log = tmp_path / "log.txt"
+    task = functools.partial(smooth_task, log=str(log))
+    run_batch(task, inputs, tmp_path / "serial", ".npy", serial=True)
+    run_batch(task, inputs, tmp_path / "dask", ".npy", workers=2)
+    assert folder_contents(tmp_path / "dask") == folder_contents(tmp_path / "serial")
+    pids = {line.split()[1] for line in log.read_text().splitlines()[4:]}
+    assert len(pids) == 2 and str(os.getpid()) not in pids  # ran on two worker processes
+
+
+def test_existing_scheduler_is_used(tmp_path, monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    inputs = make_inputs(tmp_path / "in", 3)
+    run_batch(smooth_task, inputs, tmp_path / "serial", ".npy", serial=True)
+    with distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=None) as c:
+        run_batch(smooth_task, inputs, tmp_path / "dask", ".npy", scheduler=c.scheduler_address)
+    assert folder_contents(tmp_path / "dask") == folder_contents(tmp_path / "serial")
+    monkeypatch.setattr("ri2fl.batch.SCHEDULER_TIMEOUT_S", 1.0)
+    with pytest.raises(ConfigError, match="cannot reach the Dask scheduler"):
+        run_batch(smooth_task, inputs, tmp_path / "x", ".npy", scheduler="tcp://127.0.0.1:9")
