@@ -1,0 +1,636 @@
+"""Single-cell features from refractive index, fluorescence and masks.
+
+One row per cell, in families that follow CellProfiler's 3D measurement modules:
+morphology (cell, nucleus, cytoplasm, nucleoli), refractive index and dry mass per
+compartment, fluorescence per channel and compartment, lipid droplets, texture and
+neighbours. Every column carries its unit in its name (``cell_volume_um3``,
+``cell_dry_mass_pg``); :func:`feature_dictionary` documents each of them and
+``docs/features.md`` lists them.
+
+Conventions
+-----------
+- Volumes count voxels (exact for a voxelised object). Surface areas are measured on a
+  smoothed surface: marching cubes on the Gaussian-smoothed mask. Raw binary masks
+  overestimate the area of a sphere by 8-16 % (staircase), which makes a perfect sphere's
+  sphericity read 0.89; smoothing with a sigma that grows with the object's size (0.5 to 1
+  voxel) brings spheres and ellipsoids of 6 voxels radius or more within 3 %.
+- Dry mass follows n = n_m + alpha C, so mass (pg) = sum((n - n_m) / alpha) * voxel volume
+  with alpha in mL/g = µm³/pg.
+- Axis lengths are the full axes of the ellipsoid with the same second moments
+  (2 sqrt(5 lambda)), exact for a solid ellipsoid.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import ndimage as ndi
+from scipy.spatial import ConvexHull, QhullError, cKDTree
+from skimage import measure
+
+from ..constants import ALPHA_ML_PER_G, MEDIUM_INDEX, RI_CLIP, TARGETS
+from ..errors import InputError
+from ..progress import progress
+
+#: Columns that identify or locate a cell, or flag it; not features.
+META_COLUMNS: tuple[str, ...] = (
+    "label", "centroid_z_um", "centroid_y_um", "centroid_x_um", "cut_by_edge",
+)
+
+#: Compartments for refractive-index features.
+RI_COMPARTMENTS: tuple[str, ...] = ("cell", "nucleus", "cytoplasm", "nucleoli")
+#: Compartments for fluorescence features.
+FL_COMPARTMENTS: tuple[str, ...] = ("cell", "nucleus", "cytoplasm")
+
+_SHAPE = {
+    "volume_um3": ("µm³", "volume (voxel count x voxel volume)"),
+    "surface_area_um2": ("µm²", "area of the smoothed surface (marching cubes after "
+                                "Gaussian smoothing of the mask)"),
+    "sphericity": ("1", "pi^(1/3) (6V)^(2/3) / A: 1 for a sphere, smaller for other shapes"),
+    "equivalent_diameter_um": ("µm", "diameter of the sphere of the same volume"),
+    "major_axis_um": ("µm", "longest full axis of the ellipsoid with the same second moments"),
+    "intermediate_axis_um": ("µm", "middle full axis of the same-moments ellipsoid"),
+    "minor_axis_um": ("µm", "shortest full axis of the same-moments ellipsoid"),
+    "elongation": ("1", "major axis / minor axis"),
+    "extent": ("1", "volume / volume of the axis-aligned bounding box"),
+    "solidity": ("1", "volume enclosed by the smoothed surface / volume of its convex hull"),
+}
+
+_RI = {
+    "ri_mean": ("1", "mean refractive index"),
+    "ri_sd": ("1", "standard deviation of the refractive index"),
+    "ri_p10": ("1", "10th percentile of the refractive index"),
+    "ri_p50": ("1", "median refractive index"),
+    "ri_p90": ("1", "90th percentile of the refractive index"),
+    "dry_mass_pg": ("pg", "dry mass: sum((n - n_medium) / alpha) x voxel volume"),
+    "dry_mass_density_pg_per_um3": ("pg/µm³", "dry-mass concentration: mean (n - n_medium) "
+                                              "/ alpha"),
+}
+
+_FL = {
+    "mean_au": ("a.u.", "mean intensity"),
+    "sd_au": ("a.u.", "standard deviation of the intensity"),
+    "integrated_au_um3": ("a.u. µm³", "integrated intensity: sum x voxel volume"),
+}
+
+_TEXTURE = {
+    "glcm_contrast": ("1", "Haralick contrast of the 3D grey-level co-occurrence matrix of the "
+                           "RI (16 levels over the RI window, 13 directions, distance 1 voxel)"),
+    "glcm_correlation": ("1", "Haralick correlation of the 3D GLCM of the RI"),
+    "glcm_energy": ("1", "Haralick energy (angular second moment) of the 3D GLCM of the RI"),
+    "glcm_homogeneity": ("1", "Haralick homogeneity (inverse difference moment) of the 3D GLCM"),
+    "glcm_entropy": ("bit", "entropy of the 3D GLCM of the RI"),
+    "ri_gradient_mean_per_um": ("1/µm", "mean magnitude of the RI gradient"),
+}
+
+_GLCM_LEVELS = 16
+
+
+# --------------------------------------------------------------------------- dictionary
+
+def feature_dictionary(channels: Sequence[str] = TARGETS,
+                       neighbour_radius_um: float = 20.0) -> pd.DataFrame:
+    """Every column :func:`measure_cells` writes, with its family, unit and meaning.
+
+    Parameters
+    ----------
+    channels : sequence of str
+        Fluorescence channel names (default: the six targets).
+    neighbour_radius_um : float
+        The radius of the neighbour count (it is part of that column's name).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``name``, ``family``, ``unit``, ``description``, in table order.
+    """
+    rows: list[tuple[str, str, str, str]] = [
+        ("label", "identifier", "", "cell instance label in the cell mask"),
+        ("centroid_z_um", "identifier", "µm", "cell centroid, z"),
+        ("centroid_y_um", "identifier", "µm", "cell centroid, y"),
+        ("centroid_x_um", "identifier", "µm", "cell centroid, x"),
+        ("cut_by_edge", "quality", "bool", "the cell touches a face of the volume: "
+                                           "its shape and mass are truncated"),
+    ]
+    for comp in ("cell", "nucleus"):
+        for key, (unit, desc) in _SHAPE.items():
+            rows.append((f"{comp}_{key}", "morphology", unit, f"{comp}: {desc}"))
+    rows += [
+        ("cytoplasm_volume_um3", "morphology", "µm³", "cell volume minus nucleus volume"),
+        ("nucleus_to_cell_volume_ratio", "morphology", "1", "nucleus volume / cell volume"),
+        ("nucleus_offset_um", "morphology", "µm", "distance between nucleus and cell centroids"),
+        ("nucleus_count", "morphology", "1", "nuclei (connected components) inside the cell"),
+        ("nucleolus_count", "morphology", "1", "nucleoli (connected components) in the nucleus"),
+        ("nucleoli_volume_um3", "morphology", "µm³", "total nucleolar volume"),
+        ("nucleolus_mean_volume_um3", "morphology", "µm³", "mean volume of one nucleolus"),
+        ("nucleoli_to_nucleus_volume_ratio", "morphology", "1",
+         "nucleolar volume / nucleus volume"),
+    ]
+    for comp in RI_COMPARTMENTS:
+        for key, (unit, desc) in _RI.items():
+            rows.append((f"{comp}_{key}", "refractive index", unit, f"{comp}: {desc}"))
+    for ch in channels:
+        for comp in FL_COMPARTMENTS:
+            for key, (unit, desc) in _FL.items():
+                rows.append((f"{comp}_{ch}_{key}", "fluorescence", unit,
+                             f"{ch} fluorescence in the {comp}: {desc}"))
+        rows.append((f"nucleus_{ch}_fraction", "fluorescence", "1",
+                     f"fraction of the cell's integrated {ch} fluorescence in the nucleus"))
+    rows += [
+        ("lipid_droplet_count", "lipid droplets", "1", "lipid droplets (connected components) "
+                                                       "in the cell"),
+        ("lipid_droplets_volume_um3", "lipid droplets", "µm³", "total lipid-droplet volume"),
+        ("lipid_droplet_mean_volume_um3", "lipid droplets", "µm³",
+         "mean volume of one lipid droplet"),
+        ("lipid_droplets_volume_fraction", "lipid droplets", "1",
+         "lipid-droplet volume / cell volume"),
+        ("lipid_droplets_dry_mass_pg", "lipid droplets", "pg",
+         "dry mass of the lipid droplets (same alpha as protein: an estimate)"),
+        ("lipid_droplets_ri_mean", "lipid droplets", "1", "mean RI of the lipid droplets"),
+    ]
+    for comp in ("cell", "nucleus"):
+        for key, (unit, desc) in _TEXTURE.items():
+            rows.append((f"{comp}_{key}", "texture", unit, f"{comp}: {desc}"))
+    r = _radius_tag(neighbour_radius_um)
+    rows += [
+        (f"neighbours_within_{r}um_count", "neighbours", "1",
+         f"other cells whose centroid lies within {neighbour_radius_um:g} µm"),
+        ("nearest_neighbour_distance_um", "neighbours", "µm",
+         "centroid distance to the nearest other cell"),
+        ("touching_neighbours_count", "neighbours", "1", "other cells sharing a face with it"),
+    ]
+    return pd.DataFrame(rows, columns=["name", "family", "unit", "description"])
+
+
+def feature_columns(table: pd.DataFrame) -> list[str]:
+    """The numeric feature columns of a feature table (identifiers and metadata left out)."""
+    skip = set(META_COLUMNS) | {"frame", "track_id", "time_s", "source", "position"}
+    return [c for c in table.columns
+            if c not in skip and pd.api.types.is_numeric_dtype(table[c])
+            and not pd.api.types.is_bool_dtype(table[c])]
+
+
+def _radius_tag(radius_um: float) -> str:
+    return f"{radius_um:g}".replace(".", "p")
+
+
+# --------------------------------------------------------------------------- inputs
+
+def _as_spacing(voxel_size_um: float | Sequence[float]) -> np.ndarray:
+    vs = np.atleast_1d(np.asarray(voxel_size_um, dtype=float))
+    if vs.size == 1:
+        vs = np.repeat(vs, 3)
+    if vs.size != 3 or np.any(vs <= 0) or not np.all(np.isfinite(vs)):
+        raise InputError(f"voxel size must be 3 positive numbers (z, y, x), got {voxel_size_um}",
+                         "voxel_size_um")
+    return vs
+
+
+def _as_channels(fl, shape: tuple[int, ...]) -> dict[str, np.ndarray]:
+    if fl is None:
+        return {}
+    if isinstance(fl, Mapping):
+        channels = dict(fl)
+    else:
+        arr = np.asarray(fl)
+        if arr.ndim == 3:
+            arr = arr[None]
+        if arr.ndim != 4 or arr.shape[0] > len(TARGETS):
+            raise InputError(f"fluorescence must be (C, Z, Y, X) with C <= {len(TARGETS)} or a "
+                             f"dict of (Z, Y, X) arrays, got shape {arr.shape}", "fl")
+        channels = {TARGETS[i]: arr[i] for i in range(arr.shape[0])}
+    for name, arr in channels.items():
+        if tuple(np.shape(arr)) != shape:
+            raise InputError(f"fluorescence channel {name!r} has shape {np.shape(arr)}, "
+                             f"the RI has {shape}", "fl", "resample both to one grid first")
+    return channels
+
+
+def _check_same_shape(name: str, arr, shape: tuple[int, ...]) -> None:
+    if arr is not None and tuple(np.shape(arr)) != shape:
+        raise InputError(f"{name} has shape {np.shape(arr)}, the RI has {shape}", name,
+                         "masks, labels and fluorescence must be on the RI grid")
+
+
+# --------------------------------------------------------------------------- shape
+
+def _smoothed_mesh(mask: np.ndarray, spacing: np.ndarray):
+    """Vertices and faces of the smoothed surface of ``mask``, or None if it vanishes."""
+    n = int(mask.sum())
+    r_vox = (3.0 * n / (4.0 * np.pi)) ** (1.0 / 3.0)
+    # measured on voxelised spheres of radius 3-40 voxels: sigma = r/12 in [0.5, 1] keeps
+    # the area within 3 % from 6 voxels radius up; a fixed 1 voxel shrinks small objects
+    sigma = float(np.clip(r_vox / 12.0, 0.5, 1.0))
+    padded = np.pad(mask.astype(np.float32), 3)
+    smooth = ndi.gaussian_filter(padded, sigma)
+    if smooth.max() <= 0.5:
+        return None
+    verts, faces, _, _ = measure.marching_cubes(smooth, 0.5, spacing=tuple(spacing))
+    return verts, faces
+
+
+def _exposed_face_area(mask: np.ndarray, spacing: np.ndarray) -> float:
+    """Area of the voxel faces between the mask and the outside (for objects too small to
+    smooth)."""
+    padded = np.pad(mask, 1)
+    area = 0.0
+    face = (spacing[1] * spacing[2], spacing[0] * spacing[2], spacing[0] * spacing[1])
+    for axis in range(3):
+        area += np.count_nonzero(np.diff(padded, axis=axis)) * face[axis]
+    return area
+
+
+def _mesh_volume(verts: np.ndarray, faces: np.ndarray) -> float:
+    tri = verts[faces]
+    return abs(float(np.einsum("ij,ij->i", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])).sum())) / 6
+
+
+def _axes_um(mask: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+    coords = np.argwhere(mask) * spacing
+    cov = np.zeros((3, 3)) if len(coords) == 1 else np.cov(coords, rowvar=False, bias=True)
+    # the voxel's own extent (uniform over d: variance d^2/12) completes the moments
+    cov = cov + np.diag(spacing**2 / 12.0)
+    lam = np.clip(np.linalg.eigvalsh(cov)[::-1], 0, None)
+    return 2.0 * np.sqrt(5.0 * lam)
+
+
+def shape_features(mask: np.ndarray, spacing: Sequence[float]) -> dict[str, float]:
+    """Morphology of one binary object (volume, area, sphericity, axes, extent, solidity).
+
+    Parameters
+    ----------
+    mask : (Z, Y, X) bool array
+        The object, cropped or not.
+    spacing : sequence of 3 floats
+        Voxel size (z, y, x) in µm.
+
+    Returns
+    -------
+    dict
+        Keys of the morphology family without the compartment prefix (``volume_um3``...);
+        NaN for an empty object.
+    """
+    spacing = np.asarray(spacing, dtype=float)
+    out = dict.fromkeys(_SHAPE, np.nan)
+    n = int(np.count_nonzero(mask))
+    out["volume_um3"] = n * float(np.prod(spacing))
+    if n == 0:
+        return out
+    sl = ndi.find_objects(mask.astype(np.uint8))[0]
+    mask = mask[sl]
+    volume = out["volume_um3"]
+    mesh = _smoothed_mesh(mask, spacing)
+    if mesh is None:
+        area, solidity = _exposed_face_area(mask, spacing), np.nan
+    else:
+        verts, faces = mesh
+        area = float(measure.mesh_surface_area(verts, faces))
+        try:
+            solidity = _mesh_volume(verts, faces) / ConvexHull(verts).volume
+        except (QhullError, ValueError):
+            solidity = np.nan
+    axes = _axes_um(mask, spacing)
+    out.update(
+        surface_area_um2=area,
+        sphericity=np.pi ** (1 / 3) * (6 * volume) ** (2 / 3) / area if area > 0 else np.nan,
+        equivalent_diameter_um=(6.0 * volume / np.pi) ** (1.0 / 3.0),
+        major_axis_um=axes[0], intermediate_axis_um=axes[1], minor_axis_um=axes[2],
+        elongation=axes[0] / axes[2] if axes[2] > 0 else np.nan,
+        extent=n / mask.size,
+        solidity=min(solidity, 1.0) if np.isfinite(solidity) else np.nan,
+    )
+    return out
+
+
+# --------------------------------------------------------------------------- intensity
+
+def ri_features(ri: np.ndarray, mask: np.ndarray, voxel_volume_um3: float,
+                medium_index: float = MEDIUM_INDEX,
+                alpha: float = ALPHA_ML_PER_G) -> dict[str, float]:
+    """RI statistics, dry mass (pg) and dry-mass density (pg/µm³) of the voxels in ``mask``."""
+    values = ri[mask].astype(np.float64)
+    if values.size == 0:
+        out = dict.fromkeys(_RI, np.nan)
+        out["dry_mass_pg"] = 0.0
+        return out
+    p10, p50, p90 = np.percentile(values, [10, 50, 90])
+    concentration = (values - medium_index) / alpha  # pg/µm³
+    return {
+        "ri_mean": values.mean(), "ri_sd": values.std(),
+        "ri_p10": p10, "ri_p50": p50, "ri_p90": p90,
+        "dry_mass_pg": concentration.sum() * voxel_volume_um3,
+        "dry_mass_density_pg_per_um3": concentration.mean(),
+    }
+
+
+def _fl_features(channel: np.ndarray, cell: np.ndarray, nucleus: np.ndarray,
+                 cytoplasm: np.ndarray, voxel_volume: float) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for comp, mask in (("cell", cell), ("nucleus", nucleus), ("cytoplasm", cytoplasm)):
+        v = channel[mask].astype(np.float64)
+        out[f"{comp}_mean_au"] = v.mean() if v.size else np.nan
+        out[f"{comp}_sd_au"] = v.std() if v.size else np.nan
+        out[f"{comp}_integrated_au_um3"] = v.sum() * voxel_volume
+    total = out["cell_integrated_au_um3"]
+    out["nucleus_fraction"] = (out["nucleus_integrated_au_um3"] / total
+                               if total != 0 else np.nan)
+    return out
+
+
+# --------------------------------------------------------------------------- texture
+
+_OFFSETS = [o for o in itertools.product((-1, 0, 1), repeat=3)
+            if o > (0, 0, 0)]  # 13 directions: one of each opposite pair
+
+
+def _shifted(offset: Sequence[int], shape: Sequence[int]) -> tuple[tuple, tuple]:
+    src, dst = [], []
+    for o, n in zip(offset, shape):
+        src.append(slice(max(0, -o), n - max(0, o)))
+        dst.append(slice(max(0, o), n - max(0, -o)))
+    return tuple(src), tuple(dst)
+
+
+def glcm_features(levels: np.ndarray, mask: np.ndarray,
+                  n_levels: int = _GLCM_LEVELS) -> dict[str, float]:
+    """Haralick features of the 3D grey-level co-occurrence matrix inside ``mask``.
+
+    scikit-image's ``graycomatrix`` is 2D only, so the 3D matrix is counted here over the
+    13 unique directions of the 26-neighbourhood (distance 1), symmetrised, and the features
+    are averaged over directions, as CellProfiler's MeasureTexture does in 3D.
+
+    Parameters
+    ----------
+    levels : (Z, Y, X) int array
+        Grey levels in ``[0, n_levels)``.
+    mask : (Z, Y, X) bool array
+        Only pairs with both voxels in the mask count.
+    """
+    keys = ("glcm_contrast", "glcm_correlation", "glcm_energy", "glcm_homogeneity",
+            "glcm_entropy")
+    i, j = np.meshgrid(np.arange(n_levels), np.arange(n_levels), indexing="ij")
+    acc = {k: [] for k in keys}
+    for off in _OFFSETS:
+        src, dst = _shifted(off, levels.shape)
+        valid = mask[src] & mask[dst]
+        if not valid.any():
+            continue
+        codes = levels[src][valid].astype(np.int64) * n_levels + levels[dst][valid]
+        counts = np.bincount(codes, minlength=n_levels * n_levels).reshape(n_levels, n_levels)
+        p = (counts + counts.T).astype(np.float64)
+        p /= p.sum()
+        mu = (i * p).sum()
+        var = ((i - mu) ** 2 * p).sum()
+        nz = p[p > 0]
+        acc["glcm_contrast"].append(((i - j) ** 2 * p).sum())
+        acc["glcm_correlation"].append(((i - mu) * (j - mu) * p).sum() / var if var > 0
+                                       else 1.0)
+        acc["glcm_energy"].append((p**2).sum())
+        acc["glcm_homogeneity"].append((p / (1.0 + (i - j) ** 2)).sum())
+        acc["glcm_entropy"].append(-(nz * np.log2(nz)).sum())
+    return {k: float(np.mean(v)) if v else np.nan for k, v in acc.items()}
+
+
+def _texture(ri: np.ndarray, mask: np.ndarray, spacing: np.ndarray,
+             medium_index: float) -> dict[str, float]:
+    # fixed RI window relative to the medium, so that grey levels compare across volumes
+    width = RI_CLIP[1] - RI_CLIP[0]
+    q = np.floor((ri.astype(np.float64) - medium_index) / width * _GLCM_LEVELS)
+    out = glcm_features(np.clip(q, 0, _GLCM_LEVELS - 1).astype(np.int64), mask)
+    # the interior only: the step at the compartment's own boundary is not texture
+    interior = ndi.binary_erosion(mask)
+    interior = interior if interior.any() else mask
+    if mask.any():
+        padded = np.pad(ri.astype(np.float64), 1, mode="edge")  # a crop can be 1 voxel thin
+        grads = np.gradient(padded, *spacing)
+        mag = np.sqrt(sum(g**2 for g in grads))[1:-1, 1:-1, 1:-1]
+        out["ri_gradient_mean_per_um"] = float(mag[interior].mean())
+    else:
+        out["ri_gradient_mean_per_um"] = np.nan
+    return out
+
+
+# --------------------------------------------------------------------------- neighbours
+
+def _touching(cell_labels: np.ndarray) -> dict[int, int]:
+    pairs = []
+    for axis in range(3):
+        a = np.moveaxis(cell_labels, axis, 0)
+        lo, hi = a[:-1].ravel(), a[1:].ravel()
+        sel = (lo != hi) & (lo > 0) & (hi > 0)
+        pairs.append(np.stack([lo[sel], hi[sel]], axis=1))
+    p = np.concatenate(pairs)
+    p = np.unique(np.sort(p, axis=1), axis=0)
+    labels, counts = np.unique(p.ravel(), return_counts=True)
+    return dict(zip(labels.tolist(), counts.tolist()))
+
+
+def _neighbour_features(centroids: np.ndarray, labels: Sequence[int], cell_labels: np.ndarray,
+                        radius_um: float) -> pd.DataFrame:
+    r = _radius_tag(radius_um)
+    n = len(labels)
+    within = np.zeros(n, dtype=np.int64)
+    nearest = np.full(n, np.nan)
+    if n > 1:
+        tree = cKDTree(centroids)
+        within = np.array([len(x) - 1 for x in tree.query_ball_point(centroids, radius_um)])
+        nearest = tree.query(centroids, k=2)[0][:, 1]
+    touching = _touching(cell_labels)
+    return pd.DataFrame({
+        f"neighbours_within_{r}um_count": within,
+        "nearest_neighbour_distance_um": nearest,
+        "touching_neighbours_count": [touching.get(int(lab), 0) for lab in labels],
+    })
+
+
+# --------------------------------------------------------------------------- per cell
+
+def _count_components(mask: np.ndarray) -> tuple[int, np.ndarray]:
+    lab, n = ndi.label(mask, structure=np.ones((3, 3, 3), bool))
+    sizes = np.bincount(lab.ravel())[1:] if n else np.zeros(0, dtype=np.int64)
+    return n, sizes
+
+
+def _measure_one(crop: dict[str, np.ndarray], spacing: np.ndarray, channels: list[str],
+                 medium_index: float, alpha: float) -> dict[str, float]:
+    vv = float(np.prod(spacing))
+    cell, nucleus = crop["cell"], crop["nucleus"]
+    cytoplasm = cell & ~nucleus
+    nucleoli, droplets = crop.get("nucleoli"), crop.get("lipid_droplets")
+    ri = crop["ri"]
+    row: dict[str, float] = {}
+    for comp, mask in (("cell", cell), ("nucleus", nucleus)):
+        row.update({f"{comp}_{k}": v for k, v in shape_features(mask, spacing).items()})
+    cell_vol = row["cell_volume_um3"]
+    nuc_vol = row["nucleus_volume_um3"]
+    row["cytoplasm_volume_um3"] = cell_vol - nuc_vol
+    row["nucleus_to_cell_volume_ratio"] = nuc_vol / cell_vol
+    if nucleus.any():
+        offset = (np.argwhere(nucleus).mean(0) - np.argwhere(cell).mean(0)) * spacing
+        row["nucleus_offset_um"] = float(np.linalg.norm(offset))
+    else:
+        row["nucleus_offset_um"] = np.nan
+    row["nucleus_count"] = _count_components(nucleus)[0]
+    if nucleoli is not None:
+        count, sizes = _count_components(nucleoli)
+        row["nucleolus_count"] = count
+        row["nucleoli_volume_um3"] = sizes.sum() * vv
+        row["nucleolus_mean_volume_um3"] = sizes.mean() * vv if count else np.nan
+        row["nucleoli_to_nucleus_volume_ratio"] = (sizes.sum() * vv / nuc_vol if nuc_vol
+                                                   else np.nan)
+    else:
+        row.update(dict.fromkeys(("nucleolus_count", "nucleoli_volume_um3",
+                                  "nucleolus_mean_volume_um3",
+                                  "nucleoli_to_nucleus_volume_ratio"), np.nan))
+    compartments = {"cell": cell, "nucleus": nucleus, "cytoplasm": cytoplasm,
+                    "nucleoli": nucleoli}
+    for comp, mask in compartments.items():
+        if mask is None:
+            feats = dict.fromkeys(_RI, np.nan)
+        else:
+            feats = ri_features(ri, mask, vv, medium_index, alpha)
+        row.update({f"{comp}_{k}": v for k, v in feats.items()})
+    for ch in channels:
+        if f"fl:{ch}" in crop:
+            feats = _fl_features(crop[f"fl:{ch}"], cell, nucleus, cytoplasm, vv)
+        else:
+            feats = dict.fromkeys(_fl_features(np.zeros(1), *(np.zeros(1, bool),) * 3, vv),
+                                  np.nan)
+        row.update({f"{k.split('_', 1)[0]}_{ch}_{k.split('_', 1)[1]}": v
+                    for k, v in feats.items()})
+    if droplets is not None:
+        count, sizes = _count_components(droplets)
+        ld = ri_features(ri, droplets, vv, medium_index, alpha)
+        row.update({
+            "lipid_droplet_count": count,
+            "lipid_droplets_volume_um3": sizes.sum() * vv,
+            "lipid_droplet_mean_volume_um3": sizes.mean() * vv if count else np.nan,
+            "lipid_droplets_volume_fraction": sizes.sum() * vv / cell_vol,
+            "lipid_droplets_dry_mass_pg": ld["dry_mass_pg"],
+            "lipid_droplets_ri_mean": ld["ri_mean"],
+        })
+    else:
+        row.update(dict.fromkeys((
+            "lipid_droplet_count", "lipid_droplets_volume_um3", "lipid_droplet_mean_volume_um3",
+            "lipid_droplets_volume_fraction", "lipid_droplets_dry_mass_pg",
+            "lipid_droplets_ri_mean"), np.nan))
+    for comp, mask in (("cell", cell), ("nucleus", nucleus)):
+        row.update({f"{comp}_{k}": v
+                    for k, v in _texture(ri, mask, spacing, medium_index).items()})
+    return row
+
+
+def _organelle_mask(name: str, masks: Mapping[str, np.ndarray] | None,
+                    channels: Mapping[str, np.ndarray], threshold: float):
+    """A binary organelle mask: the given one, else the thresholded fluorescence channel."""
+    if masks is not None and masks.get(name) is not None:
+        return np.asarray(masks[name]).astype(bool)
+    if name in channels:
+        return np.asarray(channels[name]) > threshold
+    return None
+
+
+def measure_cells(ri: np.ndarray, cell_labels: np.ndarray,
+                  nucleus_labels: np.ndarray | None = None,
+                  fl: Mapping[str, np.ndarray] | np.ndarray | None = None,
+                  voxel_size_um: float | Sequence[float] = (0.2, 0.15, 0.15),
+                  medium_index: float = MEDIUM_INDEX, alpha: float = ALPHA_ML_PER_G,
+                  masks: Mapping[str, np.ndarray] | None = None, *,
+                  fl_threshold: float = 0.5, neighbour_radius_um: float = 20.0,
+                  channels: Sequence[str] | None = None) -> pd.DataFrame:
+    """Measure every cell of a labelled volume: one row per cell, one column per feature.
+
+    Parameters
+    ----------
+    ri : (Z, Y, X) array
+        Refractive index (absolute, e.g. 1.33-1.42).
+    cell_labels : (Z, Y, X) int array
+        Cell instances (0 = background).
+    nucleus_labels : (Z, Y, X) int array, optional
+        Nucleus instances or a binary nucleus mask; only the voxels inside each cell count
+        for that cell. Without it the nucleus features are NaN (volumes and masses 0).
+    fl : dict of name -> (Z, Y, X) array, or (C, Z, Y, X) array, optional
+        Fluorescence on the RI grid (inferred or measured). An array's channels are taken
+        in the order of :data:`ri2fl.constants.TARGETS`.
+    voxel_size_um : float or (z, y, x)
+        Voxel size in µm.
+    medium_index : float
+        Refractive index of the medium (1.337 culture medium, 1.335 PBS).
+    alpha : float
+        Refractive-index increment in mL/g (= µm³/pg), 0.190 at 532 nm.
+    masks : dict of name -> (Z, Y, X) bool array, optional
+        Organelle masks; ``"nucleolus"`` and ``"lipid_droplets"`` are used. Where missing,
+        the fluorescence channel of that name thresholded at ``fl_threshold`` stands in.
+    fl_threshold : float
+        Threshold on the quantitative fluorescence scale (about [0, 1]) for the fallback.
+    neighbour_radius_um : float
+        Radius of the neighbour count.
+    channels : sequence of str, optional
+        Names of the fluorescence columns to write; defaults to the six targets, so that
+        tables from any input have the same columns (NaN where a channel is absent).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per cell label (ascending), columns as in :func:`feature_dictionary`.
+
+    Examples
+    --------
+    >>> table = measure_cells(ri, seg.cell_labels, seg.nucleus_labels, pred.fl,
+    ...                       (0.2, 0.15, 0.15))  # doctest: +SKIP
+    >>> table[["cell_volume_um3", "cell_dry_mass_pg"]].describe()  # doctest: +SKIP
+    """
+    ri = np.asarray(ri)
+    if ri.ndim != 3:
+        raise InputError(f"RI must be a (Z, Y, X) volume, got shape {ri.shape}", "ri")
+    shape = ri.shape
+    cell_labels = np.asarray(cell_labels)
+    _check_same_shape("cell_labels", cell_labels, shape)
+    _check_same_shape("nucleus_labels", nucleus_labels, shape)
+    if not np.issubdtype(cell_labels.dtype, np.integer):
+        cell_labels = cell_labels.astype(np.int64)
+    spacing = _as_spacing(voxel_size_um)
+    fl_channels = _as_channels(fl, shape)
+    names = list(channels) if channels is not None else list(TARGETS)
+    names += [c for c in fl_channels if c not in names]
+    for name, m in (masks or {}).items():
+        _check_same_shape(f"masks[{name!r}]", m, shape)
+    nucleus_any = (np.asarray(nucleus_labels) > 0 if nucleus_labels is not None
+                   else np.zeros(shape, bool))
+    nucleoli = _organelle_mask("nucleolus", masks, fl_channels, fl_threshold)
+    droplets = _organelle_mask("lipid_droplets", masks, fl_channels, fl_threshold)
+
+    slices = ndi.find_objects(cell_labels)
+    labels = [i + 1 for i, s in enumerate(slices) if s is not None]
+    columns = list(feature_dictionary(names, neighbour_radius_um)["name"])
+    if not labels:
+        return pd.DataFrame({c: pd.Series(dtype=float) for c in columns})
+    rows, centroids = [], []
+    for lab in progress(labels, desc="measuring cells"):
+        sl = slices[lab - 1]
+        cell = cell_labels[sl] == lab
+        crop = {"cell": cell, "nucleus": nucleus_any[sl] & cell, "ri": ri[sl]}
+        if nucleoli is not None:
+            crop["nucleoli"] = nucleoli[sl] & crop["nucleus"]
+        if droplets is not None:
+            crop["lipid_droplets"] = droplets[sl] & cell
+        for ch in fl_channels:
+            crop[f"fl:{ch}"] = np.asarray(fl_channels[ch][sl])
+        row = _measure_one(crop, spacing, names, medium_index, alpha)
+        offset = np.array([s.start for s in sl])
+        centroid = (np.argwhere(cell).mean(0) + offset) * spacing
+        centroids.append(centroid)
+        row.update(label=lab, centroid_z_um=centroid[0], centroid_y_um=centroid[1],
+                   centroid_x_um=centroid[2],
+                   cut_by_edge=any(s.start == 0 or s.stop == n for s, n in zip(sl, shape)))
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    neighbours = _neighbour_features(np.array(centroids), labels, cell_labels,
+                                     neighbour_radius_um)
+    table = pd.concat([table, neighbours], axis=1)
+    table["label"] = table["label"].astype(np.int64)
+    table["cut_by_edge"] = table["cut_by_edge"].astype(bool)
+    return table[columns]
