@@ -1,0 +1,100 @@
+"""``ri2fl evaluate``: score models against true fluorescence on paired data."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "evaluate models on paired RI/fluorescence data (metrics, t-tests, figures, report)"
+
+EPILOG = """\
+Examples:
+  # the shipped model on the test split of a simulated data set
+  ri2fl simulate sim/ --cell-type all --n 4 --modalities ri,fl,bf,dic,masks
+  ri2fl evaluate --data sim/manifest.csv -o eval/
+  # only two cell types, with uncertainty (8 TTA + 8 MC-dropout passes)
+  ri2fl evaluate --model default --data sim/ -o eval/ --cell-types fibroblast hela --tta 8 --mc 8
+  # RI2FL against BF2FL and DIC2FL on the same FOVs (t-tests against the first model)
+  ri2fl evaluate --model default runs/bf2fl/best.pt runs/dic2fl/best.pt \\
+      --label RI2FL BF2FL DIC2FL --data sim/ -o compare/
+
+Writes DIR/metrics.csv (one row per model, FOV and target: pcc, ssim, psnr, mae, structure
+matching and uncertainty columns), DIR/summary.csv (mean and s.d. by model, cell type and
+target), DIR/ttests.csv (several models), DIR/figures/*.png and DIR/report.html.
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EPILOG
+    parser.add_argument("--model", nargs="+", default=["default"], metavar="M",
+                        help="shipped model name or checkpoint path; several to compare "
+                             "(the first is the reference of the t-tests) (default: default)")
+    parser.add_argument("--label", nargs="+", default=None, metavar="NAME",
+                        help="names of the models in tables and figures (default: RI2FL, "
+                             "BF2FL, DIC2FL from each model's input, else the file name)")
+    parser.add_argument("--data", required=True, metavar="MANIFEST_OR_FOLDER",
+                        help="manifest.csv of ri2fl simulate, or a folder of paired .h5 files")
+    parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--split", default="test",
+                        help="manifest split to evaluate; 'all' for every FOV (default: test)")
+    parser.add_argument("--cell-types", nargs="+", default=None, metavar="T",
+                        help="only these cell types")
+    parser.add_argument("--targets", nargs="+", default=None, metavar="T",
+                        help="only these targets (default: all the model predicts)")
+    parser.add_argument("--tta", type=int, default=0, metavar="N",
+                        help="test-time augmentations for the data uncertainty (default: 0)")
+    parser.add_argument("--mc", type=int, default=0, metavar="N",
+                        help="Monte-Carlo dropout passes for the model uncertainty (default: 0)")
+    parser.add_argument("--panels", type=int, default=2, metavar="N",
+                        help="max-projection panels drawn per model (default: 2)")
+    parser.add_argument("--no-structures", action="store_true",
+                        help="skip structure detection and matching (faster)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    parser.add_argument("--batch-size", type=int, default=None, metavar="B",
+                        help="patches per forward pass (default: the predictor's)")
+
+
+def _labels(models: list, requested: list[str] | None, names: list[str]) -> list[str]:
+    from ..errors import ConfigError
+    from ..evaluate.runner import input_kind
+
+    if requested:
+        if len(requested) != len(models):
+            raise ConfigError(f"{len(requested)} labels for {len(models)} models", "--label",
+                              "give one label per --model")
+        return list(requested)
+    by_kind = [f"{input_kind(m).upper()}2FL" for m in models]
+    if len(set(by_kind)) == len(by_kind):
+        return by_kind
+    stems = [Path(n).stem if Path(n).suffix else n for n in names]
+    return stems if len(set(stems)) == len(stems) else [f"{s}_{i}" for i, s in enumerate(stems)]
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..evaluate.runner import input_kind, model_predictor, run_evaluation
+    from ..models import load
+
+    for opt in ("tta", "mc", "panels"):
+        if getattr(args, opt) < 0:
+            from ..errors import ConfigError
+            raise ConfigError(f"must be >= 0, got {getattr(args, opt)}", f"--{opt}")
+    models = [load(name, device=args.device) for name in args.model]
+    labels = _labels(models, args.label, args.model)
+    extra = {"device": args.device}
+    if args.batch_size:
+        extra["batch_size"] = args.batch_size
+    predictors = {lab: model_predictor(m, tta=args.tta, mc=args.mc, **extra)
+                  for lab, m in zip(labels, models, strict=True)}
+    result = run_evaluation(
+        predictors, args.data, args.output,
+        split=None if args.split in ("all", "") else args.split,
+        cell_types=args.cell_types, targets=args.targets, n_panels=args.panels,
+        structures=not args.no_structures,
+        input_kinds={lab: input_kind(m) for lab, m in zip(labels, models, strict=True)})
+    overall = result.summary[result.summary["cell_type"] == "all"]
+    for row in overall.itertuples(index=False):
+        print(f"{row.model:>8s} {row.target:>15s}  PCC {row.pcc_mean:.3f} ± {row.pcc_sd:.3f}  "
+              f"SSIM {row.ssim_mean:.3f}  PSNR {row.psnr_mean:.1f} dB  (n={row.n})")
+    print(f"wrote {result.files['metrics']}, {result.files['summary']} and "
+          f"{result.files['report']}")
+    return 0

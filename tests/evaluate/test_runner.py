@@ -1,0 +1,162 @@
+"""The evaluation runner on tiny synthetic paired files with predictors of known quality."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ri2fl.errors import ConfigError, InputError
+from ri2fl.evaluate import metrics
+from ri2fl.evaluate.runner import (
+    PredictionMaps,
+    find_fovs,
+    run_evaluation,
+    summarise,
+    t_tests,
+    uncertainty_error_spearman,
+)
+from ri2fl.io.paired import PairedSample, write_paired
+
+VS = (0.2, 0.15, 0.15)
+SHAPE = (12, 40, 40)
+
+
+def _sample(seed: int, cell_type: str) -> PairedSample:
+    rng = np.random.default_rng(seed)
+    z, y, x = np.indices(SHAPE) * np.asarray(VS)[:, None, None, None]
+    c = np.array([1.2, 3.0, 3.0]) + rng.uniform(-0.2, 0.2, 3)
+    r_cell = np.sqrt((z - c[0]) ** 2 + (y - c[1]) ** 2 + (x - c[2]) ** 2)
+    cell = r_cell < 2.4
+    nucleus = r_cell < 1.2
+    droplets = np.zeros(SHAPE, np.float32)
+    for dy, dx in [(-1.5, 0.0), (1.5, 0.4), (0.3, 1.7)]:
+        d = np.sqrt((z - c[0]) ** 2 + (y - c[1] - dy) ** 2 + (x - c[2] - dx) ** 2)
+        droplets[d < 0.4] = rng.uniform(0.5, 1.0)
+    ri = 1.337 + 0.01 * cell + 0.02 * nucleus + 0.04 * (droplets > 0)
+    fl = {"nucleus": nucleus.astype(np.float32) * 0.8, "lipid_droplets": droplets,
+          "membrane": (np.abs(r_cell - 2.3) < 0.2).astype(np.float32)}
+    return PairedSample(ri=ri.astype(np.float32), fl=fl, voxel_size_um=VS,
+                        masks={"membrane": cell}, extra={"bf": ri.astype(np.float32) - 1.3},
+                        attrs={"cell_type": cell_type, "seed": seed})
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("paired")
+    rows = []
+    for i, (ct, split) in enumerate([("fibroblast", "test"), ("fibroblast", "test"),
+                                     ("hela", "test"), ("hela", "test"), ("hela", "train")]):
+        path = write_paired(root / f"{ct}_{i:03d}.h5", _sample(i, ct))
+        rows.append({"path": path.name, "cell_type": ct, "seed": i, "split": split})
+    pd.DataFrame(rows).to_csv(root / "manifest.csv", index=False)
+    return root
+
+
+def _noisy(sigma: float, seed: int = 0):
+    """A predictor returning the truth plus Gaussian noise, with its noise as uncertainty."""
+    rng = np.random.default_rng(seed)
+
+    def predict(sample: PairedSample) -> PredictionMaps:
+        fl, unc = {}, {}
+        for name, true in sample.fl.items():
+            # voxel-wise noise level varies, so the true uncertainty predicts the error
+            level = sigma * (0.2 + rng.random(true.shape)).astype(np.float32)
+            fl[name] = true + level * rng.standard_normal(true.shape).astype(np.float32)
+            unc[name] = level
+        return PredictionMaps(fl=fl, uncertainty_data=unc)
+
+    return predict
+
+
+def test_find_fovs_manifest_split_and_cell_types(dataset):
+    fovs = find_fovs(dataset / "manifest.csv", split="test")
+    assert [f.cell_type for f in fovs] == ["fibroblast", "fibroblast", "hela", "hela"]
+    assert find_fovs(dataset, split=None, cell_types=["hela"])[-1].split == "train"
+    with pytest.raises(ConfigError, match="not in the data"):
+        find_fovs(dataset, cell_types=["astrocyte"])
+    with pytest.raises(InputError, match="no such file"):
+        find_fovs(dataset / "missing.csv")
+
+
+def test_find_fovs_plain_folder_reads_cell_type_from_files(dataset, tmp_path):
+    for f in dataset.glob("*.h5"):
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    fovs = find_fovs(tmp_path, split="test")
+    assert sorted({f.cell_type for f in fovs}) == ["fibroblast", "hela"]
+    assert len(fovs) == 5  # no split in the files: nothing is filtered out
+
+
+def test_run_evaluation_writes_metrics_summary_figures_report(dataset, tmp_path):
+    res = run_evaluation({"noisy": _noisy(0.05)}, dataset, tmp_path / "ev", split="test")
+    table = pd.read_csv(tmp_path / "ev" / "metrics.csv")
+    assert {"model", "fov", "cell_type", "target", "pcc", "ssim", "psnr", "mae"} <= set(table)
+    assert len(table) == 4 * 3  # 4 test FOVs x 3 targets
+    # the PSNR of Gaussian noise with E[level²] known: 10 log10(1 / mse)
+    lipid = table[table["target"] == "lipid_droplets"]
+    assert lipid["fraction_matched"].min() == 1.0
+    assert lipid["mean_distance_um"].max() < 0.1
+    assert table["uncertainty_spearman"].min() > 0.3
+    expected_mse = 0.05**2 * np.mean((0.2 + np.random.default_rng(1).random(10**6)) ** 2)
+    assert table["psnr"].mean() == pytest.approx(10 * np.log10(1 / expected_mse), abs=0.2)
+    summary = pd.read_csv(tmp_path / "ev" / "summary.csv")
+    allrows = summary[summary["cell_type"] == "all"]
+    assert set(allrows["target"]) == {"nucleus", "lipid_droplets", "membrane"}
+    assert (allrows["n"] == 4).all()
+    html = (tmp_path / "ev" / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 3
+    assert len(list((tmp_path / "ev" / "figures").glob("panel_*.png"))) == 2
+    assert res.tests is None
+
+
+def test_comparison_t_tests_find_the_better_model(dataset, tmp_path):
+    res = run_evaluation({"good": _noisy(0.02, 1), "bad": _noisy(0.2, 2)}, dataset,
+                         tmp_path / "cmp", split=None, structures=False, n_panels=1)
+    tests = pd.read_csv(tmp_path / "cmp" / "ttests.csv")
+    psnr = tests[tests["metric"] == "psnr"]
+    assert len(psnr) == 3 and (psnr["model"] == "bad").all()
+    assert (psnr["p"] < 0.01).all() and psnr["reference_better_p<0.01"].all()
+    assert set(res.metrics["model"]) == {"good", "bad"}
+    assert (tmp_path / "cmp" / "figures" / "comparison_by_model.png").exists()
+
+
+def test_summarise_mean_sd_against_pandas():
+    rng = np.random.default_rng(3)
+    t = pd.DataFrame({"cell_type": np.repeat(["a", "b"], 5), "target": "nucleus",
+                      "pcc": rng.random(10), "ssim": rng.random(10), "psnr": rng.random(10),
+                      "mae": rng.random(10)})
+    s = summarise(t).set_index("cell_type")
+    assert s.loc["a", "pcc_mean"] == pytest.approx(t["pcc"][:5].mean())
+    assert s.loc["b", "ssim_sd"] == pytest.approx(t["ssim"][5:].std(ddof=1))
+    assert s.loc["all", "n"] == 10
+
+
+def test_t_tests_match_scipy():
+    from scipy.stats import ttest_ind
+
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(0.9, 0.02, 6), rng.normal(0.8, 0.05, 7)
+    t = pd.DataFrame({"model": ["RI2FL"] * 6 + ["BF2FL"] * 7, "target": "actin",
+                      "pcc": np.r_[a, b]})
+    row = t_tests(t, "RI2FL", ["pcc"]).iloc[0]
+    ref = ttest_ind(a, b)
+    assert row["p"] == pytest.approx(ref.pvalue) and row["t"] == pytest.approx(ref.statistic)
+
+
+def test_uncertainty_spearman_analytic():
+    rng = np.random.default_rng(5)
+    true = rng.random(5000)
+    err = rng.random(5000)
+    assert uncertainty_error_spearman(err, true, true + err) == pytest.approx(1.0)
+    assert uncertainty_error_spearman(-err, true, true - err) == pytest.approx(-1.0)
+    assert abs(uncertainty_error_spearman(rng.random(5000), true, true + err)) < 0.05
+
+
+def test_perfect_prediction_scores(dataset, tmp_path):
+    def oracle(sample):
+        return PredictionMaps(fl=dict(sample.fl))
+
+    res = run_evaluation({"oracle": oracle}, dataset, tmp_path / "o", n_panels=0)
+    assert np.allclose(res.metrics["pcc"], 1.0) and np.allclose(res.metrics["ssim"], 1.0)
+    assert np.isinf(res.metrics["psnr"]).all()
+    assert metrics.mae(np.ones(3), np.ones(3)) == 0
