@@ -106,8 +106,9 @@ def read_paired(path: str | Path, targets: list[str] | None = None,
                 names = [name.decode() if isinstance(name, bytes) else str(name)]
                 arrays = {names[0]: lambda: ds[()]}
             else:
+                default = [f"ch{i}" for i in range(ds.shape[0])]
                 names = [n.decode() if isinstance(n, bytes) else str(n)
-                         for n in ds.attrs.get("channel_names", [f"ch{i}" for i in range(ds.shape[0])])]
+                         for n in ds.attrs.get("channel_names", default)]
                 arrays = {n: (lambda i=i: ds[i]) for i, n in enumerate(names)}
             for name in names:
                 if targets is None or name in targets:

@@ -1,0 +1,97 @@
+"""``ri2fl convert``: any supported tomogram to OME-Zarr or OME-TIFF, optionally resampled."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from ..constants import CANONICAL_VOXEL_SIZE_UM
+from ..errors import InputError
+from ..io import create_ome_zarr, read, write_ome_tiff
+from ..io.volume import Volume
+from ..preprocess import resample, resampled_shape, resampled_voxel_size
+from ..progress import progress
+
+HELP = "convert a tomogram (TCF, HDF5, TIFF, OME-Zarr, .npy) to OME-Zarr or OME-TIFF"
+
+EPILOG = """The output format follows OUT's suffix: .ome.zarr (NGFF 0.5, zarr v3; --ngff 0.4 for
+older viewers) or .ome.tif / .ome.tiff. Time-lapses are converted frame by frame.
+
+Examples:
+  ri2fl convert cell.TCF cell.ome.zarr
+  ri2fl convert cell.TCF cell_canonical.ome.zarr --resample
+  ri2fl convert timelapse.TCF t12.ome.tif --frame 12
+  ri2fl convert stack.tif stack.ome.zarr --voxel-size 0.2 0.15 0.15
+  ri2fl convert cell.TCF cell_fl.ome.zarr --modality fl
+"""
+
+_ZARR = (".ome.zarr", ".zarr")
+_TIFF = (".ome.tif", ".ome.tiff", ".tif", ".tiff")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EPILOG
+    parser.add_argument("input", type=Path, help="input tomogram")
+    parser.add_argument("output", type=Path, help="output .ome.zarr or .ome.tif")
+    parser.add_argument("--voxel-size", type=float, nargs=3, metavar=("Z", "Y", "X"),
+                        help="input voxel size in µm (overrides the file's metadata)")
+    parser.add_argument("--resample", action="store_true",
+                        help="resample to the canonical "
+                             f"{' x '.join(map(str, CANONICAL_VOXEL_SIZE_UM))} µm (z, y, x) grid")
+    parser.add_argument("--frame", type=int, metavar="T",
+                        help="convert only this time point (default: all)")
+    parser.add_argument("--modality", choices=("ri", "fl", "mip"), default="ri",
+                        help="TCF/HDF5: which data to convert (default ri)")
+    parser.add_argument("--dataset", help="HDF5: dataset to read; OME-Zarr: resolution level")
+    parser.add_argument("--ngff", choices=("0.5", "0.4"), default="0.5",
+                        help="OME-Zarr version (default 0.5; 0.4 = zarr v2)")
+
+
+def _output_kind(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith(_ZARR):
+        return "zarr"
+    if name.endswith(_TIFF):
+        return "tiff"
+    raise InputError("unknown output format", path, "end OUT with .ome.zarr or .ome.tif")
+
+
+def _frames(vol: Volume, do_resample: bool):
+    """Yield each frame (c?, z, y, x) as float32, resampled when asked."""
+    for t in range(vol.time_points):
+        data = np.asarray(vol.frame(t).data, dtype=np.float32)
+        yield resample(data, vol.voxel_size_um) if do_resample else data
+
+
+def run(args: argparse.Namespace) -> int:
+    kind = _output_kind(args.output)
+    if args.input.resolve() == args.output.resolve():
+        raise InputError("output is the input", args.output, "choose another OUT path")
+    vol = read(args.input, frame=args.frame, modality=args.modality,
+               voxel_size_um=args.voxel_size, dataset=args.dataset)
+    spatial = vol.spatial_shape
+    voxel = vol.voxel_size_um
+    if args.resample:
+        voxel = resampled_voxel_size(spatial, vol.voxel_size_um)
+        spatial = resampled_shape(spatial, vol.voxel_size_um)
+    frame_axes = vol.axes.lstrip("t")
+    frame_shape = (*vol.shape[len(vol.axes) - len(frame_axes):-3], *spatial)
+    frames = progress(_frames(vol, args.resample), desc="convert", total=vol.time_points)
+    if kind == "zarr":
+        axes = ("t" + frame_axes) if vol.time_points > 1 else frame_axes
+        shape = ((vol.time_points, *frame_shape) if vol.time_points > 1 else frame_shape)
+        with create_ome_zarr(args.output, shape, voxel, vol.channel_names, axes=axes,
+                             ngff_version=args.ngff, time_interval_s=vol.time_interval_s,
+                             medium_index=vol.medium_index) as out:
+            for t, data in enumerate(frames):
+                out[(t,) if vol.time_points > 1 else ...] = data
+    else:
+        stack = [data for data in frames]
+        data = np.stack(stack) if vol.time_points > 1 else stack[0]
+        axes = ("t" + frame_axes) if vol.time_points > 1 else frame_axes
+        write_ome_tiff(args.output, data, voxel, vol.channel_names, axes=axes)
+    print(f"wrote {args.output} ({' x '.join(map(str, spatial))} voxels of "
+          f"{' x '.join(f'{v:.4g}' for v in voxel)} µm, {vol.time_points} time point(s))")
+    return 0

@@ -1,0 +1,504 @@
+"""OME-Zarr (OME-NGFF) reading and writing, NGFF 0.5 on zarr v3 by default, 0.4 on zarr v2.
+
+The metadata (``multiscales`` with axes, physical ``scale`` and units, ``omero`` channel names)
+is a few lines of JSON written here directly with zarr-python; it follows the NGFF
+specification so that napari (napari-ome-zarr), Fiji (OME-Zarr / N5 plugins), ome-zarr-py and
+MoBIE open the output with the right voxel size and channel names.
+
+Streaming: :func:`create_ome_zarr` returns an :class:`OmeZarrWriter` that behaves like a
+writable array; fill it slice by slice and call :meth:`OmeZarrWriter.finalize` (or use it as a
+context manager) to move the finished store into place atomically::
+
+    with create_ome_zarr("pred.ome.zarr", (6, 64, 512, 512), (0.2, 0.15, 0.15),
+                         channel_names=TARGETS) as out:
+        for sl, block in patches:          # sl: tuple of slices over (c, z, y, x)
+            out[sl] = block
+    # on leaving the block the store is complete under its final name; on an exception
+    # the partial store is removed and nothing appears under the final name
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import dask.array as da
+import numcodecs
+import numpy as np
+import zarr
+from zarr.codecs import BloscCodec
+
+from .._atomic import atomic_path
+from ..errors import InputError
+from ._checks import check_size, validate, voxel_size_from
+from ._lazy import lazy_frames
+from .volume import Volume
+
+NGFF_VERSIONS = ("0.4", "0.5")
+_AXIS_TYPES = {"t": "time", "c": "channel", "z": "space", "y": "space", "x": "space"}
+_AXIS_UNITS = {"t": "second", "z": "micrometer", "y": "micrometer", "x": "micrometer"}
+_UNIT_TO_UM = {"micrometer": 1.0, "micron": 1.0, "µm": 1.0, "um": 1.0, "nanometer": 1e-3,
+               "nm": 1e-3, "millimeter": 1e3, "mm": 1e3, "meter": 1e6, "m": 1e6,
+               "angstrom": 1e-4}
+#: Colours napari/Fiji use for the channels, in order (hex RRGGBB).
+_COLOURS = ("FF00FF", "00FF00", "FF0000", "FFFF00", "00FFFF", "0000FF", "FFFFFF", "FF8000")
+_MAX_ZYX_CHUNK = (32, 256, 256)
+
+
+def default_axes(ndim: int) -> str:
+    """Axis letters for an array of ``ndim`` dimensions: zyx, czyx or tczyx."""
+    axes = {3: "zyx", 4: "czyx", 5: "tczyx"}.get(ndim)
+    if axes is None:
+        raise InputError(f"cannot write a {ndim}D array as a volume",
+                         hint="give (z, y, x), (c, z, y, x) or (t, c, z, y, x) data")
+    return axes
+
+
+def default_chunks(shape: Sequence[int], axes: str) -> tuple[int, ...]:
+    """One time point and one channel per chunk; at most 32 x 256 x 256 in z, y, x."""
+    spatial = tuple(min(s, m) for s, m in zip(shape[-3:], _MAX_ZYX_CHUNK))
+    return (1,) * (len(axes) - 3) + spatial
+
+
+def _multiscales(axes: str, voxel_size_um, time_interval_s, name: str, version: str) -> dict:
+    scale = []
+    axes_meta = []
+    spatial = dict(zip("zyx", voxel_size_um))
+    for a in axes:
+        entry = {"name": a, "type": _AXIS_TYPES[a]}
+        if a in _AXIS_UNITS:
+            entry["unit"] = _AXIS_UNITS[a]
+        axes_meta.append(entry)
+        scale.append(float(spatial.get(a, time_interval_s if a == "t" and time_interval_s
+                                       else 1.0)))
+    ms = {"name": name, "axes": axes_meta,
+          "datasets": [{"path": "0",
+                        "coordinateTransformations": [{"type": "scale", "scale": scale}]}]}
+    if version == "0.4":
+        ms = {"version": "0.4", **ms}
+    return ms
+
+
+def _omero(channel_names: Sequence[str], windows: Sequence[tuple[float, float]],
+           version: str) -> dict:
+    channels = []
+    for i, (name, (lo, hi)) in enumerate(zip(channel_names, windows)):
+        channels.append({"label": str(name), "color": _COLOURS[i % len(_COLOURS)],
+                         "active": True, "coefficient": 1.0, "family": "linear",
+                         "inverted": False,
+                         "window": {"start": float(lo), "end": float(hi),
+                                    "min": float(lo), "max": float(hi)}})
+    omero = {"channels": channels, "rdefs": {"model": "color"}}
+    if version == "0.4":
+        omero["version"] = "0.4"
+    return omero
+
+
+def _ngff_attrs(axes, voxel_size_um, channel_names, windows, time_interval_s, name,
+                version, medium_index) -> dict:
+    multiscales = [_multiscales(axes, voxel_size_um, time_interval_s, name, version)]
+    omero = _omero(channel_names, windows, version)
+    # our own block (NGFF allows extra keys): what OME metadata has no place for
+    extra = {"ri2fl": {"medium_index": None if medium_index is None else float(medium_index)}}
+    if version == "0.5":
+        return {"ome": {"version": "0.5", "multiscales": multiscales, "omero": omero}, **extra}
+    return {"multiscales": multiscales, "omero": omero, **extra}
+
+
+def _default_window(dtype, channel_name: str) -> tuple[float, float]:
+    if channel_name == "ri":
+        return (1.33, 1.40)
+    if np.issubdtype(np.dtype(dtype), np.integer):
+        info = np.iinfo(np.dtype(dtype))
+        return (float(info.min), float(info.max))
+    return (0.0, 1.0)
+
+
+def _create_group_array(store: Path, shape, chunks, dtype, axes: str, version: str,
+                        fill_value) -> tuple[zarr.Group, zarr.Array]:
+    if version == "0.5":
+        group = zarr.open_group(store, mode="w", zarr_format=3)
+        arr = group.create_array(
+            "0", shape=shape, chunks=chunks, dtype=dtype, fill_value=fill_value,
+            compressors=BloscCodec(cname="zstd", clevel=5, shuffle="bitshuffle"),
+            dimension_names=list(axes))
+    else:
+        group = zarr.open_group(store, mode="w", zarr_format=2)
+        arr = group.create_array(
+            "0", shape=shape, chunks=chunks, dtype=dtype, fill_value=fill_value,
+            compressors=numcodecs.Blosc(cname="zstd", clevel=5,
+                                        shuffle=numcodecs.Blosc.BITSHUFFLE),
+            chunk_key_encoding={"name": "v2", "separator": "/"})
+    return group, arr
+
+
+def _check_write_args(shape, voxel_size_um, channel_names, axes, version):
+    if version not in NGFF_VERSIONS:
+        raise InputError(f"unknown NGFF version {version!r}", hint=f"use one of {NGFF_VERSIONS}")
+    axes = axes or default_axes(len(shape))
+    if len(axes) != len(shape) or not axes.endswith("zyx") or set(axes) - set("tczyx"):
+        raise InputError(f"axes {axes!r} do not fit data of shape {tuple(shape)}",
+                         hint="use zyx, czyx, tzyx or tczyx")
+    n_channels = shape[axes.index("c")] if "c" in axes else 1
+    if channel_names is None:
+        channel_names = (["ri"] if n_channels == 1 else [f"ch{i}" for i in range(n_channels)])
+    channel_names = [str(c) for c in channel_names]
+    if len(channel_names) != n_channels:
+        raise InputError(f"{len(channel_names)} channel names for {n_channels} channels")
+    return axes, channel_names, voxel_size_from(voxel_size_um, "voxel_size_um")
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for suffix in (".ome.zarr", ".zarr"):
+        name = name.removesuffix(suffix)
+    return name
+
+
+class OmeZarrWriter:
+    """A writable OME-Zarr image being filled piece by piece (see :func:`create_ome_zarr`).
+
+    Index it like the array it wraps (``writer[c, z0:z1, y0:y1, x0:x1] = block``). Nothing is
+    visible under the final path until :meth:`finalize`; :meth:`abort` removes the partial
+    store. As a context manager it finalizes on success and aborts on an exception.
+    """
+
+    def __init__(self, path: Path, stack: contextlib.ExitStack, array: zarr.Array,
+                 group: zarr.Group, axes: str):
+        self.path = path
+        self.array = array
+        self.group = group
+        self.axes = axes
+        self._stack = stack
+        self._open = True
+
+    shape = property(lambda self: self.array.shape)
+    dtype = property(lambda self: self.array.dtype)
+    ndim = property(lambda self: self.array.ndim)
+    chunks = property(lambda self: self.array.chunks)
+
+    def __setitem__(self, key, value) -> None:
+        self.array[key] = np.asarray(value)
+
+    def __getitem__(self, key):
+        return self.array[key]
+
+    def __array__(self, dtype=None, copy=None):
+        data = self.array[...]
+        return data if dtype is None else data.astype(dtype)
+
+    def set_windows(self, windows: Sequence[tuple[float, float]]) -> None:
+        """Set the display range of each channel (e.g. from data seen while writing)."""
+        attrs = dict(self.group.attrs)
+        omero = attrs["ome"]["omero"] if "ome" in attrs else attrs["omero"]
+        for ch, (lo, hi) in zip(omero["channels"], windows):
+            ch["window"] = {"start": float(lo), "end": float(hi), "min": float(lo),
+                            "max": float(hi)}
+        self.group.attrs.update(attrs)
+
+    def finalize(self) -> Path:
+        """Move the finished store to its final path; returns that path."""
+        if self._open:
+            self._open = False
+            self._stack.close()
+        return self.path
+
+    def abort(self) -> None:
+        """Remove the partial store; the final path is left untouched."""
+        if self._open:
+            self._open = False
+            err = RuntimeError("aborted")
+            self._stack.__exit__(type(err), err, None)
+
+    def __enter__(self) -> OmeZarrWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.finalize()
+        else:
+            self.abort()
+
+
+def create_ome_zarr(path: str | Path, shape: Sequence[int], voxel_size_um,
+                    channel_names: Sequence[str] | None = None, axes: str | None = None,
+                    chunks: Sequence[int] | None = None, dtype="float32",
+                    ngff_version: str = "0.5", time_interval_s: float | None = None,
+                    windows: Sequence[tuple[float, float]] | None = None,
+                    name: str | None = None, fill_value=0,
+                    medium_index: float | None = None) -> OmeZarrWriter:
+    """Create an empty OME-Zarr image to be filled piece by piece (streaming writes).
+
+    Parameters
+    ----------
+    path : str or Path
+        Output store, conventionally ending in ``.ome.zarr``.
+    shape : sequence of int
+        Full shape, (z, y, x), (c, z, y, x) or (t, c, z, y, x) (see ``axes``).
+    voxel_size_um : float or 3 floats
+        Physical voxel size (z, y, x) in µm.
+    channel_names : sequence of str, optional
+        One name per channel (default ``["ri"]`` for one channel, else ``ch0, ch1, ...``).
+    axes : str, optional
+        Axis letters (default from ``len(shape)``: zyx, czyx, tczyx; tzyx also allowed).
+    chunks : sequence of int, optional
+        Chunk shape (default one channel/time point and at most 32 x 256 x 256 voxels).
+    dtype : numpy dtype
+        Stored data type (default float32).
+    ngff_version : {"0.5", "0.4"}
+        0.5 writes zarr v3; 0.4 writes zarr v2 for older viewers.
+    time_interval_s : float, optional
+        Seconds between frames (scale of the ``t`` axis).
+    windows : sequence of (float, float), optional
+        Display range per channel (default: 1.33..1.40 for ``ri``, 0..1 for float data).
+    name : str, optional
+        Image name in the metadata (default: the file name).
+    fill_value : number
+        Value of regions never written.
+    medium_index : float, optional
+        Medium refractive index, stored in the ``ri2fl`` attribute block.
+
+    Returns
+    -------
+    OmeZarrWriter
+        Writable like an array; call ``finalize()`` (or use ``with``) when done.
+    """
+    path = Path(path)
+    shape = tuple(int(s) for s in shape)
+    axes, names, voxel_size = _check_write_args(shape, voxel_size_um, channel_names, axes,
+                                                ngff_version)
+    chunks = tuple(chunks) if chunks is not None else default_chunks(shape, axes)
+    windows = windows or [_default_window(dtype, n) for n in names]
+    stack = contextlib.ExitStack()
+    tmp = stack.enter_context(atomic_path(path))
+    try:
+        group, arr = _create_group_array(tmp, shape, chunks, np.dtype(dtype), axes,
+                                         ngff_version, fill_value)
+        group.attrs.update(_ngff_attrs(axes, voxel_size, names, windows, time_interval_s,
+                                       name or _stem(path), ngff_version,
+                                       medium_index))
+    except BaseException as exc:
+        stack.__exit__(type(exc), exc, exc.__traceback__)
+        raise
+    return OmeZarrWriter(path, stack, arr, group, axes)
+
+
+def _window_of(data, channel_axis: int | None, names) -> list[tuple[float, float]]:
+    """Per-channel display range: the 0.1 and 99.9 percentiles of (a subsample of) the data."""
+    arr = np.asarray(data)
+    arr = arr[None] if channel_axis is None else np.moveaxis(arr, channel_axis, 0)
+    out = []
+    for c in range(arr.shape[0]):
+        sample = arr[c].ravel()[:: max(1, arr[c].size // 1_000_000)]
+        if sample.size == 0 or not np.issubdtype(sample.dtype, np.number):
+            out.append(_default_window(arr.dtype, names[c]))
+            continue
+        lo, hi = (float(v) for v in np.nanpercentile(sample, [0.1, 99.9]))
+        out.append((lo, hi if hi > lo else lo + 1.0))
+    return out
+
+
+def write_ome_zarr(path: str | Path, data, voxel_size_um=None,
+                   channel_names: Sequence[str] | None = None, axes: str | None = None,
+                   chunks: Sequence[int] | None = None, dtype=None,
+                   ngff_version: str = "0.5", time_interval_s: float | None = None,
+                   name: str | None = None, medium_index: float | None = None) -> Path:
+    """Write a volume as OME-Zarr, atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+        Output store (``.ome.zarr``).
+    data : array-like, dask array or Volume
+        (z, y, x), (c, z, y, x), (t, z, y, x) or (t, c, z, y, x) data. A :class:`Volume`
+        brings its own voxel size, axes, channel names and time interval.
+    voxel_size_um : float or 3 floats
+        Physical voxel size (z, y, x) in µm (taken from ``data`` when it is a Volume).
+    channel_names, axes, chunks, ngff_version, time_interval_s, name, medium_index
+        As in :func:`create_ome_zarr`.
+    dtype : numpy dtype, optional
+        Stored type (default: the data's own).
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Examples
+    --------
+    >>> write_ome_zarr("cell.ome.zarr", ri, (0.2, 0.15, 0.15))  # doctest: +SKIP
+    >>> write_ome_zarr("fl.ome.zarr", fl, (0.2, 0.15, 0.15),
+    ...                channel_names=["membrane", "nucleus"], ngff_version="0.4")  # doctest: +SKIP
+    """
+    if isinstance(data, Volume):
+        vol = data
+        data = vol.data
+        voxel_size_um = vol.voxel_size_um if voxel_size_um is None else voxel_size_um
+        axes = axes or vol.axes
+        channel_names = channel_names or vol.channel_names
+        time_interval_s = time_interval_s or vol.time_interval_s
+        medium_index = vol.medium_index if medium_index is None else medium_index
+    if voxel_size_um is None:
+        raise InputError("no voxel size given for the OME-Zarr output",
+                         hint="pass voxel_size_um=(z, y, x)")
+    if not isinstance(data, da.Array):
+        data = np.asarray(data)
+    dtype = np.dtype(dtype or data.dtype)
+    axes = axes or default_axes(data.ndim)
+    c_axis = axes.index("c") if "c" in axes else None
+    names = channel_names
+    if names is None:
+        n = data.shape[c_axis] if c_axis is not None else 1
+        names = ["ri"] if n == 1 else [f"ch{i}" for i in range(n)]
+    windows = (_window_of(data, c_axis, list(names)) if isinstance(data, np.ndarray)
+               else None)
+    with create_ome_zarr(path, data.shape, voxel_size_um, names, axes, chunks, dtype,
+                         ngff_version, time_interval_s, windows, name,
+                         medium_index=medium_index) as out:
+        if isinstance(data, da.Array):
+            da.store(data.astype(dtype).rechunk(out.chunks), out.array, lock=False)
+        else:
+            out.array[...] = data.astype(dtype, copy=False)
+    return Path(path)
+
+
+# --------------------------------------------------------------------------- reading
+
+def is_ome_zarr(path: Path) -> bool:
+    """A directory holding a zarr v3 (``zarr.json``) or v2 (``.zattrs``/``.zgroup``) group."""
+    return path.is_dir() and any((path / n).exists() for n in ("zarr.json", ".zattrs",
+                                                                ".zgroup"))
+
+
+def _ngff_metadata(attrs: dict, where) -> tuple[dict, dict, str]:
+    if "ome" in attrs:
+        ome = attrs["ome"]
+        version = str(ome.get("version", "0.5"))
+    else:
+        ome = attrs
+        ms = attrs.get("multiscales") or [{}]
+        version = str(ms[0].get("version", "0.4")) if isinstance(ms, list) and ms else "0.4"
+    multiscales = ome.get("multiscales")
+    if not isinstance(multiscales, list) or not multiscales or not isinstance(
+            multiscales[0], dict):
+        raise InputError("no OME-NGFF 'multiscales' metadata", where,
+                         "this zarr store is not an OME-Zarr image")
+    omero = ome.get("omero") if isinstance(ome.get("omero"), dict) else {}
+    return multiscales[0], omero, version
+
+
+def _scale_of(transforms) -> list[float] | None:
+    for tr in transforms or []:
+        if isinstance(tr, dict) and tr.get("type") == "scale":
+            return [float(s) for s in tr.get("scale", [])]
+    return None
+
+
+def _axes_of(ms: dict, ndim: int, where) -> tuple[str, list[str | None]]:
+    axes_meta = ms.get("axes")
+    if axes_meta is None:  # NGFF <= 0.3: always tczyx
+        axes_meta = list("tczyx")[-ndim:]
+    names, units = [], []
+    for a in axes_meta:
+        names.append(str(a.get("name") if isinstance(a, dict) else a).lower())
+        units.append(a.get("unit") if isinstance(a, dict) else None)
+    axes = "".join(names)
+    if len(axes) != ndim or not axes.endswith("zyx") or set(axes) - set("tczyx") or len(
+            set(axes)) != len(axes):
+        raise InputError(f"axes {names} of the image are not supported", where,
+                         "ri2fl reads 3D images with axes zyx, czyx, tzyx or tczyx")
+    return axes, units
+
+
+def _load_zarr_frame(path: str, array_path: str, t: int, modality: str) -> np.ndarray:
+    arr = zarr.open_array(Path(path) / array_path, mode="r")
+    return validate(arr[t], f"{path}/{array_path}[{t}]", modality)
+
+
+def read_ome_zarr(path: str | Path, *, frame: int | None = None, modality: str = "ri",
+                  voxel_size_um=None, medium_index: float | None = None,
+                  dataset: str | None = None, lazy: bool = False) -> Volume:
+    """Read the full-resolution level of an OME-Zarr image (NGFF 0.4 or 0.5).
+
+    The voxel size comes from the dataset's (and the multiscale's) ``scale`` transformations,
+    converted to µm from the axis units; channel names from ``omero``. ``dataset`` picks
+    another resolution level by its path. Multi-frame images are read lazily per frame;
+    ``lazy=True`` also keeps single-frame images as dask arrays (for stitched fields).
+    """
+    path = Path(path)
+    try:
+        group = zarr.open_group(path, mode="r")
+        attrs = group.attrs.asdict()
+    except Exception as exc:  # zarr raises many types for a broken store
+        raise InputError(f"cannot open as OME-Zarr ({type(exc).__name__}: {exc})", path,
+                         "check that the store is complete") from None
+    ms, omero, version = _ngff_metadata(attrs, path)
+    datasets = ms.get("datasets") or []
+    if not datasets:
+        raise InputError("OME-Zarr multiscales lists no datasets", path)
+    ds_meta = next((d for d in datasets if d.get("path") == dataset), None) if dataset \
+        else datasets[0]
+    if ds_meta is None:
+        raise InputError(f"no resolution level {dataset!r}", path,
+                         f"levels: {[d.get('path') for d in datasets]}")
+    array_path = str(ds_meta.get("path", "0"))
+    try:
+        arr = zarr.open_array(path / array_path, mode="r")
+    except Exception as exc:
+        raise InputError(f"cannot open image array '{array_path}' ({exc})", path) from None
+    where = f"{path}/{array_path}"
+    axes, units = _axes_of(ms, arr.ndim, where)
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        raise InputError(f"unsupported data type {arr.dtype}", where)
+    check_size(arr.shape[-3:], where)
+    if voxel_size_um is None:
+        scale = _scale_of(ds_meta.get("coordinateTransformations")) or [1.0] * arr.ndim
+        outer = _scale_of(ms.get("coordinateTransformations")) or [1.0] * arr.ndim
+        if len(scale) != arr.ndim or len(outer) != arr.ndim:
+            raise InputError(f"scale {scale} does not match {arr.ndim} axes", where)
+        factors = [_UNIT_TO_UM.get(str(u).lower(), 1.0) if u else 1.0 for u in units]
+        voxel_size_um = [scale[axes.index(a)] * outer[axes.index(a)] * factors[axes.index(a)]
+                         for a in "zyx"]
+    voxel_size = voxel_size_from(voxel_size_um, where)
+    n_channels = arr.shape[axes.index("c")] if "c" in axes else 1
+    labels = [c.get("label") for c in omero.get("channels", []) if isinstance(c, dict)]
+    names = ([str(x) for x in labels] if len(labels) == n_channels and all(labels) else
+             ([modality] if n_channels == 1 else [f"ch{i}" for i in range(n_channels)]))
+    t_interval = None
+    if "t" in axes:
+        tscale = _scale_of(ds_meta.get("coordinateTransformations"))
+        t_interval = tscale[axes.index("t")] if tscale else None
+    data_modality = modality if names in (["ri"], [modality]) and n_channels == 1 else "fl"
+    metadata = {"format": f"ome-zarr {version}", "ngff_version": version,
+                "array_path": array_path, "name": ms.get("name"),
+                "levels": [d.get("path") for d in datasets]}
+    if axes.startswith("t") and frame is not None:
+        if not -arr.shape[0] <= frame < arr.shape[0]:
+            raise InputError(f"frame {frame} out of range (0..{arr.shape[0] - 1})", where)
+        data = _load_zarr_frame(str(path), array_path, frame, data_modality)
+        axes = axes[1:]
+    elif axes.startswith("t"):
+        loader = functools.partial(_lazy_zarr_frame, str(path), array_path, data_modality)
+        data = lazy_frames(loader, arr.shape[0], arr.shape[1:])
+    elif lazy:
+        data = da.from_zarr(arr).astype(np.float32)
+    else:
+        data = validate(arr[...], where, data_modality)
+    if medium_index is None:
+        stored = (attrs.get("ri2fl") or {}).get("medium_index") if isinstance(
+            attrs.get("ri2fl"), dict) else None
+        medium_index = float(stored) if isinstance(stored, int | float) else None
+    return Volume(data=data, voxel_size_um=voxel_size, axes=axes, channel_names=names,
+                  medium_index=medium_index, time_interval_s=t_interval, metadata=metadata)
+
+
+def _lazy_zarr_frame(path: str, array_path: str, modality: str, t: int) -> np.ndarray:
+    return _load_zarr_frame(path, array_path, t, modality)
+
+
+def ngff_attributes(path: str | Path) -> dict[str, Any]:
+    """The raw NGFF attributes of an OME-Zarr group (for inspection and tests)."""
+    return zarr.open_group(Path(path), mode="r").attrs.asdict()

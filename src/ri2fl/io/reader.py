@@ -1,0 +1,183 @@
+"""``read(path)``: one entry point for every tomogram format, dispatching on content.
+
+The format is recognised from the file's first bytes (HDF5, TIFF, NumPy signatures) or, for
+directories, from zarr metadata, so a mis-named file still reads; the suffix is only a
+fallback. Each format has its own module (``tcf``, ``hdf5``, ``tiff``, ``ome_zarr``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ._checks import check_size, check_spatial_rank, validate, voxel_size_from
+from .volume import Volume
+
+MODALITIES = ("ri", "fl", "mip")
+
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+_TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+_NPY_MAGIC = b"\x93NUMPY"
+
+
+def detect_format(path: str | Path) -> str:
+    """Name the format of ``path``: "tcf", "hdf5", "tiff", "ome-zarr" or "npy".
+
+    Raises
+    ------
+    InputError
+        When the path does not exist or its content is not a supported format.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError("no such file or directory", path, "check the path")
+    if path.is_dir():
+        from .ome_zarr import is_ome_zarr
+        if is_ome_zarr(path):
+            return "ome-zarr"
+        raise InputError("a directory that is not an OME-Zarr store", path,
+                         "give a file, or a .ome.zarr directory")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        raise InputError(f"cannot read ({exc.strerror})", path) from None
+    if head.startswith(_HDF5_MAGIC) or _is_hdf5(path):
+        return "tcf" if _is_tcf(path) else "hdf5"
+    if head[:4] in _TIFF_MAGICS:
+        return "tiff"
+    if head.startswith(_NPY_MAGIC):
+        return "npy"
+    if not head:
+        raise InputError("empty file", path, "the file holds no data")
+    suffix = path.suffix.lower()
+    known = {".tcf": "TCF", ".h5": "HDF5", ".hdf5": "HDF5", ".tif": "TIFF", ".tiff": "TIFF",
+             ".npy": "NumPy"}
+    if suffix in known:
+        raise InputError(f"not a valid {known[suffix]} file (unrecognised content)", path,
+                         "the file is corrupt or truncated; export it again")
+    raise InputError("unsupported file format", path,
+                     "ri2fl reads TCF, HDF5 (.h5), TIFF/OME-TIFF, OME-Zarr and .npy")
+
+
+def _is_hdf5(path: Path) -> bool:
+    import h5py
+    try:
+        return bool(h5py.is_hdf5(path))
+    except (OSError, ValueError):
+        return False
+
+
+def _is_tcf(path: Path) -> bool:
+    import h5py
+    try:
+        with h5py.File(path, "r") as f:
+            return ("Data" in f and isinstance(f["Data"], h5py.Group)) or "FormatVersion" in f.attrs
+    except (OSError, ValueError, KeyError):
+        return False  # the HDF5 reader reports the problem
+
+
+def read(path: str | Path, *, frame: int | None = None, modality: str = "ri",
+         voxel_size_um=None, medium_index: float | None = None,
+         dataset: str | None = None, **options) -> Volume:
+    """Read a tomogram (or time-lapse, or fluorescence stack) with its physical metadata.
+
+    Parameters
+    ----------
+    path : str or Path
+        A Tomocube ``.TCF``, HDF5 (``ri``/``fl`` datasets), TIFF/OME-TIFF, OME-Zarr
+        (NGFF 0.4/0.5) or ``.npy`` file. The format is detected from the content.
+    frame : int, optional
+        Time point to load. Without it multi-frame files come back as a lazy dask array
+        (axes starting with ``t``): indexing one frame reads only that frame.
+    modality : {"ri", "fl", "mip"}
+        TCF: ``"ri"`` (Data/3D), ``"fl"`` (Data/3DFL channels) or ``"mip"`` (Data/2DMIP).
+        HDF5: ``"ri"`` or ``"fl"`` dataset. For other formats, ``"ri"`` enables the RI range
+        check (values must look like absolute refractive indices).
+    voxel_size_um : float or (z, y, x), optional
+        Voxel size in µm; overrides the file's metadata and is required for ``.npy`` and for
+        TIFFs without OME/ImageJ calibration.
+    medium_index : float, optional
+        Refractive index of the medium; overrides the file's value.
+    dataset : str, optional
+        HDF5: dataset path to read; OME-Zarr: resolution level path.
+    **options
+        Format-specific options (``lazy=True`` for OME-Zarr).
+
+    Returns
+    -------
+    Volume
+        float32 data with axes ``zyx``, ``czyx``, ``tzyx`` or ``tczyx``.
+
+    Raises
+    ------
+    InputError
+        For anything wrong with the file, in one line naming the file and what to do.
+
+    Examples
+    --------
+    >>> vol = read("cell.TCF")                      # doctest: +SKIP
+    >>> vol.voxel_size_um, vol.shape                # doctest: +SKIP
+    >>> ri0 = read("timelapse.TCF", frame=0).data   # doctest: +SKIP
+    >>> vol = read("stack.npy", voxel_size_um=(0.2, 0.15, 0.15))  # doctest: +SKIP
+    """
+    if modality not in MODALITIES:
+        raise InputError(f"unknown modality {modality!r}", hint=f"use one of {MODALITIES}")
+    path = Path(path)
+    fmt = detect_format(path)
+    kwargs = {"frame": frame, "modality": modality, "voxel_size_um": voxel_size_um,
+              "medium_index": medium_index}
+    if fmt == "tcf":
+        from .tcf import read_tcf
+        vol = read_tcf(path, **kwargs, **options)
+    elif fmt == "hdf5":
+        from .hdf5 import read_hdf5
+        vol = read_hdf5(path, dataset=dataset, **kwargs)
+    elif fmt == "tiff":
+        from .tiff import read_tiff
+        vol = read_tiff(path, **kwargs)
+    elif fmt == "ome-zarr":
+        from .ome_zarr import read_ome_zarr
+        vol = read_ome_zarr(path, dataset=dataset, **kwargs, **options)
+    else:
+        vol = read_npy(path, **kwargs)
+    vol.metadata.setdefault("format", fmt)
+    vol.metadata.setdefault("path", str(path))
+    return vol
+
+
+def read_npy(path: str | Path, *, frame: int | None = None, modality: str = "ri",
+             voxel_size_um=None, medium_index: float | None = None) -> Volume:
+    """Read a ``.npy`` array of shape (z, y, x) or (t, z, y, x); the voxel size is required.
+
+    The array is memory-mapped, so reading one frame of a (t, z, y, x) file reads only it.
+    """
+    path = Path(path)
+    if voxel_size_um is None:
+        raise InputError(".npy files carry no voxel size", path,
+                         "pass voxel_size_um=(z, y, x) (CLI: --voxel-size Z Y X)")
+    voxel_size = voxel_size_from(voxel_size_um, path)
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise InputError(f"cannot read as NumPy array ({exc})", path,
+                         "the file is corrupt or truncated; save it again with numpy.save") \
+            from None
+    if arr.ndim not in (3, 4):
+        check_spatial_rank(arr.shape, 0, path)
+    check_size(arr.shape[-3:], path)
+    axes = "tzyx" if arr.ndim == 4 else "zyx"
+    if arr.ndim == 4 and frame is not None:
+        if not -arr.shape[0] <= frame < arr.shape[0]:
+            raise InputError(f"frame {frame} out of range (0..{arr.shape[0] - 1})", path)
+        arr, axes = arr[frame], "zyx"
+    if axes == "tzyx":
+        import dask.array as da
+        data = da.from_array(arr, chunks=(1, *arr.shape[1:])).astype(np.float32)
+    else:
+        data = validate(np.asarray(arr), path, modality)
+    return Volume(data=data, voxel_size_um=voxel_size, axes=axes,
+                  channel_names=[modality], medium_index=medium_index,
+                  metadata={"format": "npy"})

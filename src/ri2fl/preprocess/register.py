@@ -1,0 +1,87 @@
+"""Axial registration of RI and fluorescence volumes of the same field of view.
+
+RI and FL of one FOV are offset along z (aberrations, acquisition latency). The offset is the
+peak of their cross-correlation along z at zero lateral shift. Written here because
+``skimage.registration.phase_cross_correlation`` whitens the spectra (phase correlation),
+which is fragile between two different contrasts, and searches lateral shifts we do not want.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from ..constants import CANONICAL_VOXEL_SIZE_UM
+
+
+def _axial_xcorr(a: np.ndarray, b: np.ndarray, max_shift: int) -> np.ndarray:
+    """Normalised cross-correlation c[s] = corr(a[z + s], b[z]) for s in -max..max."""
+    nz = a.shape[0]
+    a = a.reshape(nz, -1).astype(np.float64)
+    b = b.reshape(nz, -1).astype(np.float64)
+    a = a - a.mean()
+    b = b - b.mean()
+    n = 2 * nz  # zero padding: no wrap-around
+    fa = np.fft.rfft(a, n=n, axis=0)
+    fb = np.fft.rfft(b, n=n, axis=0)
+    cc = np.fft.irfft((fa * np.conj(fb)).sum(axis=1), n=n)
+    shifts = np.arange(-max_shift, max_shift + 1)
+    # normalise by the energy of the overlapping slabs so that large shifts are not favoured
+    ea, eb = (a**2).sum(axis=1), (b**2).sum(axis=1)
+    out = np.empty(shifts.size)
+    for i, s in enumerate(shifts):
+        sa = ea[max(s, 0): nz + min(s, 0)].sum()
+        sb = eb[max(-s, 0): nz - max(s, 0)].sum()
+        out[i] = cc[s % n] / np.sqrt(sa * sb) if sa > 0 and sb > 0 else -np.inf
+    return out
+
+
+def estimate_axial_shift(ri: np.ndarray, fl: np.ndarray, max_shift_um: float = 2.0,
+                         voxel_size_z_um: float = CANONICAL_VOXEL_SIZE_UM[0]) -> float:
+    """Axial shift (voxels, sub-voxel) that aligns ``fl`` onto ``ri``.
+
+    ``shift_axial(fl, estimate_axial_shift(ri, fl))`` is aligned with ``ri``.
+
+    Parameters
+    ----------
+    ri, fl : ndarray
+        (z, y, x) volumes on the same grid.
+    max_shift_um : float
+        Largest shift searched, in µm.
+    voxel_size_z_um : float
+        Axial voxel size, to convert ``max_shift_um`` to voxels.
+
+    Returns
+    -------
+    float
+        Shift in voxels along z (positive: FL content moves to higher z).
+    """
+    ri = np.asarray(ri)
+    fl = np.asarray(fl)
+    if ri.shape != fl.shape or ri.ndim != 3:
+        raise ValueError(f"ri and fl must be (z, y, x) of one shape, got {ri.shape}, {fl.shape}")
+    max_shift = int(min(np.ceil(max_shift_um / voxel_size_z_um), ri.shape[0] - 1))
+    cc = _axial_xcorr(ri, fl, max_shift)
+    i = int(np.argmax(cc))
+    shift = float(i - max_shift)
+    if 0 < i < cc.size - 1 and np.all(np.isfinite(cc[i - 1:i + 2])):
+        # parabola through the peak and its neighbours: sub-voxel offset
+        denom = cc[i - 1] - 2 * cc[i] + cc[i + 1]
+        if denom < 0:
+            shift += float(0.5 * (cc[i - 1] - cc[i + 1]) / denom)
+    return shift
+
+
+def shift_axial(array: np.ndarray, shift_voxels: float, order: int = 1) -> np.ndarray:
+    """Shift ``array`` along z (axis -3) by ``shift_voxels`` (sub-voxel, edges repeated).
+
+    ``out[z] = array[z - shift]``: a positive shift moves content to higher z.
+    """
+    array = np.asarray(array)
+    if array.ndim < 3:
+        raise ValueError(f"need (..., z, y, x), got shape {array.shape}")
+    shifts = [0.0] * array.ndim
+    shifts[-3] = float(shift_voxels)
+    dtype = array.dtype if np.issubdtype(array.dtype, np.floating) else np.float32
+    return ndimage.shift(array.astype(dtype, copy=False), shifts, order=order, mode="nearest",
+                         prefilter=order > 1)

@@ -1,0 +1,68 @@
+"""``ri2fl info`` and ``ri2fl convert`` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from ri2fl.cli.main import main
+from ri2fl.io import read
+
+
+def test_info_json_on_hl60(hl60_path, capsys):
+    assert main(["info", str(hl60_path), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["shape"] == [140, 140, 140]
+    assert info["voxel_size_um"] == pytest.approx([0.139] * 3)
+    assert info["medium_index"] == pytest.approx(1.335)
+    assert 1.32 < info["ri_min"] < info["ri_max"] < 1.37
+    assert info["time_points"] == 1 and info["fl_channels"] == 0
+    assert info["channel_names"] == ["ri"] and info["format"] == "hdf5"
+
+
+def test_info_bad_file_is_one_line_exit_2(tmp_path, capsys):
+    bad = tmp_path / "cell.TCF"
+    bad.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)
+    assert main(["info", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err and "cell.TCF" in err
+
+
+def test_convert_hl60_resampled_to_ome_zarr(hl60_path, tmp_path, capsys):
+    out = tmp_path / "hl60.ome.zarr"
+    assert main(["convert", str(hl60_path), str(out), "--resample"]) == 0
+    vol = read(out)
+    assert vol.spatial_shape == (97, 130, 130)
+    assert vol.voxel_size_um == pytest.approx((0.2, 0.15, 0.15), rel=0.01)
+    assert vol.medium_index == pytest.approx(1.335)
+    assert vol.data.mean() == pytest.approx(read(hl60_path).data.mean(), abs=1e-4)
+
+
+def test_convert_npy_to_ome_tiff_with_voxel_size(tmp_path):
+    ri = np.full((4, 5, 6), 1.34, np.float32)
+    np.save(tmp_path / "a.npy", ri)
+    out = tmp_path / "a.ome.tif"
+    assert main(["convert", str(tmp_path / "a.npy"), str(out),
+                 "--voxel-size", "0.3", "0.1", "0.1"]) == 0
+    vol = read(out)
+    assert vol.voxel_size_um == pytest.approx((0.3, 0.1, 0.1))
+    np.testing.assert_array_equal(vol.data, ri)
+
+
+def test_convert_failure_leaves_no_output(tmp_path, capsys):
+    np.save(tmp_path / "a.npy", np.full((4, 5, 6), 1.34, np.float32))
+    out = tmp_path / "a.ome.zarr"
+    assert main(["convert", str(tmp_path / "a.npy"), str(out)]) == 2
+    assert "voxel" in capsys.readouterr().err
+    assert not out.exists()
+    assert main(["convert", str(tmp_path / "a.npy"), str(tmp_path / "a.png"),
+                 "--voxel-size", "1", "1", "1"]) == 2
+
+
+def test_help_shows_examples(capsys):
+    for cmd in ("info", "convert"):
+        with pytest.raises(SystemExit):
+            main([cmd, "--help"])
+        assert "Examples:" in capsys.readouterr().out

@@ -1,0 +1,187 @@
+"""Round trips through HDF5, OME-Zarr (NGFF 0.4 / 0.5), OME-TIFF, TIFF and .npy."""
+
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+import tifffile
+
+from ri2fl.errors import InputError
+from ri2fl.io import create_ome_zarr, read, write_ome_tiff, write_ome_zarr, write_paired
+from ri2fl.io.paired import PairedSample
+
+VOXEL = (0.2, 0.15, 0.12)
+
+
+@pytest.fixture
+def ri(rng):
+    return (1.337 + 0.05 * rng.random((5, 6, 7))).astype(np.float32)
+
+
+def test_hl60_reads_with_voxel_size_and_medium(hl60_path):
+    vol = read(hl60_path)
+    assert vol.axes == "zyx" and vol.shape == (140, 140, 140)
+    assert vol.voxel_size_um == pytest.approx((0.139, 0.139, 0.139))
+    assert vol.medium_index == pytest.approx(1.335)
+    assert vol.data.dtype == np.float32
+    assert 1.32 < vol.data.min() < 1.335 < vol.data.max() < 1.37
+
+
+def test_hdf5_paired_file_reads_ri_and_fl(tmp_path, ri):
+    fl = {"membrane": ri * 0, "nucleus": ri - 1.3}
+    path = write_paired(tmp_path / "p.h5", PairedSample(ri=ri, fl=fl, voxel_size_um=VOXEL,
+                                                        medium_index=1.333))
+    vol = read(path)
+    np.testing.assert_array_equal(vol.data, ri)
+    assert vol.voxel_size_um == VOXEL and vol.medium_index == pytest.approx(1.333)
+    assert vol.metadata["fl_channels"] == ["membrane", "nucleus"]
+    fl_vol = read(path, modality="fl")
+    assert fl_vol.axes == "czyx" and fl_vol.channel_names == ["membrane", "nucleus"]
+    np.testing.assert_allclose(fl_vol.channel("nucleus").data, ri - 1.3)
+
+
+def test_hdf5_without_voxel_size_asks_for_it(tmp_path, ri):
+    with h5py.File(tmp_path / "a.h5", "w") as f:
+        f["ri"] = ri
+    with pytest.raises(InputError, match="voxel"):
+        read(tmp_path / "a.h5")
+    assert read(tmp_path / "a.h5", voxel_size_um=0.1).voxel_size_um == (0.1, 0.1, 0.1)
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_ome_zarr_round_trip_keeps_data_voxel_size_and_names(tmp_path, ri, version):
+    data = np.stack([ri, 2 * ri])
+    path = write_ome_zarr(tmp_path / "x.ome.zarr", data, VOXEL, channel_names=["a", "b"],
+                          chunks=(1, 2, 3, 4), ngff_version=version, medium_index=1.335)
+    vol = read(path)
+    assert vol.axes == "czyx" and vol.channel_names == ["a", "b"]
+    assert vol.voxel_size_um == pytest.approx(VOXEL)
+    assert vol.medium_index == pytest.approx(1.335)
+    np.testing.assert_array_equal(vol.data, data)
+    meta = "zarr.json" if version == "0.5" else ".zattrs"
+    attrs = json.loads((path / meta).read_text())
+    attrs = attrs.get("attributes", attrs)
+    ms = (attrs["ome"] if version == "0.5" else attrs)["multiscales"][0]
+    assert [a["name"] for a in ms["axes"]] == ["c", "z", "y", "x"]
+    assert ms["axes"][1]["unit"] == "micrometer"
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_ome_zarr_is_valid_ngff_for_reference_reader(tmp_path, ri, version):
+    """ome-zarr-py (what napari-ome-zarr uses) sees our scale and channel names."""
+    reader_mod = pytest.importorskip("ome_zarr.reader")
+    io_mod = pytest.importorskip("ome_zarr.io")
+    path = write_ome_zarr(tmp_path / "cell.1.ome.zarr", np.stack([ri, ri]), VOXEL,
+                          channel_names=["membrane", "nucleus"], ngff_version=version)
+    nodes = list(reader_mod.Reader(io_mod.parse_url(str(path)))())
+    meta = nodes[0].metadata
+    assert meta["name"] == "cell.1"
+    assert meta["channel_names"] == ["membrane", "nucleus"]
+    assert meta["coordinateTransformations"][0][0]["scale"] == pytest.approx([1.0, *VOXEL])
+
+
+def test_ome_zarr_multiframe_is_lazy(tmp_path, ri):
+    data = np.stack([ri, ri + 0.01, ri + 0.02])
+    path = write_ome_zarr(tmp_path / "t.ome.zarr", data, VOXEL, axes="tzyx",
+                          time_interval_s=30.0)
+    vol = read(path)
+    assert vol.axes == "tzyx" and vol.time_points == 3 and vol.time_interval_s == 30.0
+    assert not isinstance(vol.data, np.ndarray)
+    np.testing.assert_allclose(vol.frame(2).data, ri + 0.02)
+    np.testing.assert_allclose(read(path, frame=1).data, ri + 0.01)
+
+
+def test_streaming_writer_appears_only_when_finalized(tmp_path, ri):
+    out_path = tmp_path / "s.ome.zarr"
+    out = create_ome_zarr(out_path, (2, *ri.shape), VOXEL, channel_names=["a", "b"])
+    out[0, :2] = ri[:2]
+    out[0, 2:] = ri[2:]
+    out[1] = ri
+    assert not out_path.exists()
+    out.finalize()
+    np.testing.assert_array_equal(read(out_path).data, np.stack([ri, ri]))
+
+
+def test_streaming_writer_leaves_nothing_on_error(tmp_path, ri):
+    out_path = tmp_path / "s.ome.zarr"
+    with pytest.raises(RuntimeError), create_ome_zarr(out_path, ri.shape, VOXEL) as out:
+        out[:2] = ri[:2]
+        raise RuntimeError("crash in the middle")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ome_tiff_round_trip(tmp_path, ri):
+    data = np.stack([ri, ri * 0.5])
+    path = write_ome_tiff(tmp_path / "x.ome.tif", data, VOXEL, ["membrane", "actin"])
+    vol = read(path)
+    assert vol.axes == "czyx" and vol.channel_names == ["membrane", "actin"]
+    assert vol.voxel_size_um == pytest.approx(VOXEL)
+    np.testing.assert_array_equal(vol.data, data)
+
+
+def test_imagej_tiff_voxel_size(tmp_path, ri):
+    path = tmp_path / "ij.tif"
+    tifffile.imwrite(path, ri, imagej=True, resolution=(1 / 0.15, 1 / 0.12),
+                     metadata={"spacing": 0.2, "unit": "um", "axes": "ZYX"})
+    vol = read(path)
+    assert vol.voxel_size_um == pytest.approx((0.2, 0.12, 0.15), rel=1e-4)
+    np.testing.assert_array_equal(vol.data, ri)
+
+
+def test_plain_tiff_needs_voxel_size(tmp_path, ri):
+    path = tmp_path / "plain.tif"
+    tifffile.imwrite(path, ri)
+    with pytest.raises(InputError, match="voxel-size"):
+        read(path)
+    np.testing.assert_array_equal(read(path, voxel_size_um=VOXEL).data, ri)
+
+
+def test_npy_needs_voxel_size_and_reads_frames(tmp_path, ri):
+    np.save(tmp_path / "a.npy", np.stack([ri, ri + 0.01]))
+    with pytest.raises(InputError, match="voxel"):
+        read(tmp_path / "a.npy")
+    vol = read(tmp_path / "a.npy", voxel_size_um=VOXEL)
+    assert vol.axes == "tzyx" and vol.time_points == 2
+    np.testing.assert_allclose(read(tmp_path / "a.npy", voxel_size_um=VOXEL, frame=1).data,
+                               ri + 0.01)
+
+
+def test_voxel_size_option_overrides_metadata(tmp_path, ri):
+    path = write_ome_zarr(tmp_path / "x.ome.zarr", ri, VOXEL)
+    assert read(path, voxel_size_um=(1, 2, 3)).voxel_size_um == (1.0, 2.0, 3.0)
+
+
+@pytest.mark.parametrize("content", [b"", b"not an image at all", b"\x89HDF\r\n\x1a\nxx"])
+@pytest.mark.parametrize("suffix", [".h5", ".tif", ".npy", ".TCF", ".dat"])
+def test_garbage_files_give_input_error(tmp_path, content, suffix):
+    path = tmp_path / f"bad{suffix}"
+    path.write_bytes(content)
+    with pytest.raises(InputError):
+        read(path, voxel_size_um=0.1)
+
+
+def test_missing_path_and_bad_modality(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        read(tmp_path / "nothing.TCF")
+    with pytest.raises(InputError, match="modality"):
+        read(tmp_path / "nothing.TCF", modality="xray")
+
+
+def test_unscaled_ri_and_nan_are_refused(tmp_path, ri):
+    np.save(tmp_path / "scaled.npy", (ri * 1e4).astype(np.uint16))
+    with pytest.raises(InputError, match="refractive"):
+        read(tmp_path / "scaled.npy", voxel_size_um=0.1)
+    bad = ri.copy()
+    bad[1, 2, 3] = np.nan
+    np.save(tmp_path / "nan.npy", bad)
+    with pytest.raises(InputError, match="NaN"):
+        read(tmp_path / "nan.npy", voxel_size_um=0.1)
+
+
+def test_2d_array_is_refused(tmp_path):
+    np.save(tmp_path / "img.npy", np.ones((4, 4), np.float32) * 1.34)
+    with pytest.raises(InputError, match="3D"):
+        read(tmp_path / "img.npy", voxel_size_um=0.1)

@@ -1,0 +1,100 @@
+"""Resampling, RI normalisation and axial registration against analytic cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from ri2fl.constants import CANONICAL_VOXEL_SIZE_UM
+from ri2fl.preprocess import (
+    estimate_axial_shift,
+    normalize_ri,
+    resample,
+    resample_to_shape,
+    resampled_shape,
+    resampled_voxel_size,
+    shift_axial,
+)
+
+
+def test_resample_shape_keeps_physical_extent():
+    shape = (50, 64, 80)
+    vs = (0.4, 0.3, 0.075)
+    out = resample(np.zeros(shape, np.float32), vs)
+    assert out.shape == (100, 128, 40)
+    extent_in = np.multiply(shape, vs)
+    extent_out = np.multiply(out.shape, CANONICAL_VOXEL_SIZE_UM)
+    np.testing.assert_allclose(extent_out, extent_in)
+
+
+def test_resampled_voxel_size_is_within_half_a_voxel_of_target():
+    shape, vs = (140, 140, 140), (0.139,) * 3
+    true = resampled_voxel_size(shape, vs)
+    np.testing.assert_allclose(np.multiply(resampled_shape(shape, vs), true),
+                               np.multiply(shape, vs))
+    for n, t, c in zip(resampled_shape(shape, vs), true, CANONICAL_VOXEL_SIZE_UM):
+        assert abs(n * t - n * c) <= c / 2
+
+
+def test_linear_ramp_is_resampled_exactly():
+    """A ramp in physical coordinates stays the same ramp on the new grid (linear interp)."""
+    vs = (0.4, 0.3, 0.3)
+    z = (np.arange(20) + 0.5) * vs[0]
+    ramp = np.broadcast_to(z[:, None, None], (20, 8, 8)).astype(np.float32)
+    out = resample(ramp, vs)
+    z_new = (np.arange(out.shape[0]) + 0.5) * CANONICAL_VOXEL_SIZE_UM[0]
+    inner = slice(2, -2)  # edges repeat the border voxel
+    np.testing.assert_allclose(out[inner, 3, 3], z_new[inner], atol=1e-5)
+
+
+def test_resample_preserves_mean_and_goes_back_to_input_grid(rng):
+    smooth = ndimage.gaussian_filter(rng.random((30, 40, 40)), 3).astype(np.float32)
+    ri = 1.337 + 0.05 * smooth
+    vs = (0.139, 0.139, 0.139)
+    out = resample(ri, vs)
+    assert out.mean() == pytest.approx(ri.mean(), abs=1e-4)
+    back = resample_to_shape(out, ri.shape)
+    assert back.shape == ri.shape and back.dtype == np.float32
+    assert np.abs(back - ri).max() < 2e-3
+
+
+def test_labels_stay_labels_with_order_zero():
+    labels = np.zeros((10, 20, 20), np.int32)
+    labels[2:8, 5:15, 5:15] = 7
+    out = resample(labels, (0.4, 0.3, 0.3), order=0)
+    assert out.dtype == np.int32 and set(np.unique(out)) == {0, 7}
+
+
+def test_resample_handles_channel_axis(rng):
+    data = rng.random((3, 10, 12, 12)).astype(np.float32)
+    out = resample(data, (0.2, 0.15, 0.15), (0.4, 0.3, 0.3))
+    assert out.shape == (3, 5, 6, 6)
+    np.testing.assert_allclose(out[1], resample(data[1], (0.2, 0.15, 0.15), (0.4, 0.3, 0.3)))
+
+
+def test_normalize_ri_window_and_medium():
+    ri = np.array([1.30, 1.337, 1.3635, 1.390, 1.45])
+    np.testing.assert_allclose(normalize_ri(ri), [0, 0, 0.5, 1, 1], atol=1e-6)
+    # PBS: the window starts at 1.335 with the same width
+    np.testing.assert_allclose(normalize_ri(np.array([1.335, 1.3615]), 1.335), [0, 0.5],
+                               atol=1e-5)
+    assert normalize_ri(ri).dtype == np.float32
+
+
+@pytest.mark.parametrize("shift", [-3.4, 0.0, 1.25, 4.0])
+def test_axial_shift_is_recovered(rng, shift):
+    ri = ndimage.gaussian_filter(rng.random((40, 24, 24)), (2, 1, 1)).astype(np.float32)
+    fl = shift_axial(ri, -shift) ** 2 * 3  # another contrast, same structures, shifted
+    est = estimate_axial_shift(ri, fl, max_shift_um=1.2, voxel_size_z_um=0.2)
+    assert est == pytest.approx(shift, abs=0.25)
+    aligned = shift_axial(fl, est)
+    inner = slice(6, -6)
+    assert np.corrcoef(aligned[inner].ravel(), (ri**2 * 3)[inner].ravel())[0, 1] > 0.98
+
+
+def test_shift_axial_integer_moves_content():
+    a = np.zeros((10, 2, 2), np.float32)
+    a[4] = 1
+    b = shift_axial(a, 3)
+    assert b[7, 0, 0] == 1 and b[4, 0, 0] == 0
