@@ -1,1 +1,28 @@
-"""ri2fl.infer"""
+"""Inference: tiled, streamed prediction of fluorescence from RI, with uncertainty.
+
+- :func:`predict_tiled`: the shared tiler (any shape, spline blending, bounded memory);
+- :func:`predict_volume`: RI on any grid -> :class:`Prediction` (fl, uncertainty maps);
+- :func:`predict_file`: any readable file -> OME-Zarr, frame by frame.
+"""
+
+from .device import choose_device, choose_precision, make_runner
+from .engine import Prediction, channel_names, load_model, predict_file, predict_volume
+from .tiling import predict_tiled, spline_window, tile_grid
+from .uncertainty import ensemble_fn, mc_dropout, tta_augmentations
+
+__all__ = [
+    "Prediction",
+    "channel_names",
+    "choose_device",
+    "choose_precision",
+    "ensemble_fn",
+    "load_model",
+    "make_runner",
+    "mc_dropout",
+    "predict_file",
+    "predict_tiled",
+    "predict_volume",
+    "spline_window",
+    "tile_grid",
+    "tta_augmentations",
+]

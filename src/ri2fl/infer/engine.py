@@ -1,0 +1,363 @@
+"""Inference of fluorescence from RI: one volume in memory, or files streamed frame by frame.
+
+:func:`predict_volume` takes RI on any grid, resamples it to the model's grid (the canonical
+0.2 x 0.15 x 0.15 µm), normalises it with the medium index, predicts patch by patch with
+uncertainty (:mod:`ri2fl.infer.uncertainty`), and maps the result back onto the input grid.
+:func:`predict_file` does the same for any readable file, frame by frame, into an OME-Zarr
+store written as it goes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..constants import CANONICAL_VOXEL_SIZE_UM, MEDIUM_INDEX, TARGETS
+from ..errors import ConfigError, InputError, ModelError
+from .device import choose_device, make_runner
+from .tiling import predict_tiled
+from .uncertainty import ensemble_fn
+
+__all__ = ["Prediction", "channel_names", "load_model", "predict_file", "predict_volume"]
+
+log = logging.getLogger(__name__)
+
+#: Default patch (z, y, x) of the RI2FL network (spec section 3).
+DEFAULT_PATCH_SIZE = (64, 256, 256)
+#: Relative difference below which two voxel sizes count as the same grid.
+_SAME_GRID_RTOL = 1e-3
+
+
+@dataclass
+class Prediction:
+    """Inferred fluorescence with its uncertainty, on the grid of the input RI.
+
+    Attributes
+    ----------
+    fl : dict
+        Target name -> float32 (Z, Y, X) inferred fluorescence (the mean of the ensemble
+        means), on a fixed scale shared by all volumes (no per-volume rescaling).
+    uncertainty_data : dict
+        Target -> voxel-wise s.d. over test-time augmentations (empty without ``tta``).
+    uncertainty_model : dict
+        Target -> voxel-wise s.d. over MC-dropout passes (empty without ``mc``).
+    targets : list of str
+        The predicted targets, in order.
+    voxel_size_um : tuple of float
+        Voxel size (z, y, x) of the arrays, the input's.
+    """
+
+    fl: dict[str, Any]
+    uncertainty_data: dict[str, Any] = field(default_factory=dict)
+    uncertainty_model: dict[str, Any] = field(default_factory=dict)
+    targets: list[str] = field(default_factory=list)
+    voxel_size_um: tuple[float, float, float] = CANONICAL_VOXEL_SIZE_UM
+
+    def channels(self) -> dict[str, Any]:
+        """All maps by output channel name (``<target>``, ``<target>_uncertainty_data``, ...)."""
+        out = dict(self.fl)
+        out.update({f"{t}_uncertainty_data": v for t, v in self.uncertainty_data.items()})
+        out.update({f"{t}_uncertainty_model": v for t, v in self.uncertainty_model.items()})
+        return out
+
+
+def channel_names(targets: Sequence[str], tta: int = 0, mc: int = 0) -> list[str]:
+    """Output channel names in stored order: targets, then data s.d., then model s.d."""
+    names = list(targets)
+    if tta:
+        names += [f"{t}_uncertainty_data" for t in targets]
+    if mc:
+        names += [f"{t}_uncertainty_model" for t in targets]
+    return names
+
+
+def load_model(model: str | Path | torch.nn.Module = "default",
+               device: str | torch.device | None = None) -> torch.nn.Module:
+    """A network from a shipped name, a checkpoint path, or a module given as is."""
+    if isinstance(model, torch.nn.Module):
+        return model
+    try:
+        from ..models import load
+    except ImportError as exc:
+        raise ModelError("ri2fl.models.load is not available in this installation",
+                         str(model)) from exc
+    return load(str(model), device=choose_device(device))
+
+
+def _model_targets(model: torch.nn.Module) -> list[str]:
+    targets = getattr(model, "targets", None)
+    if targets:
+        return list(targets)
+    n_out = getattr(model, "out_channels", None) or getattr(
+        getattr(model, "head", None), "out_channels", len(TARGETS))
+    return list(TARGETS[:n_out]) if n_out <= len(TARGETS) else [f"ch{i}" for i in range(n_out)]
+
+
+def _target_indices(available: Sequence[str], targets: Sequence[str] | None) -> list[int]:
+    if targets is None:
+        return list(range(len(available)))
+    missing = [t for t in targets if t not in available]
+    if missing:
+        raise ConfigError(f"the model does not predict {', '.join(missing)}", "--targets",
+                          f"choose from {', '.join(available)}")
+    return [list(available).index(t) for t in targets]
+
+
+def _same_grid(a: Sequence[float], b: Sequence[float]) -> bool:
+    return bool(np.allclose(a, b, rtol=_SAME_GRID_RTOL, atol=0))
+
+
+def _check_voxel_size(voxel_size_um: Any) -> tuple[float, float, float]:
+    v = np.broadcast_to(np.asarray(voxel_size_um, dtype=float), (3,))
+    if not np.all(np.isfinite(v)) or np.any(v <= 0):
+        raise InputError(f"invalid voxel size {voxel_size_um!r}", "voxel_size_um",
+                         "give three positive numbers (z, y, x) in µm, e.g. --voxel-size 0.2 "
+                         "0.15 0.15")
+    return (float(v[0]), float(v[1]), float(v[2]))
+
+
+def _patch_fn(model: torch.nn.Module, indices: list[int], tta: int, mc: int,
+              medium_index: float, device, precision: str, seed: int,
+              normalize: bool) -> Callable[[np.ndarray], np.ndarray]:
+    """Raw-RI patch batch -> [mean, sd_data?, sd_model?] of the selected targets."""
+    from ..preprocess import normalize_ri
+
+    runner = make_runner(model, device=device, precision=precision)
+    all_targets = len(indices) == len(_model_targets(model)) and indices == sorted(indices)
+
+    def net(batch: np.ndarray) -> np.ndarray:
+        y = runner(batch)
+        return y if all_targets else y[:, indices]
+
+    net.model = runner.model  # type: ignore[attr-defined]
+    ens = ensemble_fn(net, tta=tta, mc=mc, model=runner.model, seed=seed)
+    if not normalize:
+        return ens
+
+    # normalisation is voxel-wise, so it commutes with padding and tiling: applying it per
+    # patch lets the raw RI be read lazily
+    def fn(batch: np.ndarray) -> np.ndarray:
+        return ens(np.asarray(normalize_ri(batch, medium_index=medium_index), np.float32))
+
+    return fn
+
+
+def predict_volume(ri: Any, voxel_size_um: Sequence[float] | float,
+                   model: str | Path | torch.nn.Module = "default", tta: int = 0, mc: int = 0,
+                   targets: Sequence[str] | None = None, medium_index: float = MEDIUM_INDEX,
+                   batch_size: int = 2, device: str | torch.device | None = None,
+                   patch_size: Sequence[int] | None = None, overlap: float = 0.25,
+                   precision: str = "auto", out: Any = None, progress: bool | None = None,
+                   seed: int = 0) -> Prediction:
+    """Infer the fluorescence channels (and their uncertainty) of one RI tomogram.
+
+    Parameters
+    ----------
+    ri : array-like
+        (Z, Y, X) absolute refractive index, any grid. NumPy, zarr, h5py or dask; it is read
+        patch by patch when no resampling is needed.
+    voxel_size_um : float or (z, y, x)
+        Voxel size of ``ri`` in µm.
+    model : str, Path or torch.nn.Module
+        ``"default"``, another shipped name, a checkpoint path, or a network (a module mapping
+        (N, 1, z, y, x) to (N, C, z, y, x); its ``targets``, ``patch_size`` and
+        ``voxel_size_um`` attributes are used when present).
+    tta, mc : int
+        Test-time augmentation and MC-dropout passes (0: off, else at least 2).
+    targets : sequence of str, optional
+        Subset of the model's targets (default: all).
+    medium_index : float
+        Refractive index of the medium (1.337 culture medium; 1.335 PBS).
+    batch_size : int
+        Patches per network call.
+    device : {"cpu", "cuda"}, optional
+        Default: CUDA when present.
+    patch_size : (z, y, x), optional
+        Default: the model's, else 64 x 256 x 256.
+    overlap : float
+        Patch overlap fraction, 0..0.5.
+    precision : {"auto", "fp32", "bf16", "fp16"}
+        ``"auto"``: bf16 + channels-last on a CPU with native bf16 and on CUDA, else fp32.
+    out : array-like, optional
+        (n_channels, Z, Y, X) zero-filled array (e.g. a zarr array) receiving the channels in
+        the order of :func:`channel_names`; the returned maps are then views of it.
+    progress : bool, optional
+        Show a progress bar over patches.
+    seed : int
+        Seed of the random parts (TTA noise, dropout masks) for reproducible output.
+
+    Returns
+    -------
+    Prediction
+        Maps on the input grid.
+
+    Examples
+    --------
+    >>> pred = predict_volume(ri, (0.2, 0.15, 0.15), tta=8, mc=8)   # doctest: +SKIP
+    >>> pred.fl["nucleus"].shape == ri.shape                       # doctest: +SKIP
+    True
+    """
+    from ..preprocess import resample, resample_to_shape
+
+    if getattr(ri, "ndim", None) != 3:
+        raise InputError(f"expected a 3D (z, y, x) RI volume, got shape "
+                         f"{getattr(ri, 'shape', None)}", "ri")
+    voxel = _check_voxel_size(voxel_size_um)
+    net = load_model(model, device)
+    available = _model_targets(net)
+    indices = _target_indices(available, targets)
+    chosen = [available[i] for i in indices]
+    model_voxel = tuple(getattr(net, "voxel_size_um", None) or CANONICAL_VOXEL_SIZE_UM)
+    patch = tuple(patch_size or getattr(net, "patch_size", None) or DEFAULT_PATCH_SIZE)
+    names = channel_names(chosen, tta, mc)
+    if out is not None and tuple(out.shape) != (len(names), *ri.shape):
+        raise ValueError(f"out has shape {out.shape}, expected {(len(names), *ri.shape)}")
+    fn = _patch_fn(net, indices, tta, mc, medium_index, device, precision, seed, normalize=True)
+    kwargs = {"patch_size": patch, "overlap": overlap, "batch_size": batch_size,
+              "n_out": len(names), "progress": progress}
+
+    if _same_grid(voxel, model_voxel):
+        result = predict_tiled(fn, ri, out=out, **kwargs)
+    else:
+        canonical = resample(np.asarray(ri, dtype=np.float32), voxel, model_voxel, order=1)
+        pred = predict_tiled(fn, canonical, **kwargs)
+        del canonical
+        result = out if out is not None else np.empty((len(names), *ri.shape), np.float32)
+        for c in range(len(names)):
+            result[c] = resample_to_shape(pred[c], tuple(ri.shape), order=1)
+        del pred
+    return _as_prediction(result, chosen, tta, mc, voxel)
+
+
+def _as_prediction(result: Any, targets: list[str], tta: int, mc: int,
+                   voxel: tuple[float, float, float]) -> Prediction:
+    n = len(targets)
+    if not isinstance(result, np.ndarray):
+        import dask.array as da
+
+        result = da.from_array(result, chunks=(1, *result.shape[1:]))
+    maps: list[dict[str, Any]] = [{}, {}, {}]
+    blocks = [0] + ([1] if tta else []) + ([2] if mc else [])
+    for b, kind in enumerate(blocks):
+        for i, t in enumerate(targets):
+            maps[kind][t] = result[b * n + i]
+    # s.d. must not go below 0 after resampling with order > 1 or blending round-off
+    return Prediction(maps[0], maps[1], maps[2], list(targets), voxel)
+
+
+class _FrameView:
+    """``array[t]`` of a (T, C, Z, Y, X) writable array, as a writable (C, Z, Y, X) array."""
+
+    def __init__(self, array: Any, t: int):
+        self.array, self.t = array, t
+        self.shape = tuple(array.shape[1:])
+        self.ndim = len(self.shape)
+
+    def __getitem__(self, key):
+        key = key if isinstance(key, tuple) else (key,)
+        return self.array[(self.t, *key)]
+
+    def __setitem__(self, key, value) -> None:
+        key = key if isinstance(key, tuple) else (key,)
+        self.array[(self.t, *key)] = value
+
+
+def predict_file(input_path: str | Path, output_path: str | Path,
+                 model: str | Path | torch.nn.Module = "default",
+                 targets: Sequence[str] | None = None, tta: int = 0, mc: int = 0,
+                 batch_size: int = 2, device: str | torch.device | None = None,
+                 frame: int | None = None, write_tcf: str | Path | None = None,
+                 voxel_size_um: Sequence[float] | None = None,
+                 medium_index: float | None = None, precision: str = "auto",
+                 patch_size: Sequence[int] | None = None, overlap: float = 0.25,
+                 progress: bool | None = None) -> Path:
+    """Predict every frame of a file into an OME-Zarr store, frame by frame.
+
+    Parameters
+    ----------
+    input_path : str or Path
+        Anything :func:`ri2fl.io.read` reads (TCF, HDF5, TIFF, OME-Zarr, .npy).
+    output_path : str or Path
+        The ``.ome.zarr`` store to write: axes czyx (one frame) or tczyx (time-lapse),
+        channels ``<target>``, ``<target>_uncertainty_data``, ``<target>_uncertainty_model``
+        (the uncertainty ones only with ``tta`` / ``mc``), on the input grid and voxel size.
+    model, targets, tta, mc, batch_size, device, precision, patch_size, overlap
+        As in :func:`predict_volume`.
+    frame : int, optional
+        Predict only this time point.
+    write_tcf : str or Path, optional
+        Also write a copy of the input TCF with the predicted channels added as
+        ``Data/3DFL/CH0..`` (the reference tool's layout).
+    voxel_size_um : (z, y, x), optional
+        Overrides the file's voxel size.
+    medium_index : float, optional
+        Overrides the file's medium index (default: the file's, else 1.337).
+
+    Returns
+    -------
+    Path
+        ``output_path``.
+    """
+    from ..io import read
+    from ..io.ome_zarr import create_ome_zarr
+
+    vol = read(input_path, frame=frame, voxel_size_um=voxel_size_um)
+    if "c" in vol.axes:
+        vol = vol.channel(0) if vol.axes == "czyx" else _first_channel(vol)
+    n_index = medium_index if medium_index is not None else (vol.medium_index or MEDIUM_INDEX)
+    net = load_model(model, device)
+    chosen = [_model_targets(net)[i] for i in _target_indices(_model_targets(net), targets)]
+    names = channel_names(chosen, tta, mc)
+    n_frames = vol.time_points
+    shape = (len(names), *vol.spatial_shape)
+    timelapse = vol.axes.startswith("t")
+    with create_ome_zarr(output_path, ((n_frames,) if timelapse else ()) + shape,
+                         vol.voxel_size_um, channel_names=names,
+                         axes="tczyx" if timelapse else "czyx",
+                         time_interval_s=vol.time_interval_s) as writer:
+        for t in range(n_frames):
+            ri = vol.data[t] if timelapse else vol.data
+            out = _FrameView(writer, t) if timelapse else writer
+            predict_volume(ri, vol.voxel_size_um, model=net, tta=tta, mc=mc, targets=chosen,
+                           medium_index=n_index, batch_size=batch_size, device=device,
+                           patch_size=patch_size, overlap=overlap, precision=precision,
+                           out=out, progress=progress, seed=t)
+    if write_tcf is not None:
+        _write_tcf_copy(input_path, write_tcf, output_path, chosen, frame)
+    return Path(output_path)
+
+
+def _first_channel(vol):
+    from dataclasses import replace
+
+    return replace(vol, data=vol.data[:, 0], axes="tzyx", channel_names=vol.channel_names[:1])
+
+
+def _write_tcf_copy(input_path: str | Path, tcf_out: str | Path, zarr_path: str | Path,
+                    targets: list[str], frame: int | None) -> None:
+    """Copy the input TCF and add the predicted FL channels as Data/3DFL CH0..CHn."""
+    import shutil
+
+    from .._atomic import atomic_path
+    from ..io import read
+
+    try:
+        from ..io.tcf import add_fl_channels
+    except ImportError as exc:
+        raise ConfigError("writing TCF needs ri2fl.io.tcf.add_fl_channels", "--write-tcf") from exc
+    if Path(input_path).suffix.lower() != ".tcf":
+        raise ConfigError("--write-tcf needs TCF inputs", str(input_path),
+                          "leave out --write-tcf for other formats")
+    pred = read(zarr_path, modality="fl")
+    data = np.asarray(pred.data, dtype=np.float32)
+    n = len(targets)
+    fl = data[:, :n] if pred.axes.startswith("t") else data[:n]
+    with atomic_path(tcf_out) as tmp:
+        shutil.copyfile(input_path, tmp)
+        add_fl_channels(tmp, fl, targets, voxel_size_um=pred.voxel_size_um)
