@@ -1,1 +1,32 @@
-"""ri2fl.segment"""
+"""Segmentation: organelle masks, nuclei and individual cells from RI (Choi et al., RI2FL).
+
+- :func:`segment_volume`: the one call most users need, ``method="network"`` (multi-task
+  organelle U-Net + nucleus-conditioned cell network) or ``"watershed"`` (random-forest
+  voxel classifier + seeded watershed).
+- :mod:`.organelles`, :mod:`.cells`, :mod:`.watershed`: the steps, usable on their own.
+- :func:`segment_lipid_droplets_2d`, :func:`train_lipid_classifier`: lipid droplets on the
+  max projection with a random-forest pixel classifier trainable from sparse labels.
+"""
+
+from .api import LABEL_CHANNELS, METHODS, Segmentation, segment_volume
+from .cells import nucleus_instances, predict_cells
+from .lipid2d import (
+    LipidClassifier,
+    default_lipid_classifier,
+    segment_lipid_droplets_2d,
+    train_lipid_classifier,
+)
+from .organelles import predict_organelles
+from .watershed import (
+    VoxelClassifier,
+    default_voxel_classifier,
+    train_voxel_classifier,
+    watershed_cells,
+)
+
+__all__ = [
+    "LABEL_CHANNELS", "METHODS", "LipidClassifier", "Segmentation", "VoxelClassifier",
+    "default_lipid_classifier", "default_voxel_classifier", "nucleus_instances",
+    "predict_cells", "predict_organelles", "segment_lipid_droplets_2d", "segment_volume",
+    "train_lipid_classifier", "train_voxel_classifier", "watershed_cells",
+]

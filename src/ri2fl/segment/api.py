@@ -1,0 +1,190 @@
+"""``segment_volume``: organelle masks and cell / nucleus instances of one RI tomogram."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..constants import CANONICAL_VOXEL_SIZE_UM, MEDIUM_INDEX, ORGANELLE_MASKS
+from ..errors import ConfigError, InputError, ModelError
+from ._grid import normalize_ri, resize, to_grid
+from .cells import nucleus_instances, predict_cells
+from .organelles import MASK_THRESHOLD, load_organelle_model, predict_organelles
+from .watershed import (
+    VoxelClassifier,
+    default_voxel_classifier,
+    watershed_cells,
+)
+
+METHODS = ("network", "watershed")
+#: Channels of :meth:`Segmentation.label_stack`, in order.
+LABEL_CHANNELS: tuple[str, ...] = ("cell_labels", "nucleus_labels", *ORGANELLE_MASKS)
+
+
+@dataclass
+class Segmentation:
+    """Masks and instances of one tomogram, all on the input grid.
+
+    Attributes
+    ----------
+    masks : dict
+        ``nucleus``, ``nucleolus``, ``membrane`` (whole cell), ``lipid_droplets`` -> bool
+        (Z, Y, X).
+    cell_labels, nucleus_labels : (Z, Y, X) int32
+        Instances, 0 = background; cell *i* contains nucleus *i*.
+    voxel_size_um : (z, y, x)
+        Voxel size of the arrays.
+    method : str
+        ``"network"`` or ``"watershed"``.
+    probabilities : dict
+        Per-organelle probabilities on the input grid (only if asked for).
+    """
+
+    masks: dict[str, np.ndarray]
+    cell_labels: np.ndarray
+    nucleus_labels: np.ndarray
+    voxel_size_um: tuple[float, float, float]
+    method: str
+    probabilities: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    @property
+    def n_cells(self) -> int:
+        """Number of cell instances."""
+        return int(np.unique(self.cell_labels[self.cell_labels > 0]).size)
+
+    def label_stack(self) -> tuple[np.ndarray, list[str]]:
+        """All outputs as one (C, Z, Y, X) int32 stack and its channel names (for OME-Zarr)."""
+        planes = [self.cell_labels, self.nucleus_labels,
+                  *(self.masks[m] for m in ORGANELLE_MASKS)]
+        return np.stack([np.asarray(p, np.int32) for p in planes]), list(LABEL_CHANNELS)
+
+
+def _check_input(ri: np.ndarray, voxel_size_um: Sequence[float] | float) -> tuple:
+    ri = np.asarray(ri)
+    if ri.ndim != 3:
+        raise InputError(f"expected one (Z, Y, X) RI volume, got shape {ri.shape}",
+                         "segment_volume", "segment time points or channels one by one")
+    vs = np.atleast_1d(np.asarray(voxel_size_um, dtype=float))
+    vs = tuple(float(v) for v in (np.repeat(vs, 3) if vs.size == 1 else vs))
+    if len(vs) != 3 or min(vs) <= 0:
+        raise InputError(f"invalid voxel size {voxel_size_um!r}", "segment_volume",
+                         "give (z, y, x) in µm, or one number for isotropic voxels")
+    if not np.isfinite(ri).all():
+        raise InputError("the RI volume holds NaN or infinite values", "segment_volume")
+    return ri.astype(np.float32, copy=False), vs
+
+
+def segment_volume(ri: np.ndarray, voxel_size_um: Sequence[float] | float,
+                   medium_index: float = MEDIUM_INDEX, method: str = "network",
+                   fl: Mapping[str, np.ndarray] | None = None, *,
+                   model: str | torch.nn.Module = "segment-default",
+                   cell_model: str | torch.nn.Module = "cell-default",
+                   voxel_classifier: VoxelClassifier | None = None,
+                   threshold: float = MASK_THRESHOLD,
+                   return_probabilities: bool = False) -> Segmentation:
+    """Segment organelles and individual cells in an RI tomogram.
+
+    Parameters
+    ----------
+    ri : (Z, Y, X) array
+        Refractive-index tomogram (raw RI values, not normalised).
+    voxel_size_um : (z, y, x) or float
+        Its voxel size in µm.
+    medium_index : float
+        Refractive index of the medium (1.337 culture medium, 1.335 PBS).
+    method : {"network", "watershed"}
+        How cells are separated: the nucleus-conditioned cell network (Choi et al.) or the
+        classical voxel classifier + seeded watershed (RI2FL).
+    fl : dict, optional
+        Inferred fluorescence on the input grid (e.g. ``ri2fl.infer.predict_volume(...).fl``
+        as name -> array). With ``method="watershed"``, its ``nucleus`` and ``membrane``
+        channels feed the voxel classifier; without it the classifier uses RI features.
+    model : str or Module
+        Organelle network (shipped name, checkpoint path or loaded module).
+    cell_model : str or Module
+        Cell network, for ``method="network"``.
+    voxel_classifier : VoxelClassifier, optional
+        For ``method="watershed"`` (default: the shipped one for the given inputs).
+    threshold : float
+        Probability threshold of the organelle masks.
+    return_probabilities : bool
+        Also return the organelle probabilities (input grid) in ``.probabilities``.
+
+    Returns
+    -------
+    Segmentation
+
+    Examples
+    --------
+    >>> seg = segment_volume(ri, (0.2, 0.15, 0.15))            # doctest: +SKIP
+    >>> seg.n_cells, seg.masks["nucleus"].sum()                # doctest: +SKIP
+    """
+    if method not in METHODS:
+        raise ConfigError(f"unknown method {method!r}", "method", f"choose one of {METHODS}")
+    ri, vs = _check_input(ri, voxel_size_um)
+    net = load_organelle_model(model)
+    grid = tuple(getattr(net, "voxel_size_um", CANONICAL_VOXEL_SIZE_UM))
+    ri_n = normalize_ri(to_grid(ri, vs, grid), medium_index)
+    prob = predict_organelles(ri_n, net)
+    if method == "network":
+        nuclei = nucleus_instances(prob["nucleus"] > threshold, grid)
+        cells = predict_cells(ri_n, prob["membrane"], nuclei, _load_cell_model(cell_model),
+                              grid, membrane_mask=prob["membrane"] > threshold)
+        cell_labels, nucleus_labels = (resize(a, ri.shape, order=0) for a in (cells, nuclei))
+    else:
+        cell_labels, nucleus_labels, prob = _watershed_route(ri, vs, medium_index, fl,
+                                                             voxel_classifier, prob)
+    prob_in = {k: resize(v, ri.shape, order=1) for k, v in prob.items()}
+    masks = {k: prob_in[k] > threshold for k in ORGANELLE_MASKS}
+    # masks and instances must agree: every labelled nucleus/cell voxel is in its mask
+    masks["nucleus"] |= nucleus_labels > 0
+    masks["membrane"] |= cell_labels > 0
+    return Segmentation(masks, cell_labels.astype(np.int32), nucleus_labels.astype(np.int32),
+                        vs, method, prob_in if return_probabilities else {})
+
+
+def _load_cell_model(cell_model: str | torch.nn.Module) -> torch.nn.Module:
+    if isinstance(cell_model, torch.nn.Module):
+        return cell_model.eval()
+    from ..models import load
+
+    net = load(cell_model)
+    if getattr(net, "task", "cell_seg") != "cell_seg":
+        raise ModelError(f"model task is {net.task!r}, not 'cell_seg'", str(cell_model),
+                         "use a cell model such as 'cell-default'")
+    return net
+
+
+def _watershed_route(ri: np.ndarray, vs: tuple, medium_index: float,
+                     fl: Mapping[str, np.ndarray] | None, clf: VoxelClassifier | None,
+                     prob: dict[str, np.ndarray]) -> tuple:
+    """Classical route on the working grid; nucleus/membrane probabilities replace the
+    network's so that masks and instances agree."""
+    inputs = "fl" if fl is not None else "ri"
+    clf = clf if clf is not None else default_voxel_classifier(inputs)
+    work = tuple(clf.voxel_size_um)
+    if inputs == "fl":
+        missing = [c for c in clf.channels if c not in fl]
+        if missing:
+            raise InputError(f"fluorescence channels {missing} missing (have {sorted(fl)})",
+                             "fl", "pass the inferred nucleus and membrane channels")
+        for name in clf.channels:
+            if np.shape(fl[name]) != ri.shape:
+                raise InputError(f"fluorescence {name!r} has shape {np.shape(fl[name])}, "
+                                 f"RI has {ri.shape}", "fl", "give FL on the RI grid")
+        channels = np.stack([to_grid(np.asarray(fl[c], np.float32), vs, work)
+                             for c in clf.channels])
+    else:
+        channels = normalize_ri(to_grid(ri, vs, work), medium_index)[None]
+    proba = clf.predict_proba(channels)
+    membrane = channels[list(clf.channels).index("membrane")] \
+        if "membrane" in clf.channels else None
+    cells, nuclei = watershed_cells(proba, work, membrane=membrane)
+    canonical_shape = prob["nucleus"].shape
+    prob = dict(prob)
+    prob["nucleus"] = resize(proba[2], canonical_shape, order=1)
+    prob["membrane"] = resize(proba[1] + proba[2], canonical_shape, order=1)
+    return resize(cells, ri.shape, order=0), resize(nuclei, ri.shape, order=0), prob

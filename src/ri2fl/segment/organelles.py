@@ -1,0 +1,74 @@
+"""Multi-organelle segmentation: one multi-task 3D U-Net, four masks (Choi et al.).
+
+The network (``ri2fl.models.UNet3D`` with a sigmoid head, outputs nucleus, nucleolus,
+membrane = whole cell, lipid droplets) is trained with Dice + BCE per organelle, summed
+(``ri2fl.train``, loss ``"dice_bce"``), and applied patch by patch with the shared tiler
+(:func:`ri2fl.infer.predict_tiled`, spline-window blending). Masks are the probabilities
+thresholded at 0.5.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from ..constants import ORGANELLE_MASKS
+from ..errors import ModelError
+
+#: Probability above which a voxel belongs to an organelle mask.
+MASK_THRESHOLD = 0.5
+
+
+def load_organelle_model(model: str | torch.nn.Module = "segment-default") -> torch.nn.Module:
+    """Load the organelle network by shipped name or path (or pass a module through)."""
+    if isinstance(model, torch.nn.Module):
+        return model.eval()
+    from ..models import load
+
+    net = load(model)
+    missing = [t for t in ORGANELLE_MASKS if t not in getattr(net, "targets", [])]
+    if missing:
+        raise ModelError(f"model predicts {getattr(net, 'targets', '?')}, not the organelle "
+                         f"masks {missing}", str(model),
+                         "use a segmentation model such as 'segment-default'")
+    return net
+
+
+@torch.no_grad()
+def predict_organelles(ri_norm: np.ndarray, model: torch.nn.Module,
+                       patch_size: Sequence[int] | None = None, overlap: float = 0.25,
+                       batch_size: int = 1) -> dict[str, np.ndarray]:
+    """Organelle probabilities of a normalised RI volume on the model's grid.
+
+    Parameters
+    ----------
+    ri_norm : (Z, Y, X) float
+        RI normalised to [0, 1], on the model's voxel grid (the canonical grid).
+    model : torch.nn.Module
+        The organelle network (:func:`load_organelle_model`).
+    patch_size : (z, y, x), optional
+        Tile size (default: the model's ``patch_size``).
+    overlap : float
+        Tile overlap fraction.
+    batch_size : int
+        Tiles per forward pass.
+
+    Returns
+    -------
+    dict
+        Target name -> (Z, Y, X) float32 probability.
+    """
+    from ..infer.tiling import predict_tiled
+
+    device = next(model.parameters()).device
+    patch = tuple(patch_size or getattr(model, "patch_size", (32, 128, 128)))
+
+    def fn(batch: np.ndarray) -> np.ndarray:
+        return model(torch.from_numpy(batch).to(device)).float().cpu().numpy()
+
+    targets = list(getattr(model, "targets", ORGANELLE_MASKS))
+    prob = predict_tiled(fn, np.asarray(ri_norm, np.float32), patch, overlap=overlap,
+                         batch_size=batch_size, n_out=len(targets), desc="organelle tiles")
+    return {t: np.clip(np.asarray(prob[i], np.float32), 0, 1) for i, t in enumerate(targets)}

@@ -1,0 +1,243 @@
+"""The classical cell route of RI2FL: voxel classifier, nucleus threshold, seeded watershed.
+
+A random forest gives background / cytoplasm / nucleus probabilities per voxel from
+multi-scale filter features of the inferred nucleus and membrane fluorescence (or of the RI
+itself when no fluorescence is given); nuclei are the thresholded nucleus probability, split
+into instances as in :func:`ri2fl.segment.cells.nucleus_instances`; cells are grown from the
+nuclei by marker-controlled watershed (:func:`skimage.segmentation.watershed`) over the
+cell foreground. The work is done on a coarser working grid (default 0.4 x 0.3 x 0.3 µm),
+which is ample for cell-scale decisions and keeps the forest's cost small.
+
+Like :mod:`ri2fl.segment.lipid2d`, a classifier is described by its training data and
+parameters and stored as a plain ``.npz`` that is retrained deterministically on load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage as ndi
+from skimage.segmentation import watershed
+from sklearn.ensemble import RandomForestClassifier
+
+from .._atomic import atomic_path
+from ..errors import ConfigError, InputError, ModelError
+from .cells import MIN_NUCLEUS_VOXELS, NUCLEUS_MERGE_GAP_UM, finalize_cells, nucleus_instances
+
+#: Classes of the voxel classifier, in the order of its probability output.
+VOXEL_CLASSES: tuple[str, ...] = ("background", "cytoplasm", "nucleus")
+#: Voxel size (z, y, x) µm of the working grid of the classical route.
+WORKING_VOXEL_SIZE_UM: tuple[float, float, float] = (0.4, 0.3, 0.3)
+#: Feature scales (Gaussian sigmas) in µm.
+DEFAULT_SIGMAS_UM: tuple[float, ...] = (0.3, 0.6, 1.2, 2.4)
+#: Weight (per µm) of the distance to the nearest nucleus in the watershed landscape.
+DISTANCE_WEIGHT_PER_UM = 0.02
+_DEFAULTS_DIR = Path(__file__).with_name("_defaults")
+
+
+def voxel_features(channels: np.ndarray, voxel_size_um: Sequence[float],
+                   sigmas_um: Sequence[float] = DEFAULT_SIGMAS_UM) -> np.ndarray:
+    """Multi-scale features of a (C, Z, Y, X) stack: (Z, Y, X, F) float32.
+
+    Per channel: the value, and at every scale the Gaussian smoothing, the gradient
+    magnitude and the Laplacian of Gaussian. Sigmas are anisotropic in voxels so that they
+    are isotropic in µm.
+    """
+    channels = np.asarray(channels, dtype=np.float32)
+    if channels.ndim != 4:
+        raise InputError(f"expected (C, Z, Y, X) channels, got shape {channels.shape}",
+                         "voxel classifier")
+    feats = []
+    for ch in channels:
+        feats.append(ch)
+        for s in sigmas_um:
+            sigma = [s / v for v in voxel_size_um]
+            feats.append(ndi.gaussian_filter(ch, sigma))
+            feats.append(ndi.gaussian_gradient_magnitude(ch, sigma))
+            feats.append(ndi.gaussian_laplace(ch, sigma))
+    return np.stack(feats, axis=-1)
+
+
+@dataclass
+class VoxelClassifier:
+    """A trained background / cytoplasm / nucleus voxel classifier.
+
+    Attributes
+    ----------
+    forest : RandomForestClassifier
+    channels : tuple of str
+        Names of the input channels in order, e.g. ``("nucleus", "membrane")`` or ``("ri",)``.
+    voxel_size_um : (z, y, x)
+        The grid the classifier works on.
+    sigmas_um : tuple of float
+        Feature scales.
+    """
+
+    forest: RandomForestClassifier
+    channels: tuple[str, ...]
+    voxel_size_um: tuple[float, float, float] = WORKING_VOXEL_SIZE_UM
+    sigmas_um: tuple[float, ...] = DEFAULT_SIGMAS_UM
+    training_volumes: list[np.ndarray] = field(default_factory=list, repr=False)
+    training_labels: list[np.ndarray] = field(default_factory=list, repr=False)
+
+    def predict_proba(self, channels: np.ndarray, chunk: int = 1 << 18) -> np.ndarray:
+        """Class probabilities (3, Z, Y, X) of a (C, Z, Y, X) stack on the working grid."""
+        if len(channels) != len(self.channels):
+            raise InputError(f"classifier expects channels {self.channels}, got "
+                             f"{len(channels)} channel(s)", "voxel classifier")
+        feats = voxel_features(channels, self.voxel_size_um, self.sigmas_um)
+        flat = feats.reshape(-1, feats.shape[-1])
+        out = np.zeros((flat.shape[0], len(VOXEL_CLASSES)), np.float32)
+        cols = [int(c) for c in self.forest.classes_]  # the classes present in training
+        for start in range(0, flat.shape[0], chunk):
+            out[start:start + chunk][:, cols] = self.forest.predict_proba(flat[start:start + chunk])
+        return np.moveaxis(out.reshape(*feats.shape[:-1], -1), -1, 0)
+
+    def save(self, path: str | Path) -> Path:
+        """Write training volumes, sparse labels and parameters to a ``.npz``."""
+        arrays: dict[str, np.ndarray] = {
+            "channels": np.asarray(self.channels),
+            "voxel_size_um": np.asarray(self.voxel_size_um, dtype=np.float64),
+            "sigmas_um": np.asarray(self.sigmas_um, dtype=np.float64),
+            "n_estimators": np.int64(self.forest.n_estimators),
+            "max_depth": np.int64(self.forest.max_depth or 0),
+            "random_state": np.int64(self.forest.random_state or 0),
+        }
+        for i, (vol, lab) in enumerate(zip(self.training_volumes, self.training_labels)):
+            arrays[f"volume_{i}"] = vol.astype(np.float32)
+            arrays[f"labels_{i}"] = lab.astype(np.int8)
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> VoxelClassifier:
+        """Rebuild a classifier written by :meth:`save` (retrained deterministically)."""
+        try:
+            z = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise InputError(f"not a saved voxel classifier ({exc})", path) from None
+        with z:
+            n = sum(1 for k in z.files if k.startswith("volume_"))
+            if n == 0 or "channels" not in z.files:
+                raise InputError("not a saved voxel classifier (no training volumes)", path)
+            return train_voxel_classifier(
+                [z[f"volume_{i}"].astype(np.float32) for i in range(n)],
+                [z[f"labels_{i}"] for i in range(n)],
+                channels=tuple(str(c) for c in z["channels"]),
+                voxel_size_um=tuple(float(v) for v in z["voxel_size_um"]),
+                sigmas_um=tuple(float(s) for s in z["sigmas_um"]),
+                n_estimators=int(z["n_estimators"]), max_depth=int(z["max_depth"]) or None,
+                random_state=int(z["random_state"]))
+
+
+def train_voxel_classifier(volumes: Sequence[np.ndarray], sparse_labels: Sequence[np.ndarray],
+                           channels: Sequence[str] = ("nucleus", "membrane"),
+                           voxel_size_um: Sequence[float] = WORKING_VOXEL_SIZE_UM,
+                           sigmas_um: Sequence[float] = DEFAULT_SIGMAS_UM,
+                           n_estimators: int = 40, max_depth: int | None = 14,
+                           random_state: int = 0) -> VoxelClassifier:
+    """Train the voxel classifier from sparsely labelled volumes.
+
+    Parameters
+    ----------
+    volumes : sequence of (C, Z, Y, X) arrays
+        Input channels on the working grid (``voxel_size_um``).
+    sparse_labels : sequence of (Z, Y, X) int arrays
+        0 background, 1 cytoplasm, 2 nucleus, negative = unlabelled.
+    channels : sequence of str
+        Names of the C channels, kept with the classifier.
+    voxel_size_um, sigmas_um, n_estimators, max_depth, random_state
+        Grid, feature scales and forest parameters (deterministic for a given seed).
+    """
+    if len(volumes) != len(sparse_labels) or not volumes:
+        raise ConfigError("need one label volume per training volume (and at least one)",
+                          "train_voxel_classifier")
+    X, y = [], []
+    for vol, lab in zip(volumes, sparse_labels):
+        vol = np.asarray(vol, np.float32)
+        lab = np.asarray(lab)
+        if vol.ndim != 4 or lab.shape != vol.shape[1:] or len(vol) != len(channels):
+            raise ConfigError(f"volume {vol.shape} / labels {lab.shape} do not fit channels "
+                              f"{tuple(channels)}", "train_voxel_classifier")
+        keep = lab >= 0
+        X.append(voxel_features(vol, voxel_size_um, sigmas_um)[keep])
+        y.append(lab[keep].astype(np.int8))
+    y_all = np.concatenate(y)
+    if not set(np.unique(y_all)) <= {0, 1, 2} or np.unique(y_all).size < 2:
+        raise ConfigError("labels must be 0 (background), 1 (cytoplasm), 2 (nucleus), with "
+                          "at least two classes present", "train_voxel_classifier")
+    forest = RandomForestClassifier(n_estimators=n_estimators, max_depth=max_depth,
+                                    min_samples_leaf=3, class_weight="balanced",
+                                    random_state=random_state, n_jobs=1)
+    forest.fit(np.concatenate(X), y_all)
+    return VoxelClassifier(forest, tuple(channels), tuple(float(v) for v in voxel_size_um),
+                           tuple(float(s) for s in sigmas_um),
+                           [np.asarray(v, np.float32) for v in volumes],
+                           [np.asarray(lab, np.int8) for lab in sparse_labels])
+
+
+@lru_cache(maxsize=2)
+def default_voxel_classifier(inputs: str = "fl") -> VoxelClassifier:
+    """The shipped classifier for ``inputs="fl"`` (nucleus + membrane) or ``"ri"``.
+
+    Rebuilt on first use from the simulated fibroblast training data stored with the
+    package (``scripts/train_segmentation.py`` writes it), then cached.
+    """
+    if inputs not in ("fl", "ri"):
+        raise ConfigError(f"unknown classifier inputs {inputs!r}", "inputs", "use 'fl' or 'ri'")
+    path = _DEFAULTS_DIR / f"voxel_{inputs}.npz"
+    if not path.exists():
+        raise ModelError("the default voxel classifier is missing", path,
+                         "reinstall ri2fl, or train one with train_voxel_classifier")
+    return VoxelClassifier.load(path)
+
+
+def watershed_cells(proba: np.ndarray, voxel_size_um: Sequence[float],
+                    membrane: np.ndarray | None = None, nucleus_threshold: float = 0.5,
+                    foreground_threshold: float = 0.5,
+                    min_nucleus_voxels: int = MIN_NUCLEUS_VOXELS,
+                    merge_gap_um: float = NUCLEUS_MERGE_GAP_UM,
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Nuclei by threshold and cells by marker-controlled watershed.
+
+    Parameters
+    ----------
+    proba : (3, Z, Y, X) float
+        Background / cytoplasm / nucleus probabilities.
+    voxel_size_um : (z, y, x)
+        Voxel size of ``proba``.
+    membrane : (Z, Y, X) float, optional
+        Membrane fluorescence on the same grid: bright boundaries between touching cells
+        become ridges of the watershed landscape.
+    nucleus_threshold, foreground_threshold : float
+        Probability thresholds for nucleus and for cell (cytoplasm + nucleus).
+    min_nucleus_voxels, merge_gap_um
+        See :func:`ri2fl.segment.cells.nucleus_instances`.
+
+    Returns
+    -------
+    cell_labels, nucleus_labels : (Z, Y, X) int32
+        Cell *i* grows from nucleus *i*; cells without a nucleus are not reported.
+    """
+    smooth = [ndi.gaussian_filter(p, [0.5 * 0.4 / v for v in voxel_size_um]) for p in proba]
+    nuclei = nucleus_instances(smooth[2] > nucleus_threshold, voxel_size_um,
+                               min_nucleus_voxels, merge_gap_um)
+    if nuclei.max() == 0:
+        return np.zeros(nuclei.shape, np.int32), nuclei
+    foreground = ndi.binary_fill_holes((smooth[1] + smooth[2]) > foreground_threshold)
+    foreground |= nuclei > 0
+    landscape = smooth[0].copy()
+    if membrane is not None:
+        m = np.asarray(membrane, np.float32)
+        scale = float(np.percentile(m[foreground], 99)) if foreground.any() else 0.0
+        if scale > 0:
+            landscape += np.clip(m / scale, 0, 1)
+    distance = ndi.distance_transform_edt(nuclei == 0, sampling=voxel_size_um)
+    landscape += DISTANCE_WEIGHT_PER_UM * distance
+    cells = watershed(landscape, markers=nuclei, mask=foreground)
+    return finalize_cells(cells.astype(np.int32), nuclei), nuclei

@@ -1,0 +1,85 @@
+"""Classical cell route: voxel classifier + nucleus threshold + seeded watershed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import VS, make_phantom, two_touching
+from ri2fl.errors import ConfigError
+from ri2fl.evaluate.metrics import match_instances
+from ri2fl.segment import VoxelClassifier, nucleus_instances, watershed_cells
+from ri2fl.segment._grid import normalize_ri
+
+
+def run(clf, ph):
+    if clf.channels == ("ri",):
+        x = normalize_ri(ph.ri, 1.337)[None]
+        membrane = None
+    else:
+        x = np.stack([ph.fl[c] for c in clf.channels])
+        membrane = x[1]
+    return watershed_cells(clf.predict_proba(x), VS, membrane=membrane)
+
+
+@pytest.mark.parametrize("which", ["fl_classifier", "ri_classifier"])
+def test_touching_cells_are_separated(which, request):
+    ph = two_touching(seed=3)
+    cells, nuclei = run(request.getfixturevalue(which), ph)
+    m = match_instances(ph.cell_labels, cells)
+    assert m.n_pred == 2 and m.f1 == 1.0 and m.mean_matched_iou > 0.8
+    # each cell holds exactly its own nucleus
+    for i in (1, 2):
+        assert set(np.unique(nuclei[cells == i])) == {0, i}
+
+
+def test_cell_cut_by_field_edge(fl_classifier):
+    ph = make_phantom([((4.0, 9.6, 1.2), (3.0, 6.0, 6.0), (2.0, 2.4, 2.4))], seed=4)
+    cells, nuclei = run(fl_classifier, ph)
+    assert cells.max() == 1 and nuclei.max() == 1
+    assert cells[:, :, 0].any()  # it reaches the edge, as the truth does
+    assert match_instances(ph.cell_labels, cells).mean_matched_iou > 0.8
+
+
+def test_no_nucleus_gives_no_cell(fl_classifier, ri_classifier):
+    ph = make_phantom([((4.0, 9.6, 9.6), (3.0, 6.0, 6.0), None)], seed=5)
+    for clf in (fl_classifier, ri_classifier):
+        cells, nuclei = run(clf, ph)
+        assert cells.max() == 0 and nuclei.max() == 0
+    empty = make_phantom([], seed=6)
+    assert run(fl_classifier, empty)[0].max() == 0
+
+
+def test_mitotic_cell_is_one_cell(fl_classifier):
+    # condensed chromosomes in a metaphase plate: several fragments, no envelope
+    plate = [(4.0, y, x) for y, x in ((8.8, 8.8), (10.4, 9.0), (9.0, 10.4), (10.6, 10.6))]
+    ph = make_phantom([((4.0, 9.6, 9.6), (3.2, 6.0, 6.0), (2.0, 2.4, 2.4))], seed=7,
+                      chromosomes=[(1, plate)])
+    cells, nuclei = run(fl_classifier, ph)
+    assert cells.max() == 1 and nuclei.max() == 1
+    assert match_instances(ph.cell_labels, cells).f1 == 1.0  # matched at IoU >= 0.5
+    assert (cells[ph.nucleus_labels > 0] == 1).mean() > 0.9  # the chromosomes are inside
+
+
+def test_nucleus_instances_merge_fragments_and_drop_specks():
+    mask = np.zeros((20, 40, 40), bool)
+    mask[8:12, 10:14, 5:9] = True
+    mask[8:12, 10:14, 10:14] = True  # 0.3 µm gap from the first: same nucleus
+    mask[8:12, 30:34, 30:34] = True  # far away: another one
+    mask[2, 2, 2] = True  # a speck far below 200 canonical voxels
+    lab = nucleus_instances(mask, VS, min_voxels=50, merge_gap_um=1.0)
+    assert lab.max() == 2 and lab[2, 2, 2] == 0
+    assert lab[10, 12, 6] == lab[10, 12, 12] != lab[10, 32, 32]
+    # without merging the fragments are two nuclei
+    assert nucleus_instances(mask, VS, min_voxels=50, merge_gap_um=0).max() == 3
+
+
+def test_classifier_roundtrip_and_label_check(fl_classifier, tmp_path):
+    again = VoxelClassifier.load(fl_classifier.save(tmp_path / "voxel.npz"))
+    ph = two_touching(seed=8)
+    x = np.stack([ph.fl["nucleus"], ph.fl["membrane"]])
+    np.testing.assert_allclose(again.predict_proba(x), fl_classifier.predict_proba(x), atol=1e-6)
+    from ri2fl.segment import train_voxel_classifier
+
+    with pytest.raises(ConfigError):
+        train_voxel_classifier([x], [np.full(x.shape[1:], 5, np.int8)])
