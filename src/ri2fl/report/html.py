@@ -1,0 +1,218 @@
+"""The profiling report: one self-contained HTML page with embedded figures.
+
+Sections (each an ``<section id=...>``): ``summary``, ``embedding``, ``anova``,
+``boxplots``, ``ttests``, ``timecourses`` (time-lapses only), ``examples`` (when example
+fields are given) and ``features`` (per-feature summary).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import __version__
+from .._atomic import atomic_path
+from ..errors import ConfigError
+from ..profile import anova_ranking, embed, feature_columns, time_courses, ttests
+from .figures import box_plots, embedding_figure, example_figure, figure_png, time_course_figure
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; color: #222;
+       padding: 0 1em; }
+table { border-collapse: collapse; font-size: 12px; margin: 0.5em 0 1.5em; }
+th, td { border: 1px solid #ccc; padding: 2px 6px; text-align: right; }
+th { background: #f3f3f3; }
+img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0; }
+.note { color: #555; font-size: 13px; }
+nav a { margin-right: 1em; }
+"""
+
+#: Group columns tried, in order, when none is given.
+GROUP_CANDIDATES = ("condition", "cell_type", "source")
+
+
+@dataclass
+class ExampleField:
+    """One field of view shown as projections in the report."""
+
+    title: str
+    ri: np.ndarray
+    voxel_size_um: tuple[float, float, float]
+    cell_labels: np.ndarray | None = None
+    fl: Mapping[str, np.ndarray] = field(default_factory=dict)
+    uncertainty: Mapping[str, np.ndarray] = field(default_factory=dict)
+    medium_index: float = 1.337
+
+
+def _img(fig, alt: str) -> str:
+    data = base64.b64encode(figure_png(fig)).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _table(df: pd.DataFrame, digits: int = 4) -> str:
+    return df.to_html(index=False, border=0, na_rep="–",
+                      float_format=lambda v: f"{v:.{digits}g}")
+
+
+def default_group(table: pd.DataFrame) -> str | None:
+    """The first of ``condition``, ``cell_type``, ``source`` with at least two groups."""
+    for col in GROUP_CANDIDATES:
+        if col in table.columns and table[col].nunique() >= 2:
+            return col
+    return None
+
+
+def build_report(table: pd.DataFrame, path: str | Path, *, group_by: str | None = None,
+                 colour_by: Sequence[str] | None = None,
+                 examples: Sequence[ExampleField] = (), top: int = 6,
+                 embedding: str = "umap", title: str = "ri2fl single-cell profile",
+                 exclude_edge_cells: bool = True) -> Path:
+    """Write the HTML report of a feature table.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A feature table (:func:`ri2fl.profile.measure_cells` rows, plus metadata columns).
+    path : str or Path
+        The ``.html`` file to write (atomically).
+    group_by : str, optional
+        Column of the groups compared by ANOVA, t-tests and box plots (default: the first
+        of ``condition``, ``cell_type``, ``source`` that has two groups or more).
+    colour_by : sequence of str, optional
+        Columns colouring the embedding (default: the group columns present, and the top
+        ANOVA feature).
+    examples : sequence of ExampleField
+        Fields shown as projections with cell outlines, fluorescence and uncertainty.
+    top : int
+        Number of top-ranked features shown as box plots and time courses.
+    embedding : {"umap", "pca"}
+        Embedding method (UMAP: 5 neighbours, min_dist 0.5).
+    exclude_edge_cells : bool
+        Leave cells cut by the field edge out of the statistics.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    if group_by is not None and group_by not in table.columns:
+        present = [c for c in GROUP_CANDIDATES if c in table.columns]
+        hint = (f"group by one of {', '.join(present)}" if present
+                else "profile with --condition NAME to add a condition column")
+        raise ConfigError(f"no column {group_by!r} in the feature table", "--group-by", hint)
+    n_all = len(table)
+    if exclude_edge_cells and "cut_by_edge" in table.columns:
+        kept = table[~table["cut_by_edge"].astype(bool)]
+        table = kept if len(kept) >= 2 else table
+    table = table.reset_index(drop=True)
+    group = group_by or default_group(table)
+    feats = feature_columns(table)
+    sections: list[tuple[str, str, list[str]]] = []
+    sections.append(("summary", "Summary", _summary(table, n_all, group, feats)))
+    ranking = None
+    if group is not None and table[group].nunique() >= 2 and len(table) > 2:
+        ranking = anova_ranking(table, group, feats)
+    sections.append(("embedding", "Embedding",
+                     _embedding(table, feats, group, colour_by, ranking, embedding)))
+    if ranking is not None and len(ranking):
+        best = list(ranking["feature"].head(top))
+        sections.append(("anova", f"Features ranked by one-way ANOVA across {group}",
+                         [_table(ranking.head(20))]))
+        sections.append(("boxplots", f"Top {len(best)} features by {group}",
+                         [_img(box_plots(table, best, group), "box plots")]))
+        tests = ttests(table, group, feats)
+        sections.append(("ttests", "Unpaired two-sided t-tests (Welch), Benjamini-Hochberg q",
+                         [_table(tests.head(20))]))
+    else:
+        best = _most_variable(table, feats, top)
+        sections.append(("anova", "Features ranked by one-way ANOVA",
+                         ["<p class='note'>Only one group: no ANOVA, t-tests or box plots. "
+                          "Profile several conditions (--condition) to compare them.</p>"]))
+    if "frame" in table.columns and table["frame"].nunique() > 1:
+        sections.append(("timecourses", "Time courses (mean ± s.d. per frame)",
+                         _timecourses(table, best, group)))
+    if examples:
+        sections.append(("examples", "Example fields (maximum projections)",
+                         [_img(example_figure(e.ri, e.cell_labels, e.fl, e.uncertainty,
+                                              e.voxel_size_um, e.medium_index, e.title),
+                               e.title) for e in examples]))
+    sections.append(("features", "Feature summary", [_feature_summary(table, feats)]))
+    return _write(path, title, sections)
+
+
+def _summary(table: pd.DataFrame, n_all: int, group: str | None,
+             feats: list[str]) -> list[str]:
+    out = [f"<p>{len(table)} cells ({n_all - len(table)} cut by the field edge left out), "
+           f"{len(feats)} features. See docs/features.md for the feature dictionary.</p>"]
+    keys = [c for c in ("cell_type", "condition", "frame") if c in table.columns]
+    if group and group not in keys:
+        keys.insert(0, group)
+    if keys:
+        counts = table.groupby(keys[:2]).size().rename("cells").reset_index()
+        out.append(_table(counts))
+    return out
+
+
+def _embedding(table, feats, group, colour_by, ranking, method) -> list[str]:
+    if len(table) < 3:
+        return ["<p class='note'>Too few cells for an embedding.</p>"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        emb = embed(table, feats, method=method)
+    notes = [f"<p class='note'>{html.escape(str(w.message))}</p>" for w in caught
+             if "principal components" in str(w.message)]
+    if colour_by is None:
+        colour_by = [c for c in ("cell_type", "condition") if c in table.columns]
+        if group and group not in colour_by:
+            colour_by.insert(0, group)
+        if ranking is not None and len(ranking):
+            colour_by.append(ranking["feature"].iloc[0])
+    desc = ("UMAP of the z-scored features (5 neighbours, min_dist 0.5)"
+            if emb.attrs["method"] == "umap" else "first two principal components of the "
+                                                  "z-scored features")
+    return [f"<p>{desc}.</p>", *notes, _img(embedding_figure(emb, table, list(colour_by)),
+                                             "embedding")]
+
+
+def _most_variable(table: pd.DataFrame, feats: list[str], top: int) -> list[str]:
+    x = table[feats].astype(float)
+    cv = (x.std() / x.mean().abs().replace(0, np.nan)).dropna()
+    return list(cv.sort_values(ascending=False).index[:top])
+
+
+def _timecourses(table: pd.DataFrame, features: list[str], group: str | None) -> list[str]:
+    by = group if group and group != "frame" else None
+    courses = time_courses(table, features, by=by)
+    return [_img(time_course_figure(courses), "time courses")]
+
+
+def _feature_summary(table: pd.DataFrame, feats: list[str]) -> str:
+    desc = table[feats].astype(float).describe().T[["count", "mean", "std", "min", "max"]]
+    desc.insert(0, "feature", desc.index)
+    return _table(desc.reset_index(drop=True))
+
+
+def _write(path: str | Path, title: str, sections: list[tuple[str, str, list[str]]]) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    nav = " ".join(f"<a href='#{sid}'>{html.escape(head)}</a>" for sid, head, _ in sections)
+    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+             f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
+             f"<h1>{html.escape(title)}</h1>",
+             f"<p class='note'>ri2fl {__version__}, {stamp}.</p><nav>{nav}</nav>"]
+    for sid, head, fragments in sections:
+        parts.append(f"<section id='{sid}'><h2>{html.escape(head)}</h2>")
+        parts.extend(fragments)
+        parts.append("</section>")
+    parts.append("</body></html>")
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(parts), encoding="utf-8")
+    return path
