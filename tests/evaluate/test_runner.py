@@ -16,41 +16,7 @@ from ri2fl.evaluate.runner import (
     t_tests,
     uncertainty_error_spearman,
 )
-from ri2fl.io.paired import PairedSample, write_paired
-
-VS = (0.2, 0.15, 0.15)
-SHAPE = (12, 40, 40)
-
-
-def _sample(seed: int, cell_type: str) -> PairedSample:
-    rng = np.random.default_rng(seed)
-    z, y, x = np.indices(SHAPE) * np.asarray(VS)[:, None, None, None]
-    c = np.array([1.2, 3.0, 3.0]) + rng.uniform(-0.2, 0.2, 3)
-    r_cell = np.sqrt((z - c[0]) ** 2 + (y - c[1]) ** 2 + (x - c[2]) ** 2)
-    cell = r_cell < 2.4
-    nucleus = r_cell < 1.2
-    droplets = np.zeros(SHAPE, np.float32)
-    for dy, dx in [(-1.5, 0.0), (1.5, 0.4), (0.3, 1.7)]:
-        d = np.sqrt((z - c[0]) ** 2 + (y - c[1] - dy) ** 2 + (x - c[2] - dx) ** 2)
-        droplets[d < 0.4] = rng.uniform(0.5, 1.0)
-    ri = 1.337 + 0.01 * cell + 0.02 * nucleus + 0.04 * (droplets > 0)
-    fl = {"nucleus": nucleus.astype(np.float32) * 0.8, "lipid_droplets": droplets,
-          "membrane": (np.abs(r_cell - 2.3) < 0.2).astype(np.float32)}
-    return PairedSample(ri=ri.astype(np.float32), fl=fl, voxel_size_um=VS,
-                        masks={"membrane": cell}, extra={"bf": ri.astype(np.float32) - 1.3},
-                        attrs={"cell_type": cell_type, "seed": seed})
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    root = tmp_path_factory.mktemp("paired")
-    rows = []
-    for i, (ct, split) in enumerate([("fibroblast", "test"), ("fibroblast", "test"),
-                                     ("hela", "test"), ("hela", "test"), ("hela", "train")]):
-        path = write_paired(root / f"{ct}_{i:03d}.h5", _sample(i, ct))
-        rows.append({"path": path.name, "cell_type": ct, "seed": i, "split": split})
-    pd.DataFrame(rows).to_csv(root / "manifest.csv", index=False)
-    return root
+from ri2fl.io.paired import PairedSample
 
 
 def _noisy(sigma: float, seed: int = 0):
@@ -69,26 +35,26 @@ def _noisy(sigma: float, seed: int = 0):
     return predict
 
 
-def test_find_fovs_manifest_split_and_cell_types(dataset):
-    fovs = find_fovs(dataset / "manifest.csv", split="test")
+def test_find_fovs_manifest_split_and_cell_types(paired_dataset):
+    fovs = find_fovs(paired_dataset / "manifest.csv", split="test")
     assert [f.cell_type for f in fovs] == ["fibroblast", "fibroblast", "hela", "hela"]
-    assert find_fovs(dataset, split=None, cell_types=["hela"])[-1].split == "train"
+    assert find_fovs(paired_dataset, split=None, cell_types=["hela"])[-1].split == "train"
     with pytest.raises(ConfigError, match="not in the data"):
-        find_fovs(dataset, cell_types=["astrocyte"])
+        find_fovs(paired_dataset, cell_types=["astrocyte"])
     with pytest.raises(InputError, match="no such file"):
-        find_fovs(dataset / "missing.csv")
+        find_fovs(paired_dataset / "missing.csv")
 
 
-def test_find_fovs_plain_folder_reads_cell_type_from_files(dataset, tmp_path):
-    for f in dataset.glob("*.h5"):
+def test_find_fovs_plain_folder_reads_cell_type_from_files(paired_dataset, tmp_path):
+    for f in paired_dataset.glob("*.h5"):
         (tmp_path / f.name).write_bytes(f.read_bytes())
     fovs = find_fovs(tmp_path, split="test")
     assert sorted({f.cell_type for f in fovs}) == ["fibroblast", "hela"]
     assert len(fovs) == 5  # no split in the files: nothing is filtered out
 
 
-def test_run_evaluation_writes_metrics_summary_figures_report(dataset, tmp_path):
-    res = run_evaluation({"noisy": _noisy(0.05)}, dataset, tmp_path / "ev", split="test")
+def test_run_evaluation_writes_metrics_summary_figures_report(paired_dataset, tmp_path):
+    res = run_evaluation({"noisy": _noisy(0.05)}, paired_dataset, tmp_path / "ev", split="test")
     table = pd.read_csv(tmp_path / "ev" / "metrics.csv")
     assert {"model", "fov", "cell_type", "target", "pcc", "ssim", "psnr", "mae"} <= set(table)
     assert len(table) == 4 * 3  # 4 test FOVs x 3 targets
@@ -109,8 +75,8 @@ def test_run_evaluation_writes_metrics_summary_figures_report(dataset, tmp_path)
     assert res.tests is None
 
 
-def test_comparison_t_tests_find_the_better_model(dataset, tmp_path):
-    res = run_evaluation({"good": _noisy(0.02, 1), "bad": _noisy(0.2, 2)}, dataset,
+def test_comparison_t_tests_find_the_better_model(paired_dataset, tmp_path):
+    res = run_evaluation({"good": _noisy(0.02, 1), "bad": _noisy(0.2, 2)}, paired_dataset,
                          tmp_path / "cmp", split=None, structures=False, n_panels=1)
     tests = pd.read_csv(tmp_path / "cmp" / "ttests.csv")
     psnr = tests[tests["metric"] == "psnr"]
@@ -152,11 +118,11 @@ def test_uncertainty_spearman_analytic():
     assert abs(uncertainty_error_spearman(rng.random(5000), true, true + err)) < 0.05
 
 
-def test_perfect_prediction_scores(dataset, tmp_path):
+def test_perfect_prediction_scores(paired_dataset, tmp_path):
     def oracle(sample):
         return PredictionMaps(fl=dict(sample.fl))
 
-    res = run_evaluation({"oracle": oracle}, dataset, tmp_path / "o", n_panels=0)
+    res = run_evaluation({"oracle": oracle}, paired_dataset, tmp_path / "o", n_panels=0)
     assert np.allclose(res.metrics["pcc"], 1.0) and np.allclose(res.metrics["ssim"], 1.0)
     assert np.isinf(res.metrics["psnr"]).all()
     assert metrics.mae(np.ones(3), np.ones(3)) == 0

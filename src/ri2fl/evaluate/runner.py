@@ -258,25 +258,63 @@ def model_input(sample: PairedSample, kind: str) -> np.ndarray:
     return sample.extra[kind]
 
 
+def _predict_contrast(array: np.ndarray, sample: PairedSample, model: Any, tta: int, mc: int,
+                      kind: str, batch_size: int = 2, device: str | None = None,
+                      seed: int = 0) -> Any:
+    """Predict from a brightfield / DIC stack, normalised as the model was trained.
+
+    ``predict_volume`` scales its input as RI; BF and DIC stacks have no absolute scale, so
+    they get the training-time percentile normalisation (``ri2fl.data.normalize_input``) and
+    go through the shared tiler and ensemble directly. TTA is geometric only (the RI-side
+    perturbations do not apply to intensity stacks).
+    """
+    from ..data.dataset import normalize_input
+    from ..infer import Prediction, ensemble_fn, make_runner, predict_tiled
+    from ..preprocess import resample, resample_to_shape
+
+    voxel = tuple(float(v) for v in sample.voxel_size_um)
+    model_voxel = tuple(getattr(model, "voxel_size_um", voxel))
+    grid = np.asarray(array, np.float32)
+    same = np.allclose(voxel, model_voxel, rtol=1e-3)
+    if not same:
+        grid = resample(grid, voxel, model_voxel, order=1)
+    runner = make_runner(model, device=device)
+    fn = ensemble_fn(runner, tta=tta, mc=mc, model=runner.model, perturb=False, seed=seed)
+    targets = _model_targets(model)
+    k = 1 + (tta > 0) + (mc > 0)
+    out = predict_tiled(fn, normalize_input(grid, kind), patch_size=model.patch_size,
+                        batch_size=batch_size, n_out=k * len(targets))
+    if not same:
+        out = np.stack([resample_to_shape(c, array.shape, order=1) for c in out])
+    maps: list[dict[str, np.ndarray]] = [{}, {}, {}]
+    blocks = [0] + ([1] if tta else []) + ([2] if mc else [])
+    for b, block in enumerate(blocks):
+        for i, t in enumerate(targets):
+            maps[block][t] = out[b * len(targets) + i]
+    return Prediction(*maps)
+
+
 def _call_predict_volume(array: np.ndarray, sample: PairedSample, model: Any, tta: int,
                          mc: int, kind: str, **kwargs: Any) -> Any:
+    if kind != "ri":
+        opts = {k: v for k, v in kwargs.items() if k in ("batch_size", "device", "seed")}
+        return _predict_contrast(array, sample, model, tta, mc, kind, **opts)
     from ..infer import predict_volume
 
     params = inspect.signature(predict_volume).parameters
     opts = {k: v for k, v in kwargs.items() if k in params}
     if "medium_index" in params:
         opts["medium_index"] = sample.medium_index
-    if "input_kind" in params:
-        opts["input_kind"] = kind
     return predict_volume(array, sample.voxel_size_um, model=model, tta=tta, mc=mc, **opts)
 
 
 def model_predictor(model: Any, tta: int = 0, mc: int = 0, **kwargs: Any) -> Predictor:
     """A predictor running ``model`` (an object from ``ri2fl.models.load``) on each FOV.
 
-    RI models get the tomogram; BF2FL / DIC2FL models (``model.input_kind``) the ``bf`` or
-    ``dic`` stack stored in the paired file. Extra keyword arguments go to
-    ``ri2fl.infer.predict_volume`` when it accepts them (e.g. ``batch_size``, ``device``).
+    RI models go through ``ri2fl.infer.predict_volume`` (resampling, RI normalisation with
+    the file's medium index, tiling, uncertainty); BF2FL / DIC2FL models
+    (``model.input_kind``) get the ``bf`` or ``dic`` stack stored in the paired file. Extra
+    keyword arguments (``batch_size``, ``device``, ``seed``...) go to the predictor.
     """
     kind = input_kind(model)
 
