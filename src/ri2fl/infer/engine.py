@@ -218,7 +218,8 @@ def predict_volume(ri: Any, voxel_size_um: Sequence[float] | float,
     names = channel_names(chosen, tta, mc)
     if out is not None and tuple(out.shape) != (len(names), *ri.shape):
         raise ValueError(f"out has shape {out.shape}, expected {(len(names), *ri.shape)}")
-    fn = _patch_fn(net, indices, tta, mc, medium_index, device, precision, seed, normalize=True)
+    normalize = (getattr(net, "config", None) or {}).get("input_norm", "ri") == "ri"
+    fn = _patch_fn(net, indices, tta, mc, medium_index, device, precision, seed, normalize)
     kwargs = {"patch_size": patch, "overlap": overlap, "batch_size": batch_size,
               "n_out": len(names), "progress": progress}
 
@@ -258,6 +259,7 @@ class _FrameView:
         self.array, self.t = array, t
         self.shape = tuple(array.shape[1:])
         self.ndim = len(self.shape)
+        self.dtype = array.dtype
 
     def __getitem__(self, key):
         key = key if isinstance(key, tuple) else (key,)

@@ -1,0 +1,116 @@
+"""``ri2fl predict``: RI tomograms to inferred fluorescence with uncertainty, as OME-Zarr."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+from pathlib import Path
+from typing import Any
+
+from ..batch import add_batch_arguments, output_path_for, run_batch
+from ..errors import ConfigError
+
+HELP = "infer the six fluorescence channels (with uncertainty) from RI tomograms"
+
+EPILOG = """Writes one OUT/<name>.ome.zarr per input (axes czyx, or tczyx for time-lapses), on
+the input's grid and voxel size, with channels <target>, and with --tta / --mc also
+<target>_uncertainty_data / <target>_uncertainty_model (voxel-wise standard deviations).
+Intensities are on the model's fixed scale: nothing is rescaled per volume.
+
+Examples:
+  ri2fl predict cell.TCF -o predictions/
+  ri2fl predict cell.TCF -o predictions/ --tta 8 --mc 8
+  ri2fl predict data/*.TCF -o predictions/ --targets nucleus membrane --workers 2
+  ri2fl predict stack.tif -o out/ --voxel-size 0.2 0.15 0.15 --medium-index 1.335
+  ri2fl predict timelapse.TCF -o out/ --frame 12 --device cuda
+  ri2fl predict cell.TCF -o out/ --write-tcf        # also out/cell_ri2fl.TCF with Data/3DFL
+  ri2fl predict cell.h5 -o out/ --model runs/exp1/best.pt
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EPILOG
+    parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
+                        help="RI tomograms: TCF, HDF5, TIFF/OME-TIFF, OME-Zarr or .npy")
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUT",
+                        help="output folder")
+    parser.add_argument("--model", default="default",
+                        help="shipped model name or checkpoint path (default: default)")
+    parser.add_argument("--targets", nargs="+", metavar="TARGET",
+                        help="subset of the model's targets (default: all)")
+    parser.add_argument("--tta", type=int, default=0, metavar="N",
+                        help="test-time augmentation passes for data uncertainty (0 = off)")
+    parser.add_argument("--mc", type=int, default=0, metavar="N",
+                        help="Monte-Carlo dropout passes for model uncertainty (0 = off)")
+    parser.add_argument("--batch-size", type=int, default=2, metavar="B",
+                        help="patches per network call (default 2)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default=None,
+                        help="default: cuda when available, else cpu")
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
+                        help="auto: bf16 where the CPU/GPU computes it natively, else fp32")
+    parser.add_argument("--voxel-size", type=float, nargs=3, metavar=("Z", "Y", "X"),
+                        help="input voxel size in µm (overrides the file's metadata)")
+    parser.add_argument("--medium-index", type=float, default=None, metavar="N",
+                        help="medium refractive index (default: the file's, else 1.337)")
+    parser.add_argument("--frame", type=int, default=None, metavar="T",
+                        help="predict only this time point (default: every frame)")
+    parser.add_argument("--patch-size", type=int, nargs=3, metavar=("Z", "Y", "X"),
+                        help="patch size in voxels (default: the model's)")
+    parser.add_argument("--overlap", type=float, default=0.25,
+                        help="patch overlap fraction, 0 to 0.5 (default 0.25)")
+    parser.add_argument("--write-tcf", action="store_true",
+                        help="also write OUT/<name>_ri2fl.TCF: a copy of each TCF input with "
+                             "the channels as Data/3DFL CH0..CH5")
+    add_batch_arguments(parser)
+
+
+def _check(args: argparse.Namespace) -> None:
+    for name in ("tta", "mc"):
+        n = getattr(args, name)
+        if n < 0 or n == 1:
+            raise ConfigError(f"needs 0 (off) or at least 2 passes, got {n}", f"--{name}")
+    if args.batch_size < 1:
+        raise ConfigError(f"must be at least 1, got {args.batch_size}", "--batch-size")
+    if not 0 <= args.overlap <= 0.5:
+        raise ConfigError(f"must be between 0 and 0.5, got {args.overlap}", "--overlap")
+    if args.patch_size and min(args.patch_size) < 1:
+        raise ConfigError("patch sizes must be positive", "--patch-size")
+    if args.medium_index is not None and not 1.0 <= args.medium_index <= 1.6:
+        raise ConfigError(f"implausible medium index {args.medium_index}", "--medium-index",
+                          "1.337 for culture medium, 1.335 for PBS")
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "model": str(args.model), "targets": args.targets, "tta": args.tta, "mc": args.mc,
+        "batch_size": args.batch_size, "device": args.device, "precision": args.precision,
+        "voxel_size_um": tuple(args.voxel_size) if args.voxel_size else None,
+        "medium_index": args.medium_index, "frame": args.frame,
+        "patch_size": tuple(args.patch_size) if args.patch_size else None,
+        "overlap": args.overlap,
+    }
+
+
+def _task(input_path: Path, output_path: Path, *, out_dir: Path, write_tcf: bool,
+          **options: Any) -> None:
+    from ..infer import predict_file
+
+    tcf = output_path_for(input_path, out_dir, "_ri2fl.TCF") if write_tcf else None
+    predict_file(input_path, output_path, write_tcf=tcf, **options)
+
+
+def run(args: argparse.Namespace) -> int:
+    _check(args)
+    if args.write_tcf:
+        bad = [p for p in args.inputs if p.suffix.lower() != ".tcf"]
+        if bad:
+            raise ConfigError("--write-tcf needs TCF inputs", bad[0],
+                              "leave out --write-tcf for other formats")
+    options = _options(args)
+    task = functools.partial(_task, out_dir=args.output, write_tcf=args.write_tcf, **options)
+    outputs = run_batch(task, args.inputs, args.output, ".ome.zarr", scheduler=args.scheduler,
+                        serial=args.serial, workers=args.workers, desc="predict",
+                        options={**options, "write_tcf": args.write_tcf})
+    for out in outputs:
+        print(out)
+    return 0

@@ -1,0 +1,66 @@
+"""``ri2fl predict`` end to end: a file in, an OME-Zarr with the asked channels out."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ri2fl.cli.main import main
+
+models = pytest.importorskip("ri2fl.models")
+io = pytest.importorskip("ri2fl.io")
+if not hasattr(io, "read") or not hasattr(models, "save_checkpoint"):
+    pytest.skip("needs ri2fl.io.read and ri2fl.models.save_checkpoint", allow_module_level=True)
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    torch.manual_seed(0)
+    config = {"model": {"features": 4, "depth": 2, "dropout": 0.2},
+              "targets": ["membrane", "nucleus"], "patch_size": [16, 32, 32]}
+    return models.save_checkpoint(tmp_path / "tiny.pt", models.build(config), config)
+
+
+def test_predict_writes_readable_ome_zarr_with_uncertainty(tmp_path, checkpoint, rng):
+    ri = (1.337 + 0.03 * rng.random((10, 30, 26))).astype(np.float32)
+    np.save(tmp_path / "cell.npy", ri)
+    rc = main(["predict", str(tmp_path / "cell.npy"), "-o", str(tmp_path / "out"),
+               "--model", str(checkpoint), "--voxel-size", "0.25", "0.1", "0.1",
+               "--tta", "2", "--mc", "2", "--serial", "--device", "cpu"])
+    assert rc == 0
+    vol = io.read(tmp_path / "out" / "cell.ome.zarr", modality="fl")
+    assert vol.axes == "czyx" and vol.spatial_shape == ri.shape
+    assert vol.voxel_size_um == pytest.approx((0.25, 0.1, 0.1))
+    assert vol.channel_names == ["membrane", "nucleus", "membrane_uncertainty_data",
+                                 "nucleus_uncertainty_data", "membrane_uncertainty_model",
+                                 "nucleus_uncertainty_model"]
+    data = np.asarray(vol.data)
+    assert np.isfinite(data).all() and data[4:].max() > 0
+
+
+def test_timelapse_is_predicted_frame_by_frame(tmp_path, checkpoint, rng):
+    ri = (1.337 + 0.03 * rng.random((3, 8, 20, 20))).astype(np.float32)
+    np.save(tmp_path / "movie.npy", ri)
+    rc = main(["predict", str(tmp_path / "movie.npy"), "-o", str(tmp_path / "out"),
+               "--model", str(checkpoint), "--voxel-size", "0.2", "0.15", "0.15",
+               "--targets", "nucleus", "--serial", "--device", "cpu"])
+    assert rc == 0
+    vol = io.read(tmp_path / "out" / "movie.ome.zarr", modality="fl")
+    assert vol.axes == "tczyx" and vol.shape == (3, 1, 8, 20, 20)
+    frames = np.asarray(vol.data)
+    assert not np.allclose(frames[0], frames[1])  # each frame its own prediction
+
+
+def test_user_errors_are_one_line(tmp_path, checkpoint, capsys):
+    rc = main(["predict", str(tmp_path / "missing.npy"), "-o", str(tmp_path / "out"),
+               "--model", str(checkpoint), "--serial"])
+    assert rc == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert main(["predict", "x.npy", "-o", str(tmp_path), "--mc", "1"]) == 2
+
+
+def test_help_shows_examples(capsys):
+    with pytest.raises(SystemExit):
+        main(["predict", "--help"])
+    assert "ri2fl predict cell.TCF -o predictions/ --tta 8 --mc 8" in capsys.readouterr().out
