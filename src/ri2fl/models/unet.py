@@ -128,11 +128,15 @@ class UNet3D(nn.Module):
 def _pad_to_multiple(x: torch.Tensor, multiple: Sequence[int]) -> torch.Tensor:
     """Pad the last three axes at the end, replicating the border, to a multiple of ``multiple``.
 
-    Replicate (not reflect) padding works for any size, even a single slice.
+    Replicate (not reflect) padding works for any size, even a single slice. The deepest
+    level keeps at least two voxels, which instance normalisation needs.
     """
+    sizes = [-(-s // m) * m for s, m in zip(x.shape[2:], multiple)]
+    if all(s == m for s, m in zip(sizes, multiple)):
+        sizes[-1] *= 2
     pads: list[int] = []
-    for size, m in zip(reversed(x.shape[2:]), reversed(tuple(multiple))):
-        pads += [0, (-size) % m]
+    for size, target in zip(reversed(x.shape[2:]), reversed(sizes)):
+        pads += [0, target - size]
     if not any(pads):
         return x
     return functional.pad(x, pads, mode="replicate")

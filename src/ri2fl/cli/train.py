@@ -1,0 +1,65 @@
+"""``ri2fl train``: train an RI2FL (or segmentation, BF2FL, DIC2FL) network from paired data."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+HELP = "train a network on paired RI/fluorescence data (simulator manifest or folder)"
+
+EPILOG = """Examples:
+  ri2fl train configs/default.yaml --data data/sim_fibroblast --out runs/default
+  ri2fl train configs/default.yaml --data my_pairs/ --targets nucleus lipid_droplets --epochs 200
+  ri2fl train configs/default.yaml --out runs/default --resume
+  ri2fl train configs/finetune.yaml --data lab_pairs/ --finetune default --epochs 50
+  ri2fl train configs/segment.yaml --data data/sim --patch-size 32 96 96 --batch-size 2
+  torchrun --nproc-per-node 2 -m ri2fl.cli.main train configs/default.yaml --data data/sim
+
+The output folder holds best.pt (load it with ri2fl predict --model DIR/best.pt),
+last.pt (for --resume), log.csv, config.yaml and TensorBoard events in tb/.
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EPILOG
+    parser.add_argument("config", type=Path, help="training configuration (YAML), see configs/")
+    parser.add_argument("--data", metavar="PATH",
+                        help="manifest.csv, a folder holding one, or a folder of paired files")
+    parser.add_argument("--targets", nargs="+", metavar="NAME",
+                        help="fluorescence channels (or masks/<name>) to learn, in order")
+    parser.add_argument("--epochs", type=int, metavar="N", help="number of epochs")
+    parser.add_argument("--steps-per-epoch", type=int, metavar="N",
+                        help="optimiser steps per epoch")
+    parser.add_argument("--patch-size", type=int, nargs=3, metavar=("Z", "Y", "X"),
+                        help="training patch size in voxels")
+    parser.add_argument("--batch-size", type=int, metavar="B", help="patches per step")
+    parser.add_argument("--lr", type=float, help="initial learning rate (default 1e-3)")
+    parser.add_argument("-o", "--out", metavar="DIR", help="output folder")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted run from OUT/last.pt")
+    parser.add_argument("--finetune", metavar="CKPT",
+                        help="start from a checkpoint's weights (a path or a shipped name)")
+    parser.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
+    parser.add_argument("--bf16", action="store_true", default=None,
+                        help="bfloat16 autocast (CPU with avx512_bf16/AMX, or GPU)")
+    parser.add_argument("--threads", type=int, metavar="N", help="torch CPU threads")
+    parser.add_argument("--max-minutes", type=float, metavar="M",
+                        help="stop cleanly after M minutes of training")
+    parser.add_argument("--seed", type=int, help="random seed")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..train import train
+
+    logging.getLogger("ri2fl").setLevel(logging.INFO)
+    optimizer = {"lr": args.lr} if args.lr is not None else None
+    best = train(
+        args.config, resume=args.resume, data_path=args.data,
+        targets=args.targets, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
+        patch_size=args.patch_size, batch_size=args.batch_size, optimizer=optimizer,
+        out=args.out, finetune=args.finetune, device=args.device, bf16=args.bf16,
+        num_threads=args.threads, max_minutes=args.max_minutes, seed=args.seed,
+    )
+    print(best)
+    return 0

@@ -1,0 +1,100 @@
+"""Datasets: manifests, path safety, normalisation, patches where the signal is."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ri2fl.data import PatchDataset, list_samples, load_pair, normalize_input
+from ri2fl.errors import ConfigError, InputError
+from ri2fl.transforms import RandomFlip, RandomGamma, RandomRot90, build_augmentation
+
+
+def test_manifest_splits(paired_folder):
+    train = list_samples(paired_folder, "train")
+    val = list_samples(paired_folder / "manifest.csv", "val")
+    assert [p.name for p, _ in train] == ["fov_0.h5", "fov_1.h5", "fov_2.h5"]
+    assert [p.name for p, _ in val] == ["fov_3.h5"]
+    assert val[0][1] == "blob"
+
+
+@pytest.mark.parametrize("entry", ["../outside.h5", "/etc/passwd", "a/../../x.h5"])
+def test_manifest_path_escape_refused(tmp_path, entry):
+    (tmp_path / "manifest.csv").write_text(f"path,cell_type,seed,split\n{entry},x,0,train\n")
+    with pytest.raises(ConfigError, match="outside the data folder"):
+        list_samples(tmp_path, "train")
+
+
+def test_plain_folder_is_split_deterministically(paired_folder, tmp_path):
+    for i in range(5):
+        (tmp_path / f"f{i}.h5").write_bytes((paired_folder / "fov_0.h5").read_bytes())
+    train = list_samples(tmp_path, "train")
+    val = list_samples(tmp_path, "val")
+    assert len(train) == 4 and len(val) == 1
+    assert {p for p, _ in train}.isdisjoint({p for p, _ in val})
+
+
+def test_ri_normalisation_matches_inference_convention():
+    ri = np.array([1.330, 1.337, 1.3635, 1.390, 1.45], np.float32)
+    np.testing.assert_allclose(normalize_input(ri), [0, 0, 0.5, 1, 1], atol=1e-6)
+    # the medium index shifts the zero
+    assert normalize_input(np.array([1.335]), medium_index=1.335)[0] == 0
+
+
+def test_load_pair_targets_masks_and_bf(paired_folder):
+    vol = load_pair(paired_folder / "fov_0.h5", ["nucleus", "masks/nucleus"])
+    assert vol.input.shape == (1, 12, 32, 32) and vol.target.shape == (2, 12, 32, 32)
+    assert vol.input.min() >= 0 and vol.input.max() <= 1
+    assert set(np.unique(vol.target[1])) <= {0.0, 1.0}
+    bf = load_pair(paired_folder / "fov_0.h5", ["nucleus"], input_kind="bf")
+    assert not np.allclose(bf.input, vol.input)
+    with pytest.raises(InputError, match="not in file"):
+        load_pair(paired_folder / "fov_0.h5", ["mitochondria"])
+    with pytest.raises(InputError, match="'dic'"):
+        load_pair(paired_folder / "fov_0.h5", ["nucleus"], input_kind="dic")
+
+
+def test_load_pair_resamples_to_training_grid(paired_folder):
+    vol = load_pair(paired_folder / "fov_0.h5", ["nucleus"], voxel_size_um=(0.4, 0.3, 0.3))
+    assert vol.input.shape == (1, 6, 16, 16)
+
+
+def test_patches_prefer_signal_and_are_reproducible(paired_folder):
+    vols = [load_pair(p, ["nucleus"]) for p, _ in list_samples(paired_folder, "train")]
+    ds = PatchDataset(vols, (6, 12, 12), n_patches=12, seed=3, min_foreground=0.3,
+                      threshold=0.2)
+    rich = np.mean([(ds[i][1].numpy() > 0.2).mean() for i in range(len(ds))])
+    ds_any = PatchDataset(vols, (6, 12, 12), n_patches=12, seed=3, tries=1)
+    blind = np.mean([(ds_any[i][1].numpy() > 0.2).mean() for i in range(len(ds_any))])
+    assert rich > blind
+    a, b = ds[5], ds[5]
+    assert np.array_equal(a[0], b[0])
+    ds.set_epoch(1)
+    assert not np.array_equal(ds[5][0], a[0])
+
+
+def test_patch_larger_than_volume_is_padded_and_rescale_keeps_size(paired_folder):
+    vols = [load_pair(paired_folder / "fov_0.h5", ["nucleus"])]
+    big = PatchDataset(vols, (16, 40, 40), n_patches=1)
+    assert big[0][0].shape == (1, 16, 40, 40)
+    zoomed = PatchDataset(vols, (8, 16, 16), n_patches=4, rescale=(0.5, 2.0))
+    assert all(zoomed[i][1].shape == (1, 8, 16, 16) for i in range(4))
+
+
+def test_geometric_augmentations_move_input_and_target_together(rng):
+    base = rng.random((1, 4, 6, 6)).astype(np.float32)
+    sample = {"input": base, "target": np.concatenate([base, 2 * base])}
+    for t in (RandomFlip(p=1.0), RandomRot90(), build_augmentation({"elastic": 1.0,
+                                                                    "gamma": None,
+                                                                    "noise": 0})):
+        out = t(dict(sample), np.random.default_rng(1))
+        np.testing.assert_allclose(out["target"][0], out["input"][0], atol=1e-6)
+        np.testing.assert_allclose(out["target"][1], 2 * out["input"][0], atol=1e-5)
+
+
+def test_intensity_augmentation_touches_input_only(rng):
+    sample = {"input": rng.random((1, 4, 6, 6)).astype(np.float32),
+              "target": rng.random((2, 4, 6, 6)).astype(np.float32)}
+    out = RandomGamma((0.5, 0.6), p=1.0)(dict(sample), np.random.default_rng(0))
+    assert np.array_equal(out["target"], sample["target"])
+    assert (out["input"] >= sample["input"] - 1e-7).all()  # gamma < 1 brightens [0, 1]

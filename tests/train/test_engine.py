@@ -1,0 +1,128 @@
+"""The training engine: learning, plateau schedule, resume, fine-tuning, logs, CLI, DDP."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+import yaml
+
+from ri2fl.cli.main import main
+from ri2fl.models import load
+from ri2fl.train import Trainer, engine, load_config, train, validate
+
+from .conftest import tiny_config
+
+
+def _rows(out):
+    with open(out / "log.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_tiny_training_reduces_validation_loss(paired_folder, tmp_path):
+    cfg = load_config(tiny_config(paired_folder, tmp_path / "run", epochs=4, steps_per_epoch=5,
+                                  optimizer={"lr": 3e-3}))
+    trainer = Trainer(cfg)
+    before, _ = validate(trainer.model, trainer.val_loader, trainer.loss_fn, "pcc",
+                         trainer.device)
+    best = trainer.fit()
+    model = load(best)
+    after, per_target = validate(model, trainer.val_loader, trainer.loss_fn, "pcc",
+                                 trainer.device)
+    assert after < 0.8 * before
+    assert model.targets == ["membrane", "nucleus"] and len(per_target) == 2
+    rows = _rows(tmp_path / "run")
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]
+    assert {"val_pcc", "pcc_nucleus", "lr", "patches_per_s"} <= set(rows[0])
+    assert model.config["training"]["loss"] == "mse_gdl"
+
+
+def test_scheduler_steps_on_a_validation_plateau(paired_folder, tmp_path, monkeypatch):
+    # validation PCC: flat for three epochs, then better
+    scores = iter([0.5, 0.5, 0.5, 0.6])
+    monkeypatch.setattr(engine, "validate", lambda *a, **k: (0.1, [next(scores)] * 2))
+    train(tiny_config(paired_folder, tmp_path, epochs=4, steps_per_epoch=1,
+                      scheduler={"patience": 0, "factor": 0.2}))
+    rows = _rows(tmp_path)
+    lrs = [float(r["lr"]) for r in rows]
+    assert lrs == pytest.approx([1e-3, 2e-4, 4e-5, 4e-5])
+    # the best checkpoint is the epoch that improved
+    assert load(tmp_path / "best.pt").config["targets"] == ["membrane", "nucleus"]
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["best_epoch"] == 4
+
+
+def test_resume_continues_at_the_right_epoch_with_identical_state(paired_folder, tmp_path):
+    extra = {"model": {"features": 4, "depth": 2, "dropout": 0.2, "z_pool_levels": 1}}
+    straight, broken = tmp_path / "straight", tmp_path / "broken"
+    train(tiny_config(paired_folder, straight, epochs=2, **extra))
+    train(tiny_config(paired_folder, broken, epochs=1, **extra))
+    train(tiny_config(paired_folder, broken, epochs=2, **extra), resume=True)
+    a = torch.load(straight / "last.pt", weights_only=True)
+    b = torch.load(broken / "last.pt", weights_only=True)
+    assert b["epoch"] == 2
+    for key, value in a["model"].items():
+        assert torch.equal(value, b["model"][key]), key
+    assert [r["train_loss"] for r in _rows(straight)] == [r["train_loss"] for r in _rows(broken)]
+
+
+def test_finetune_keeps_trunk_and_replaces_head(paired_folder, tmp_path):
+    first = train(tiny_config(paired_folder, tmp_path / "a", epochs=1))
+    cfg = tiny_config(paired_folder, tmp_path / "b", epochs=1, targets=["nucleus"],
+                      finetune=str(first))
+    cfg["model"] = {"features": 99}  # ignored: the checkpoint's architecture wins
+    trainer = Trainer(load_config(cfg))
+    source = load(first)
+    assert torch.equal(trainer.model.encoders[0][0].weight, source.encoders[0][0].weight)
+    assert trainer.model.head.out_channels == 1
+
+
+def test_segmentation_task_with_masks_and_dice(paired_folder, tmp_path):
+    cfg = tiny_config(paired_folder, tmp_path, epochs=1, task="organelle_seg", loss="dice_bce",
+                      targets=["masks/nucleus"])
+    cfg["model"]["final_activation"] = "sigmoid"
+    model = load(train(cfg))
+    assert model.targets == ["nucleus"] and model.task == "organelle_seg"
+    assert "val_dice" in _rows(tmp_path)[0]
+
+
+def test_cli_help_lists_options(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    for option in ("--data", "--targets", "--resume", "--finetune", "--bf16", "Examples"):
+        assert option in text
+
+
+def test_cli_trains_with_bf16_and_reports_config_errors(paired_folder, tmp_path, capsys):
+    cfg_path = tmp_path / "cfg.yaml"
+    cfg = tiny_config(paired_folder, tmp_path / "out")
+    del cfg["data"]
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    code = main(["train", str(cfg_path), "--data", str(paired_folder), "--epochs", "1",
+                 "--bf16", "--out", str(tmp_path / "out")])
+    assert code == 0
+    assert capsys.readouterr().out.strip().endswith("best.pt")
+    assert load(tmp_path / "out").config["training"]["bf16"] is True
+    cfg_path.write_text("epohcs: 3\n")
+    assert main(["train", str(cfg_path)]) == 2
+    assert "unknown option 'epohcs'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes(paired_folder, tmp_path):
+    cfg_path = tmp_path / "cfg.yaml"
+    cfg_path.write_text(yaml.safe_dump(tiny_config(paired_folder, tmp_path / "ddp", epochs=1)))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "RI2FL_NO_PROGRESS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+         "--standalone", "-m", "ri2fl.cli.main", "train", str(cfg_path)],
+        capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = _rows(tmp_path / "ddp")
+    assert len(rows) == 1  # only rank 0 logs
+    assert load(tmp_path / "ddp").targets == ["membrane", "nucleus"]

@@ -1,0 +1,59 @@
+"""Losses against analytic cases: Sobel of ramps, GDL, Dice + BCE."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from ri2fl.errors import ConfigError
+from ri2fl.train.losses import dice_bce_loss, gdl_loss, get_loss, mse_gdl_loss, sobel3d
+
+
+def _ramp(slopes, shape=(7, 8, 9)):
+    z, y, x = torch.meshgrid(*[torch.arange(s, dtype=torch.float64) for s in shape],
+                             indexing="ij")
+    return (slopes[0] * z + slopes[1] * y + slopes[2] * x)[None, None]
+
+
+def test_sobel_of_ramp_is_its_slope():
+    g = sobel3d(_ramp((0.2, -0.7, 1.5)))
+    assert g.shape == (1, 1, 3, 5, 6, 7)
+    for axis, slope in enumerate((0.2, -0.7, 1.5)):
+        torch.testing.assert_close(g[0, 0, axis], torch.full_like(g[0, 0, axis], slope))
+
+
+def test_gdl_of_two_ramps_is_mean_squared_slope_difference():
+    a, b = _ramp((0.0, 0.0, 0.5)), _ramp((0.0, 0.3, 0.1))
+    expected = (0.3**2 + 0.4**2) / 3
+    assert math.isclose(float(gdl_loss(a, b)), expected, rel_tol=1e-9)
+
+
+def test_gdl_ignores_offsets_and_mse_gdl_adds_both_terms():
+    a = _ramp((0.1, 0.2, 0.3))
+    assert float(gdl_loss(a, a + 5.0)) == pytest.approx(0.0, abs=1e-12)
+    b = a + 0.5
+    assert float(mse_gdl_loss(b, a)) == pytest.approx(0.25)
+    c = _ramp((0.1, 0.2, 0.6))
+    expected = float(torch.mean((c - a) ** 2)) + 2.0 * 0.3**2 / 3
+    assert float(mse_gdl_loss(c, a, gdl_weight=2.0)) == pytest.approx(expected)
+
+
+def test_dice_bce_perfect_and_wrong_predictions():
+    target = torch.zeros(1, 2, 4, 4, 4)
+    target[:, 0, 1:3, 1:3, 1:3] = 1
+    perfect = dice_bce_loss(target.clone(), target)
+    assert float(perfect) == pytest.approx(0.0, abs=1e-6)
+    # inverted probabilities: Dice loss near 1 and a BCE at the clamp, per channel
+    wrong = float(dice_bce_loss(1 - target, target))
+    assert wrong > 2 * 1.0
+    half = float(dice_bce_loss(torch.full_like(target, 0.5), target))
+    assert float(perfect) < half < wrong
+    # BCE of p=0.5 is log 2 for every voxel, summed over two channels
+    assert half > 2 * math.log(2)
+
+
+def test_unknown_loss_is_a_config_error():
+    with pytest.raises(ConfigError, match="unknown loss"):
+        get_loss("huber")
