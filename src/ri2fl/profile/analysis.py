@@ -137,7 +137,7 @@ def anova_ranking(table: pd.DataFrame, by: str,
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             f, p = stats.f_oneway(*samples)
-        if np.isfinite(f):
+        if not np.isnan(f):  # F = inf: no spread within groups, different means
             rows.append((col, float(f), float(p)))
     result = pd.DataFrame(rows, columns=["feature", "F", "p"])
     result["q"] = stats.false_discovery_control(result["p"]) if len(result) else []

@@ -1,0 +1,65 @@
+"""The profile and report commands end to end on small paired files with known cells."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ri2fl.cli.main import main
+from ri2fl.io import PairedSample, write_paired
+
+SPACING = (0.2, 0.15, 0.15)
+
+
+def _paired(path, n_cells, seed, dn=0.023):
+    rng = np.random.default_rng(seed)
+    shape = (24, 64, 96)
+    z, y, x = np.meshgrid(*[np.arange(n) * s for n, s in zip(shape, SPACING)], indexing="ij")
+    labels = np.zeros(shape, np.int32)
+    nuclei = np.zeros(shape, np.int32)
+    ri = np.full(shape, 1.337, np.float32)
+    for i in range(n_cells):
+        cy, cx = 4.8, 2.4 + i * 3.6
+        r = rng.uniform(1.3, 1.6)
+        cell = (z - 2.4) ** 2 + (y - cy) ** 2 + (x - cx) ** 2 <= r**2
+        nuc = (z - 2.4) ** 2 + (y - cy) ** 2 + (x - cx) ** 2 <= (r / 2) ** 2
+        labels[cell], nuclei[nuc] = i + 1, i + 1
+        ri[cell] = 1.337 + dn
+    fl = {"nucleus": (nuclei > 0).astype(np.float32),
+          "actin": np.where(labels > 0, 0.3, 0).astype(np.float32)}
+    write_paired(path, PairedSample(ri=ri, fl=fl, voxel_size_um=SPACING, medium_index=1.337,
+                                    cell_labels=labels, nucleus_labels=nuclei,
+                                    attrs={"cell_type": "phantom"}))
+    return path
+
+
+def test_profile_then_report(tmp_path, capsys):
+    a = [_paired(tmp_path / f"a{i}.h5", 3, i) for i in range(2)]
+    b = [_paired(tmp_path / f"b{i}.h5", 3, 10 + i, dn=0.030) for i in range(2)]
+    assert main(["profile", *map(str, a), "--ground-truth", "--condition", "control",
+                 "--serial", "-o", str(tmp_path / "a.parquet")]) == 0
+    assert main(["profile", *map(str, b), "--ground-truth", "--condition", "dense",
+                 "--serial", "-o", str(tmp_path / "b.csv")]) == 0
+    ta, tb = pd.read_parquet(tmp_path / "a.parquet"), pd.read_csv(tmp_path / "b.csv")
+    assert len(ta) == 6 and len(tb) == 6
+    assert set(ta["condition"]) == {"control"} and set(ta["cell_type"]) == {"phantom"}
+    assert ta["cell_dry_mass_density_pg_per_um3"].to_numpy() == pytest.approx(0.023 / 0.19)
+    assert "6 cells from 2 inputs" in capsys.readouterr().out
+    report = tmp_path / "report.html"
+    assert main(["report", str(tmp_path / "a.parquet"), str(tmp_path / "b.csv"),
+                 "-o", str(report), "--embedding", "pca"]) == 0
+    text = report.read_text()
+    assert "<section id='ttests'>" in text
+    anova = text.split("<section id='anova'>")[1].split("</section>")[0]
+    assert "cell_dry_mass_density_pg_per_um3" in anova
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    assert main(["profile", str(tmp_path / "missing.h5"), "-o", str(tmp_path / "f.txt")]) == 2
+    assert "use .parquet or .csv" in capsys.readouterr().err
+    bad = tmp_path / "bad.csv"
+    bad.write_text("")
+    assert main(["report", str(bad), "-o", str(tmp_path / "r.html")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bad.csv" in err
