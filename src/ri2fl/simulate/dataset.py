@@ -1,0 +1,112 @@
+"""Paired training sets: one ``.h5`` per field of view (``ri2fl.io.write_paired``) and a
+``manifest.csv`` with columns ``path`` (relative to the folder), ``cell_type``, ``seed`` and
+``split`` (train / val / test)."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .._atomic import atomic_path
+from ..errors import ConfigError
+from ..io.paired import write_paired
+from ..progress import progress
+from .fov import check_args, simulate_fov
+from .phantoms import CELL_TYPES
+
+MANIFEST_COLUMNS = ("path", "cell_type", "seed", "split")
+SPLITS = ("train", "val", "test")
+
+
+def sample_seed(seed: int, cell_type: str, index: int) -> int:
+    """Seed of the ``index``-th field of ``cell_type`` in a data set made with ``seed``.
+
+    Independent of which other cell types or how many fields are requested, so data sets
+    grown later reproduce the fields of smaller ones.
+    """
+    return int(seed) * 1_000_000 + CELL_TYPES.index(cell_type) * 100_000 + int(index)
+
+
+def assign_splits(n: int, fractions: Sequence[float], rng: np.random.Generator) -> list[str]:
+    """Split ``n`` items into train / val / test by ``fractions`` (largest-remainder rounding,
+    at least one training item)."""
+    fr = np.asarray(fractions, dtype=float)
+    if fr.shape != (3,) or np.any(fr < 0) or fr.sum() <= 0:
+        raise ConfigError(f"split fractions must be three non-negative numbers, got {fractions}",
+                          "split_fractions", "e.g. (0.8, 0.1, 0.1)")
+    fr = fr / fr.sum()
+    counts = np.floor(fr * n).astype(int)
+    for i in np.argsort(-(fr * n - counts))[: n - counts.sum()]:
+        counts[i] += 1
+    if n > 0 and counts[0] == 0:
+        counts[int(np.argmax(counts))] -= 1
+        counts[0] += 1
+    labels = np.repeat(np.array(SPLITS), counts)
+    return list(rng.permutation(labels))
+
+
+def simulate_dataset(out_dir: str | Path, cell_types: Sequence[str] = ("fibroblast",),
+                     n_per_type: int = 10, seed: int = 0,
+                     shape: tuple[int, int, int] = (64, 256, 256), physics: str = "fast",
+                     modalities: Sequence[str] = (),
+                     split_fractions: Sequence[float] = (0.8, 0.1, 0.1),
+                     overwrite: bool = False, **fov_options) -> Path:
+    """Simulate ``n_per_type`` fields of view of each cell type into ``out_dir``.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Output folder; gets ``<cell_type>/<cell_type>_<index>.h5`` files and ``manifest.csv``.
+    cell_types : sequence of str
+        Families from :data:`ri2fl.simulate.CELL_TYPES`.
+    n_per_type : int
+        Fields per family.
+    seed : int
+        Data-set seed; each field's seed is :func:`sample_seed` (recorded in the manifest).
+    shape, physics, modalities
+        Passed to :func:`ri2fl.simulate.simulate_fov`.
+    split_fractions : sequence of float
+        Train / val / test fractions, assigned per cell type.
+    overwrite : bool
+        Re-simulate fields whose file exists (default: keep them, so a run can resume).
+    **fov_options
+        Further keyword arguments for :func:`simulate_fov`.
+
+    Returns
+    -------
+    Path
+        The manifest (``out_dir / "manifest.csv"``).
+    """
+    out_dir = Path(out_dir)
+    cell_types = list(cell_types)
+    for ct in cell_types:
+        check_args(ct, shape, physics, tuple(modalities))
+    if n_per_type < 1:
+        raise ConfigError(f"n_per_type must be at least 1, got {n_per_type}", "n_per_type")
+    rows: list[dict[str, object]] = []
+    for ct in cell_types:
+        splits = assign_splits(n_per_type, split_fractions,
+                               np.random.default_rng([seed, CELL_TYPES.index(ct)]))
+        for i in range(n_per_type):
+            rel = f"{ct}/{ct}_{i:04d}.h5"
+            rows.append({"path": rel, "cell_type": ct, "seed": sample_seed(seed, ct, i),
+                         "split": splits[i]})
+    for row in progress(rows, desc="simulate"):
+        path = out_dir / str(row["path"])
+        if path.exists() and not overwrite:
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fov = simulate_fov(str(row["cell_type"]), int(row["seed"]), shape=shape,
+                           physics=physics, modalities=tuple(modalities), **fov_options)
+        sample = fov.to_paired()
+        sample.attrs["split"] = str(row["split"])
+        write_paired(path, sample)
+    manifest = out_dir / "manifest.csv"
+    with atomic_path(manifest) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=MANIFEST_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    return manifest

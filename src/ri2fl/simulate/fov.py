@@ -1,0 +1,355 @@
+"""Fields of view: several cells on a coverslip, seen by the tomograph and the fluorescence
+microscope, with every ground truth (true RI, six targets, masks, instance labels)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from ..constants import CANONICAL_VOXEL_SIZE_UM, RI_CLIP, TARGETS
+from ..errors import ConfigError
+from ..io.paired import PairedSample
+from . import fluorescence, optics
+from .phantoms import (
+    CELL_TYPES,
+    FAMILIES,
+    CellMaps,
+    CellSpec,
+    cell_bbox,
+    conc_to_dn,
+    make_cell,
+    render_cell,
+)
+
+PHYSICS = ("fast", "physical", "none")
+MODALITIES = ("bf", "dic")
+
+#: Probability that a field holds a touching cluster, per family.
+CLUSTER_P = {"epithelial": 0.5, "hek293": 0.6, "hepatocyte": 0.5, "macrophage": 0.3}
+
+
+@dataclass
+class SimulatedFOV:
+    """One simulated field of view; all arrays (z, y, x) on the RI grid.
+
+    Attributes
+    ----------
+    ri : ndarray
+        Reconstructed RI as the tomograph gives it, clipped to ``RI_CLIP`` (float32).
+    ri_true : ndarray
+        True RI (float32), n = n_m + α·C.
+    fl : dict
+        Target -> recorded fluorescence (float32, fixed scale of about [0, 1]).
+    masks : dict
+        "nucleus", "nucleolus", "membrane" (whole cell), "lipid_droplets" -> bool.
+    cell_labels, nucleus_labels : ndarray
+        int32 instance labels; a nucleus carries the label of its cell (so binucleate cells
+        have two nuclei with one label).
+    bf, dic : ndarray or None
+        Brightfield / DIC z-stacks when requested through ``modalities``.
+    """
+
+    ri: np.ndarray
+    ri_true: np.ndarray
+    fl: dict[str, np.ndarray]
+    masks: dict[str, np.ndarray]
+    cell_labels: np.ndarray
+    nucleus_labels: np.ndarray
+    voxel_size_um: tuple[float, float, float]
+    medium_index: float
+    cell_type: str
+    seed: int
+    physics: str = "fast"
+    bf: np.ndarray | None = None
+    dic: np.ndarray | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.ri.shape)
+
+    def to_paired(self) -> PairedSample:
+        """This field as a :class:`ri2fl.io.PairedSample` (for ``ri2fl.io.write_paired``)."""
+        extra = {"ri_true": self.ri_true}
+        if self.bf is not None:
+            extra["bf"] = self.bf
+        if self.dic is not None:
+            extra["dic"] = self.dic
+        attrs = {"cell_type": self.cell_type, "seed": int(self.seed), "physics": self.physics,
+                 "simulator": "ri2fl.simulate"}
+        for k, v in self.metadata.items():
+            if isinstance(v, (int, float, str, bool, np.integer, np.floating)):
+                attrs[k] = v
+        return PairedSample(ri=self.ri, fl=dict(self.fl), voxel_size_um=self.voxel_size_um,
+                            medium_index=self.medium_index, masks=dict(self.masks),
+                            cell_labels=self.cell_labels, nucleus_labels=self.nucleus_labels,
+                            extra=extra, attrs=attrs)
+
+
+# ---------------------------------------------------------------------------------------
+# layout
+# ---------------------------------------------------------------------------------------
+def check_args(cell_type: str, shape: tuple[int, ...], physics: str,
+               modalities: tuple[str, ...] = ()) -> tuple[int, int, int]:
+    """Validate user-facing options; returns the shape as a tuple of ints."""
+    if cell_type not in CELL_TYPES:
+        raise ConfigError(f"unknown cell type {cell_type!r}", "cell_type",
+                          f"choose one of {', '.join(CELL_TYPES)}")
+    if physics not in PHYSICS:
+        raise ConfigError(f"unknown physics {physics!r}", "physics",
+                          "choose 'fast' (default) or 'physical'")
+    bad = [m for m in modalities if m not in MODALITIES]
+    if bad:
+        raise ConfigError(f"unknown modalities {bad}", "modalities", "choose from bf, dic")
+    shape = tuple(int(s) for s in shape)
+    if len(shape) != 3 or min(shape) < 8:
+        raise ConfigError(f"shape must be three sizes (z, y, x) of at least 8, got {shape}",
+                          "shape")
+    return shape
+
+
+def layout_cells(cell_type: str, rng: np.random.Generator, shape: tuple[int, int, int],
+                 voxel: tuple[float, float, float] = CANONICAL_VOXEL_SIZE_UM,
+                 n_cells: int | None = None, variant: str | None = None,
+                 cluster: bool | None = None, edge: bool | None = None) -> list[CellSpec]:
+    """Place cells of ``cell_type`` in a field of ``shape``.
+
+    The first cell sits near the centre and takes ``variant`` ("normal", "mitotic",
+    "binucleate"; None: random). ``cluster`` puts touching neighbours around it, ``edge`` puts
+    one cell across the field border; both also happen at random when None.
+    """
+    fp = FAMILIES[cell_type]
+    lz, ly, lx = (n * v for n, v in zip(shape, voxel))
+    z_base = min(rng.uniform(1.0, 2.0), 0.15 * lz)
+    max_h = max(lz - z_base - 0.8, 1.5)
+    d_mean = float(np.mean(fp.diameter))
+    if n_cells is None:
+        area = math.pi * (d_mean / 2) ** 2 * np.mean(fp.elongation) ** 0.3
+        n_cells = int(np.clip(round(rng.uniform(0.35, 0.6) * ly * lx / area), 1, 40))
+    if cluster is None:
+        cluster = rng.random() < CLUSTER_P.get(cell_type, 0.15)
+    if edge is None:
+        edge = rng.random() < 0.5
+    cells = [make_cell(cell_type, rng, (ly / 2 + rng.normal(0, 0.05 * ly),
+                                        lx / 2 + rng.normal(0, 0.05 * lx)),
+                       z_base, variant, max_h)]
+    tries = 0
+    while len(cells) < n_cells and tries < 50 * n_cells:
+        tries += 1
+        if cluster and len(cells) < 1 + min(3, n_cells - 1):
+            anchor = cells[rng.integers(len(cells))]
+            t = rng.uniform(0, 2 * np.pi)
+            dist = 0.9 * (anchor.r0 + d_mean / 2)
+            c = (anchor.center[0] + dist * math.sin(t), anchor.center[1] + dist * math.cos(t))
+            min_sep = 0.7
+        elif edge and len(cells) == (4 if cluster else 1):
+            side = rng.integers(4)
+            c = [rng.uniform(0, ly), rng.uniform(0, lx)]
+            c[side % 2] = 0.0 if side < 2 else (ly, lx)[side % 2]
+            c, min_sep = tuple(c), 0.9
+        else:
+            c, min_sep = (rng.uniform(-0.1, 1.1) * ly, rng.uniform(-0.1, 1.1) * lx), 0.9
+        cand = make_cell(cell_type, rng, c, z_base, None, max_h)
+        if all(math.hypot(c[0] - o.center[0], c[1] - o.center[1]) > min_sep * (o.r0 + cand.r0)
+               for o in cells):
+            cells.append(cand)
+    return cells
+
+
+# ---------------------------------------------------------------------------------------
+# rendering
+# ---------------------------------------------------------------------------------------
+def _texture(rng: np.random.Generator, shape: tuple[int, int, int],
+             sigma: tuple[float, float, float]) -> np.ndarray:
+    """Unit-variance Gaussian random field with correlation length ``sigma`` (voxels).
+
+    Coarse fields are drawn on a subsampled grid and interpolated up (much cheaper)."""
+    step = max(1, int(min(sigma[1:]) // 2))
+    small = tuple(max(2, -(-n // step) + 1) for n in shape)
+    noise = rng.standard_normal(small, dtype=np.float32)
+    field_ = ndimage.gaussian_filter(noise, [max(s / step, 0.5) for s in sigma], mode="wrap")
+    if step > 1:
+        field_ = ndimage.zoom(field_, [n / m for n, m in zip(shape, small)], order=1,
+                              grid_mode=True, mode="grid-wrap")[tuple(slice(0, n) for n in shape)]
+    field_ /= max(float(field_.std()), 1e-6)
+    return field_.astype(np.float32)
+
+
+@dataclass
+class _Canvas:
+    """The field's arrays being painted cell by cell (tomogram grid)."""
+
+    shape: tuple[int, int, int]
+    rng: np.random.Generator
+
+    def __post_init__(self) -> None:
+        z = np.zeros(self.shape, np.float32)
+        self.dn = z.copy()
+        self.owner = z.copy()
+        self.nucleolus = z.copy()
+        self.droplets = z.copy()
+        self.density = {t: z.copy() for t in TARGETS}
+        self.cell_labels = np.zeros(self.shape, np.int32)
+        self.nucleus_labels = np.zeros(self.shape, np.int32)
+        self.speckle = _texture(self.rng, self.shape, (0.7, 0.9, 0.9))
+        self.smooth = _texture(self.rng, self.shape, (6.0, 16.0, 16.0))
+        self.chromatin = _texture(self.rng, self.shape, (1.5, 2.0, 2.0))
+
+    def paint(self, cell: CellSpec, m: CellMaps, label: int) -> None:
+        sl = m.bbox
+        own = m.cell > self.owner[sl]
+        sp, sm, ch = self.speckle[sl], self.smooth[sl], self.chromatin[sl]
+        cyto = conc_to_dn(cell.cyto_conc) * (1 + 0.06 * sm)
+        v = m.cell * cyto
+        nuc_dn = cyto - cell.nucleus_offset_dn + 0.0025 * ch
+        v += m.nucleus * (nuc_dn - v)
+        v += m.nucleolus * (conc_to_dn(cell.nucleolus_conc) * (1 + 0.04 * ch) - v)
+        v += m.chromosomes * (conc_to_dn(cell.chromosome_conc) - v)
+        v += m.mito * (cell.mito_dn - v)
+        v += cell.membrane_dn * m.shell + cell.actin_dn * np.minimum(m.fibres + m.filopodia, 1)
+        v += 0.003 * sp * (m.cell - m.nucleus)  # sub-resolution ER / vesicle speckle
+        v += m.droplet_occ * (m.droplet_dn - v)
+        self.dn[sl] = np.where(own, v, self.dn[sl])
+        b = cell.brightness
+        tex = np.clip(1 + 0.15 * sm, 0.5, 1.5)
+        dens = {
+            "membrane": m.shell * (b["membrane"] * tex),
+            "actin": b["actin"] * (0.4 * m.shell + np.minimum(m.fibres + m.filopodia, 1)
+                                   + 0.05 * (m.cell - m.nucleus)),
+            "mitochondria": m.mito * (b["mitochondria"] * tex),
+            "lipid_droplets": m.droplet_occ * b["lipid_droplets"],
+            "nucleus": b["nucleus"] * (m.nucleus * np.clip(0.75 + 0.2 * ch, 0.3, 1.2)
+                                       * (1 - 0.65 * m.nucleolus) + m.chromosomes),
+            "nucleolus": m.nucleolus * b["nucleolus"],
+        }
+        for t, d in dens.items():
+            self.density[t][sl] = np.where(own, d, self.density[t][sl])
+        self.nucleolus[sl] = np.where(own, m.nucleolus, self.nucleolus[sl])
+        self.droplets[sl] = np.where(own, m.droplet_occ, self.droplets[sl])
+        inside = own & (m.cell > 0.5)
+        self.cell_labels[sl][inside] = label
+        self.cell_labels[sl][own & ~inside] = 0
+        nuc = inside & ((m.nucleus + m.chromosomes) > 0.5)
+        self.nucleus_labels[sl][own] = 0
+        self.nucleus_labels[sl][nuc] = label
+        self.owner[sl] = np.where(own, m.cell, self.owner[sl])
+
+
+def render_cells(cells: list[CellSpec], shape: tuple[int, int, int], rng: np.random.Generator,
+                 voxel: tuple[float, float, float] = CANONICAL_VOXEL_SIZE_UM,
+                 supersample: int = 2) -> _Canvas:
+    """Paint ``cells`` into a canvas of ``shape`` (labels 1, 2, ... in the order given)."""
+    canvas = _Canvas(shape, rng)
+    for label, cell in enumerate(cells, start=1):
+        bbox = cell_bbox(cell, shape, voxel)
+        if bbox is None:
+            continue
+        canvas.paint(cell, render_cell(cell, bbox, voxel, supersample), label)
+    return canvas
+
+
+def _relabel(labels: np.ndarray, nucleus_labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Consecutive labels 1..N for the cells present (cells fully outside are dropped)."""
+    present = np.unique(labels)
+    present = present[present > 0]
+    lut = np.zeros(int(labels.max()) + 1, np.int32)
+    lut[present] = np.arange(1, present.size + 1, dtype=np.int32)
+    return lut[labels], lut[nucleus_labels]
+
+
+def simulate_fov(cell_type: str = "fibroblast", seed: int = 0,
+                 shape: tuple[int, int, int] = (64, 512, 512), physics: str = "fast",
+                 n_cells: int | None = None, medium_index: float | None = None,
+                 modalities: tuple[str, ...] = (), timepoint: int = 0, *,
+                 variant: str | None = None, cluster: bool | None = None,
+                 edge: bool | None = None, supersample: int = 2,
+                 ri_noise_std: float = 6e-4, fl_noise: bool = True,
+                 fl_shift_z_um: float = 0.0, bleed_through: float = 0.0,
+                 bleach_half_life_frames: float | None = None,
+                 cells: list[CellSpec] | None = None) -> SimulatedFOV:
+    """Simulate one field of view of ``cell_type`` cells.
+
+    Parameters
+    ----------
+    cell_type : str
+        One of :data:`CELL_TYPES`.
+    seed : int
+        Random seed; the same seed (and options) gives identical data.
+    shape : tuple of int
+        (z, y, x) voxels at the canonical voxel size (0.2, 0.15, 0.15) µm.
+    physics : {"fast", "physical", "none"}
+        Tomograph model: support mask + Gerchberg-Papoulis ("fast"), beam propagation +
+        Rytov + Fourier mapping + GP ("physical"), or none (``ri`` = clipped true RI).
+    n_cells : int, optional
+        Number of cells (default: drawn to cover about half of the field).
+    medium_index : float, optional
+        Medium RI (default: drawn in 1.333 .. 1.340).
+    modalities : tuple of str
+        Extra contrasts to synthesise from the same phantom: "bf", "dic".
+    timepoint : int
+        Frame index: fluorescence bleaches with ``bleach_half_life_frames`` (recorded in
+        ``metadata``).
+    variant, cluster, edge
+        Force a mitotic / binucleate central cell, a touching cluster, a cell cut by the
+        field border (None: at random).
+    supersample : int
+        Phantom grid refinement for partial-volume effects (2 as in optics.md).
+    ri_noise_std : float
+        Noise of the reconstructed RI.
+    fl_noise, fl_shift_z_um, bleed_through
+        Fluorescence nuisance: Poisson/Gaussian noise, axial RI/FL misregistration (µm),
+        spectral bleed-through fraction.
+    cells : list of CellSpec, optional
+        Use these cells instead of drawing a layout (used by the time-lapse).
+    """
+    shape = check_args(cell_type, shape, physics, tuple(modalities))
+    voxel = CANONICAL_VOXEL_SIZE_UM
+    rng = np.random.default_rng(seed)
+    if medium_index is None:
+        medium_index = float(np.round(rng.uniform(1.333, 1.340), 4))
+    if cells is None:
+        cells = layout_cells(cell_type, rng, shape, voxel, n_cells, variant, cluster, edge)
+    canvas = render_cells(cells, shape, rng, voxel, supersample)
+    dn = canvas.dn
+    ri_true = (np.float32(medium_index) + dn).astype(np.float32)
+    ri = reconstruct(dn, voxel, medium_index, physics, rng, ri_noise_std)
+    bleach = fluorescence.bleach_factor(timepoint, bleach_half_life_frames)
+    fl = fluorescence.record(canvas.density, voxel, rng, bleach=bleach, noise=fl_noise,
+                             shift_z_um=fl_shift_z_um, bleed_through=bleed_through,
+                             order=TARGETS)
+    cell_labels, nucleus_labels = _relabel(canvas.cell_labels, canvas.nucleus_labels)
+    masks = {"nucleus": nucleus_labels > 0,
+             "nucleolus": (canvas.nucleolus > 0.5) & (nucleus_labels > 0),
+             "membrane": cell_labels > 0,
+             "lipid_droplets": (canvas.droplets > 0.5) & (cell_labels > 0)}
+    fov = SimulatedFOV(ri=ri, ri_true=ri_true, fl=fl, masks=masks, cell_labels=cell_labels,
+                       nucleus_labels=nucleus_labels, voxel_size_um=voxel,
+                       medium_index=float(medium_index), cell_type=cell_type, seed=int(seed),
+                       physics=physics,
+                       metadata={"timepoint": int(timepoint), "bleach": bleach,
+                                 "n_cells": int(cell_labels.max()),
+                                 "variants": ",".join(c.variant for c in cells),
+                                 "fl_shift_z_um": float(fl_shift_z_um)})
+    if modalities:
+        from .brightfield import synthesize
+        for m in modalities:
+            setattr(fov, m, synthesize(ri_true, voxel, medium_index, m))
+    return fov
+
+
+def reconstruct(dn: np.ndarray, voxel: tuple[float, float, float], medium_index: float,
+                physics: str, rng: np.random.Generator, noise_std: float = 6e-4
+                ) -> np.ndarray:
+    """Tomograph model: true Δn -> reconstructed RI, clipped to ``RI_CLIP``."""
+    if physics == "fast":
+        rec = optics.reconstruct_fast(dn, voxel, medium_index, noise_std, rng)
+    elif physics == "physical":
+        from .physical import reconstruct_physical
+        rec = reconstruct_physical(dn, voxel, medium_index, noise_std=noise_std, rng=rng)
+    else:
+        rec = dn
+    return np.clip(np.float32(medium_index) + rec, *RI_CLIP).astype(np.float32)
