@@ -28,9 +28,10 @@ DEFAULTS: dict[str, Any] = {
         "cell_types": None,      # keep only these cell types (manifest)
         "val_fraction": 0.2,     # plain folders: last fraction of the sorted files validates
         "medium_index": None,    # override the files' medium index
-        "min_foreground": 0.05,  # wanted fraction of patch voxels with signal
+        "foreground_p": 0.9,     # probability that a patch is centred on a target's signal
         "threshold": 0.1,        # target value counted as signal
         "max_files": None,       # use at most this many files per split
+        "cache_dtype": "float32",  # float16 halves the memory of the loaded volumes
     },
     "arch": "unet3d",
     "model": {"features": 12, "depth": 4, "multiplier": 2, "dropout": 0.1,

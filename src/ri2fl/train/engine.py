@@ -199,7 +199,7 @@ class Trainer:
         if data["max_files"]:
             rows = rows[: int(data["max_files"])]
         return [load_pair(p, cfg["targets"], cfg["input_kind"], cfg["voxel_size_um"],
-                          data["medium_index"], cell_type=c)
+                          data["medium_index"], cell_type=c, dtype=data["cache_dtype"])
                 for p, c in progress(rows, desc=f"loading {split}",
                                      disable=None if self.dist.is_main else True)]
 
@@ -208,7 +208,7 @@ class Trainer:
         train_vols = self._load_split(data["train_split"])
         val_vols = self._load_split(data["val_split"])
         self.data_summary = {"train": describe(train_vols), "val": describe(val_vols)}
-        common = {"patch_size": cfg["patch_size"], "min_foreground": data["min_foreground"],
+        common = {"patch_size": cfg["patch_size"], "foreground_p": data["foreground_p"],
                   "threshold": data["threshold"]}
         self.train_set = PatchDataset(
             train_vols, n_patches=cfg["steps_per_epoch"] * cfg["batch_size"] * self.dist.world,
