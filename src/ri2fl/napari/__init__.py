@@ -1,1 +1,13 @@
-"""ri2fl.napari"""
+"""napari plugin (npe2): open RI tomograms and ri2fl outputs, infer and segment in place.
+
+The manifest is ``napari.yaml`` (entry point ``ri2fl``). napari itself is optional
+(``pip install ri2fl[napari]``): nothing here imports it, so the reader and the widgets'
+compute functions also work, and are tested, without a display.
+"""
+
+from ._layers import LayerData, layer_for, volume_layers
+from ._reader import get_reader, read_layers
+from ._widget import predict_layer, segment_layer
+
+__all__ = ["LayerData", "get_reader", "layer_for", "predict_layer", "read_layers",
+           "segment_layer", "volume_layers"]

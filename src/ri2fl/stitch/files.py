@@ -147,9 +147,10 @@ def positions_from_metadata(files: TileFiles) -> np.ndarray | None:
     for path, vol in zip(files.paths, files.volumes):
         pos = vol.metadata.get("position_um")
         pos = np.asarray(pos, float) if pos is not None else None
-        if pos is None and vol.metadata.get("format") == "tcf":
+        fmt = str(vol.metadata.get("format", ""))
+        if pos is None and fmt.startswith("tcf"):
             pos = _tcf_position_um(path, files.frame)
-        if pos is None and vol.metadata.get("format") == "ome-zarr":
+        if pos is None and fmt.startswith("ome-zarr"):
             pos = _ngff_translation_um(path)
         if pos is None:
             return None

@@ -1,0 +1,65 @@
+"""napari reader: Tomocube TCF, HDF5 RI volumes and ri2fl OME-Zarr outputs.
+
+Each file opens with its physical voxel size as the layer scale and one layer per channel
+named after it (``cell membrane``, ``cell membrane_uncertainty_data``...), so predictions
+overlay the RI they came from. Large and multi-frame data stay lazy (dask).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from ..errors import Ri2flError
+from ._layers import LayerData, volume_layers
+
+_SUFFIXES = (".tcf", ".h5", ".hdf5", ".zarr")
+
+
+def _stem(path: Path) -> str:
+    name = path.name.rstrip("/")
+    for ext in (".ome.zarr", ".zarr", ".TCF", ".tcf", ".hdf5", ".h5"):
+        if name.endswith(ext):
+            return name[: -len(ext)]
+    return path.stem
+
+
+def read_layers(path: str | Path) -> list[LayerData]:
+    """Layer data tuples of one file (what napari gets from this plugin).
+
+    Raises
+    ------
+    ri2fl.errors.InputError
+        If the file cannot be read (napari shows the one-line message).
+    """
+    from ..io import detect_format, read
+
+    path = Path(path)
+    options = {"lazy": True} if detect_format(path) == "ome-zarr" else {}
+    vol = read(path, **options)
+    metadata = {"path": str(path), "voxel_size_um": list(vol.voxel_size_um),
+                "medium_index": vol.medium_index, "time_interval_s": vol.time_interval_s}
+    return volume_layers(vol.data, vol.axes, vol.channel_names, vol.voxel_size_um,
+                         _stem(path), metadata)
+
+
+def _read_all(paths: str | Path | list) -> list[LayerData]:
+    paths = paths if isinstance(paths, list) else [paths]
+    return [layer for p in paths for layer in read_layers(p)]
+
+
+def get_reader(path: str | Path | list) -> Callable[[str | Path | list], list[LayerData]] | None:
+    """napari's reader hook: a function reading ``path``, or None if it is not ours."""
+    paths = path if isinstance(path, list) else [path]
+    for p in paths:
+        p = Path(p)
+        if not p.name.lower().rstrip("/").endswith(_SUFFIXES):
+            return None
+        try:
+            from ..io import detect_format
+
+            if detect_format(p) not in ("tcf", "hdf5", "ome-zarr"):
+                return None
+        except Ri2flError:
+            return None
+    return _read_all

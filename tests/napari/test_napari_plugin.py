@@ -1,0 +1,171 @@
+"""The napari plugin, headless: manifest, reader layers (scale, names), widget compute."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import h5py
+import numpy as np
+import pytest
+
+from ri2fl.napari import get_reader, predict_layer, read_layers
+from ri2fl.napari._widget import predict_widget
+
+VOXEL = (0.2, 0.15, 0.15)
+
+
+def npe2_command() -> list[str]:
+    exe = Path(sys.executable).with_name("npe2")
+    if exe.exists():
+        return [str(exe)]
+    found = shutil.which("npe2")
+    if not found:
+        pytest.skip("npe2 command not installed")
+    return [found]
+
+
+def test_npe2_validates_the_manifest_and_its_imports():
+    for extra in ([], ["--imports"]):
+        result = subprocess.run([*npe2_command(), "validate", *extra, "ri2fl"],
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "valid" in result.stdout
+
+
+def write_ri_h5(path: Path, data: np.ndarray) -> Path:
+    with h5py.File(path, "w") as f:
+        f.create_dataset("ri", data=data)
+        f.attrs["voxel_size_um"] = VOXEL
+        f.attrs["medium_index"] = 1.335
+    return path
+
+
+def ri_volume(shape=(8, 24, 24), seed=0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (1.337 + 0.02 * rng.random(shape)).astype(np.float32)
+
+
+def test_reader_opens_hdf5_ri_with_physical_scale(tmp_path):
+    path = write_ri_h5(tmp_path / "cell.h5", ri_volume())
+    reader = get_reader(str(path))
+    assert reader is not None
+    [(data, kwargs, kind)] = reader(str(path))
+    assert kind == "image" and kwargs["name"] == "cell"
+    assert kwargs["scale"] == pytest.approx(VOXEL)
+    assert kwargs["colormap"] == "gray"
+    assert kwargs["metadata"]["ri2fl"]["medium_index"] == pytest.approx(1.335)
+    np.testing.assert_allclose(np.asarray(data), ri_volume(), atol=1e-6)
+
+
+def test_reader_splits_our_ome_zarr_outputs_into_named_channels(tmp_path):
+    io = pytest.importorskip("ri2fl.io")
+    data = np.zeros((4, 6, 16, 16), np.float32)
+    data[0] = 0.5
+    data[3, 2:4, 4:8, 4:8] = 2  # cell 2
+    names = ["membrane", "nucleus", "membrane_uncertainty_data", "cell_labels"]
+    path = io.write_ome_zarr(tmp_path / "cell.ome.zarr", data, VOXEL, channel_names=names)
+    layers = read_layers(path)
+    assert [k["name"] for _, k, _ in layers] == [f"cell {n}" for n in names]
+    assert [t for _, _, t in layers] == ["image", "image", "image", "labels"]
+    for arr, kwargs, _ in layers:
+        assert kwargs["scale"] == pytest.approx(VOXEL)
+        assert arr.shape == (6, 16, 16)
+    assert layers[0][1]["colormap"] == "magenta" and layers[1][1]["colormap"] == "cyan"
+    assert layers[2][1]["colormap"] == "inferno"
+    labels = np.asarray(layers[3][0])
+    assert np.issubdtype(labels.dtype, np.integer) and set(np.unique(labels)) == {0, 2}
+    np.testing.assert_array_equal(np.asarray(layers[0][0]), 0.5)
+
+
+def test_reader_opens_tcf_time_lapses_lazily_with_a_time_axis(tmp_path):
+    tcf = pytest.importorskip("ri2fl.io.tcf")
+    frames = np.stack([ri_volume(seed=s) for s in range(3)])
+    path = tcf.write_tcf(tmp_path / "movie.TCF", frames, VOXEL, time_interval_s=30.0)
+    [(data, kwargs, kind)] = get_reader(str(path))(str(path))
+    assert kind == "image" and kwargs["name"] == "movie"
+    assert data.shape == (3, 8, 24, 24)
+    assert kwargs["scale"] == pytest.approx((1.0, *VOXEL))
+    np.testing.assert_allclose(np.asarray(data[2]), frames[2], atol=1e-4)
+
+
+def test_reader_declines_files_that_are_not_ours(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    (tmp_path / "fake.h5").write_bytes(b"not hdf5 at all")
+    assert get_reader(str(tmp_path / "notes.txt")) is None
+    assert get_reader(str(tmp_path / "fake.h5")) is None
+
+
+def test_npe2_routes_files_to_our_reader(tmp_path):
+    npe2 = pytest.importorskip("npe2")
+    path = write_ri_h5(tmp_path / "cell.h5", ri_volume())
+    pm = npe2.PluginManager.instance()
+    pm.discover()
+    readers = [r.command for r in pm.iter_compatible_readers([str(path)])]
+    assert "ri2fl.get_reader" in readers
+    layers = npe2.read([str(path)], stack=False, plugin_name="ri2fl")
+    assert layers[0][1]["scale"] == pytest.approx(VOXEL)
+
+
+class TinyNet:
+    """A stand-in network: fixed per-target linear maps of the normalised RI."""
+
+    def __new__(cls):
+        torch = pytest.importorskip("torch")
+        net = torch.nn.Conv3d(1, 2, kernel_size=1)
+        with torch.no_grad():
+            net.weight[:] = torch.tensor([1.0, -1.0]).view(2, 1, 1, 1, 1)
+            net.bias[:] = torch.tensor([0.0, 1.0])
+        net.targets = ["membrane", "nucleus"]
+        net.patch_size = (8, 16, 16)
+        net.voxel_size_um = VOXEL
+        return net.eval()
+
+
+def test_predict_layer_adds_target_layers_with_the_same_scale():
+    pytest.importorskip("ri2fl.infer")
+    ri = ri_volume()
+    layers = predict_layer(ri, VOXEL, model=TinyNet(), name="cell", device="cpu")
+    assert [k["name"] for _, k, _ in layers] == ["cell membrane", "cell nucleus"]
+    for arr, kwargs, kind in layers:
+        assert kind == "image" and arr.shape == ri.shape
+        assert kwargs["scale"] == pytest.approx(VOXEL)
+    membrane, nucleus = (np.asarray(a) for a, _, _ in layers)
+    np.testing.assert_allclose(membrane + nucleus, 1.0, atol=2e-2)  # x and 1 - x
+    assert np.corrcoef(membrane.ravel(), ri.ravel())[0, 1] > 0.9
+
+
+def test_predict_widget_uses_the_frame_on_screen_and_refuses_unscaled_layers():
+    pytest.importorskip("ri2fl.infer")
+    movie = np.stack([ri_volume(seed=0), ri_volume(seed=1)])
+    image = SimpleNamespace(data=movie, scale=(1.0, *VOXEL), name="movie", metadata={})
+    viewer = SimpleNamespace(dims=SimpleNamespace(current_step=(1, 0, 0, 0)))
+    layers = predict_widget(image, viewer, model=TinyNet())
+    expected = predict_layer(movie[1], VOXEL, model=TinyNet(), name="movie")
+    np.testing.assert_allclose(layers[0][0], expected[0][0])
+    from ri2fl.errors import InputError
+
+    flat = SimpleNamespace(data=movie[0], scale=(1.0, 1.0, 1.0), name="x", metadata={})
+    with pytest.raises(InputError, match="no physical scale"):
+        predict_widget(flat, None, model=TinyNet())
+
+
+def test_segment_layer_returns_labels_layers():
+    segment = pytest.importorskip("ri2fl.segment")
+    from ri2fl.errors import Ri2flError
+    from ri2fl.napari import segment_layer
+
+    if not hasattr(segment, "segment_volume"):
+        pytest.skip("ri2fl.segment.segment_volume not available yet")
+    ri = ri_volume((16, 32, 32))
+    try:
+        layers = segment_layer(ri, VOXEL, method="watershed", name="cell")
+    except Ri2flError as exc:  # no shipped classifier/weights in this checkout
+        pytest.skip(f"segmentation models not available: {exc}")
+    kinds = {k["name"]: t for _, k, t in layers}
+    assert kinds["cell cell labels"] == "labels" and kinds["cell nucleus labels"] == "labels"
+    for arr, kwargs, _ in layers:
+        assert arr.shape == ri.shape and kwargs["scale"] == pytest.approx(VOXEL)
