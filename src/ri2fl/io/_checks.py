@@ -6,13 +6,16 @@ in one :class:`~ri2fl.errors.InputError` line instead of a crash, a hang or a hu
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+import struct
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from tokenize import TokenError
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, Ri2flError
 
 #: Largest number of voxels in one frame of one channel that a reader will allocate. The
 #: largest real tomograms are 260 x 860 x 860 (1.9e8) and stitched fields 65 x 3200 x 3200
@@ -23,6 +26,30 @@ DEFAULT_MAX_VOXELS = 2**30
 RI_PLAUSIBLE_MAX = 2.5
 #: RI values below this (other than exact zeros) cannot be absolute refractive indices.
 RI_PLAUSIBLE_MIN = 0.9
+
+
+#: What h5py, tifffile, zarr and numpy raise when a file's bytes are corrupt: HDF5's C library
+#: alone surfaces as RuntimeError, KeyError, ValueError or OSError depending on where it fails;
+#: broken OME-XML and .npy headers as SyntaxError (xml ParseError) or TokenError.
+CORRUPT_FILE_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError, IndexError,
+                       ZeroDivisionError, OverflowError, EOFError, SyntaxError, TokenError,
+                       struct.error, MemoryError)
+
+
+@contextlib.contextmanager
+def corrupt_file_guard(where: str | Path) -> Iterator[None]:
+    """Turn the exceptions libraries raise on corrupt bytes into one InputError line."""
+    try:
+        yield
+    except Ri2flError:
+        raise
+    except MemoryError:
+        raise InputError("the file declares more data than fits in memory", where,
+                         "the file is corrupt, or read one frame at a time") from None
+    except CORRUPT_FILE_ERRORS as exc:
+        detail = " ".join(str(exc).split())[:160]
+        raise InputError(f"cannot read: the file is corrupt ({type(exc).__name__}: {detail})",
+                         where, "export or copy the file again") from exc
 
 
 def max_voxels() -> int:

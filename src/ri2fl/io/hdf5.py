@@ -14,7 +14,7 @@ import h5py
 import numpy as np
 
 from ..errors import InputError
-from ._checks import check_size, validate, voxel_size_from
+from ._checks import check_size, corrupt_file_guard, validate, voxel_size_from
 from ._hdf5util import attr, attrs_dict, open_h5
 from ._lazy import lazy_frames
 from .volume import Volume
@@ -69,7 +69,7 @@ def _channel_names(ds: h5py.Dataset, axes: str, modality: str) -> list[str]:
 
 def _load_frame(path: str, name: str, modality: str, t: int) -> np.ndarray:
     """Read frame ``t`` of dataset ``name`` (picklable: used by lazy dask arrays)."""
-    with open_h5(path) as f:
+    with corrupt_file_guard(path), open_h5(path) as f:
         try:
             data = f[name][t]
         except (OSError, ValueError, KeyError) as exc:

@@ -33,7 +33,7 @@ from zarr.codecs import BloscCodec
 
 from .._atomic import atomic_path
 from ..errors import InputError
-from ._checks import check_size, validate, voxel_size_from
+from ._checks import check_size, corrupt_file_guard, validate, voxel_size_from
 from ._lazy import lazy_frames
 from .volume import Volume
 
@@ -293,6 +293,8 @@ def _window_of(data, channel_axis: int | None, names) -> list[tuple[float, float
     out = []
     for c in range(arr.shape[0]):
         sample = arr[c].ravel()[:: max(1, arr[c].size // 1_000_000)]
+        if np.issubdtype(sample.dtype, np.number):
+            sample = sample[np.isfinite(sample)]
         if sample.size == 0 or not np.issubdtype(sample.dtype, np.number):
             out.append(_default_window(arr.dtype, names[c]))
             continue
@@ -414,8 +416,9 @@ def _axes_of(ms: dict, ndim: int, where) -> tuple[str, list[str | None]]:
 
 
 def _load_zarr_frame(path: str, array_path: str, t: int, modality: str) -> np.ndarray:
-    arr = zarr.open_array(Path(path) / array_path, mode="r")
-    return validate(arr[t], f"{path}/{array_path}[{t}]", modality)
+    with corrupt_file_guard(path):
+        arr = zarr.open_array(Path(path) / array_path, mode="r")
+        return validate(arr[t], f"{path}/{array_path}[{t}]", modality)
 
 
 def read_ome_zarr(path: str | Path, *, frame: int | None = None, modality: str = "ri",

@@ -12,7 +12,14 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ._checks import check_size, check_spatial_rank, validate, voxel_size_from
+from ._checks import (
+    CORRUPT_FILE_ERRORS,
+    check_size,
+    check_spatial_rank,
+    corrupt_file_guard,
+    validate,
+    voxel_size_from,
+)
 from .volume import Volume
 
 MODALITIES = ("ri", "fl", "mip")
@@ -66,7 +73,7 @@ def _is_hdf5(path: Path) -> bool:
     import h5py
     try:
         return bool(h5py.is_hdf5(path))
-    except (OSError, ValueError):
+    except CORRUPT_FILE_ERRORS:
         return False
 
 
@@ -75,7 +82,7 @@ def _is_tcf(path: Path) -> bool:
     try:
         with h5py.File(path, "r") as f:
             return ("Data" in f and isinstance(f["Data"], h5py.Group)) or "FormatVersion" in f.attrs
-    except (OSError, ValueError, KeyError):
+    except CORRUPT_FILE_ERRORS:
         return False  # the HDF5 reader reports the problem
 
 
@@ -127,8 +134,16 @@ def read(path: str | Path, *, frame: int | None = None, modality: str = "ri",
         raise InputError(f"unknown modality {modality!r}", hint=f"use one of {MODALITIES}")
     path = Path(path)
     fmt = detect_format(path)
-    kwargs = {"frame": frame, "modality": modality, "voxel_size_um": voxel_size_um,
-              "medium_index": medium_index}
+    with corrupt_file_guard(path):
+        vol = _read_format(fmt, path, dataset, options, frame=frame, modality=modality,
+                           voxel_size_um=voxel_size_um, medium_index=medium_index)
+    vol.metadata.setdefault("format", fmt)
+    vol.metadata.setdefault("path", str(path))
+    return vol
+
+
+def _read_format(fmt: str, path: Path, dataset: str | None, options: dict,
+                 **kwargs) -> Volume:
     if fmt == "tcf":
         from .tcf import read_tcf
         vol = read_tcf(path, **kwargs, **options)
@@ -143,8 +158,6 @@ def read(path: str | Path, *, frame: int | None = None, modality: str = "ri",
         vol = read_ome_zarr(path, dataset=dataset, **kwargs, **options)
     else:
         vol = read_npy(path, **kwargs)
-    vol.metadata.setdefault("format", fmt)
-    vol.metadata.setdefault("path", str(path))
     return vol
 
 
@@ -161,8 +174,8 @@ def read_npy(path: str | Path, *, frame: int | None = None, modality: str = "ri"
     voxel_size = voxel_size_from(voxel_size_um, path)
     try:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise InputError(f"cannot read as NumPy array ({exc})", path,
+    except CORRUPT_FILE_ERRORS as exc:
+        raise InputError(f"cannot read as NumPy array ({type(exc).__name__})", path,
                          "the file is corrupt or truncated; save it again with numpy.save") \
             from None
     if arr.ndim not in (3, 4):

@@ -35,7 +35,7 @@ import numpy as np
 from .._atomic import atomic_path
 from ..constants import MEDIUM_INDEX
 from ..errors import InputError
-from ._checks import check_size, validate, voxel_size_from
+from ._checks import check_size, corrupt_file_guard, validate, voxel_size_from
 from ._hdf5util import attr, attr_float, attr_int, attrs_dict, open_h5
 from ._lazy import lazy_frames
 from .volume import Volume
@@ -162,7 +162,7 @@ def _load_frame(path: str, group: str, keys: tuple[str, ...], ndim: int, kind: s
                 medium: float, t: int) -> np.ndarray:
     """Open ``path`` and decode frame ``keys[t]`` of ``group`` (picklable: lazy loader)."""
     key = keys[t]
-    with open_h5(path) as f:
+    with corrupt_file_guard(path), open_h5(path) as f:
         return _read_node(f[f"{group}/{key}"], ndim, kind, medium, f"{path}:{group}/{key}")
 
 
@@ -170,7 +170,7 @@ def _load_fl_frame(path: str, channels: tuple[str, ...], keys: tuple[str, ...], 
                    t: int) -> np.ndarray:
     """Open ``path`` and decode frame ``keys[t]`` of every FL channel as (c, z, y, x)."""
     key = keys[t]
-    with open_h5(path) as f:
+    with corrupt_file_guard(path), open_h5(path) as f:
         return np.stack([_read_node(f[f"Data/3DFL/{c}/{key}"], 3, "fl", medium,
                                     f"{path}:Data/3DFL/{c}/{key}") for c in channels])
 

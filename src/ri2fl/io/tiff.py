@@ -7,7 +7,9 @@ the voxel size from the caller. Axes are reordered to (t, c, z, y, x).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -98,6 +100,23 @@ def read_tiff(path: str | Path, *, frame: int | None = None, modality: str = "ri
     """Read a TIFF / OME-TIFF z-stack (see the module docstring for where metadata comes from).
     """
     path = Path(path)
+    with _quiet_tifffile():
+        return _read_tiff(path, frame, modality, voxel_size_um, medium_index)
+
+
+@contextlib.contextmanager
+def _quiet_tifffile() -> Iterator[None]:
+    """tifffile logs problems of broken files itself; we report them as one InputError."""
+    logger = logging.getLogger("tifffile")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _read_tiff(path: Path, frame, modality, voxel_size_um, medium_index) -> Volume:
     try:
         tif = tifffile.TiffFile(path)
     except Exception as exc:  # tifffile raises several types for broken files
