@@ -31,15 +31,19 @@ def test_identity_fn_reproduces_any_shape_exactly(shape, rng):
 
 
 def test_tiled_equals_whole_volume_for_a_convolution(rng):
-    vol = rng.random((19, 40, 29), dtype=np.float32)
+    vol = rng.random((20, 40, 28), dtype=np.float32)  # the regular grid fits: no padding
     kernel = rng.random((3, 3, 3), dtype=np.float32)
     whole = _conv(kernel)(vol[None, None])[0, 0]
     # a 3x3x3 kernel sees a patch's cut only in its outer voxel shell, which a margin of 1
     # drops; inside the volume's own border shell (zero- vs symmetric padding) it is exact
     tiled = predict_tiled(_conv(kernel), vol, patch_size=(8, 16, 16), overlap=0.25,
                           margin=1)[0]
+    np.testing.assert_allclose(tiled, whole, rtol=0, atol=1e-5)  # borders included
+    # with extra symmetric padding the border shell sees mirrored data, not zeros
+    padded = predict_tiled(_conv(kernel), vol, patch_size=(8, 16, 16), margin=1, pad=2)[0]
     inner = (slice(1, -1),) * 3
-    np.testing.assert_allclose(tiled[inner], whole[inner], rtol=0, atol=1e-5)
+    np.testing.assert_allclose(padded[inner], whole[inner], rtol=0, atol=1e-5)
+    assert np.abs(padded - whole).max() > 0.1
     # without the margin the cut shows, but only slightly (small window weight there)
     rough = predict_tiled(_conv(kernel), vol, patch_size=(8, 16, 16), margin=0)[0]
     assert 1e-3 < np.abs(rough - whole)[inner].max() < 0.1 * np.abs(whole).max()
@@ -61,11 +65,17 @@ def test_tiled_small_net_matches_whole_volume_away_from_borders(tiny_net, rng):
 
 
 def test_window_sums_to_one_over_the_volume():
-    grid = tile_grid((70, 123, 50), (16, 32, 32), overlap=0.25)
+    grid = tile_grid((70, 123, 50), (16, 32, 32), overlap=0.25, pad=3)
     for a in grid.axes:
-        total = a.weight_sum()
-        inside = total[a.pad_before:a.pad_before + a.size]
-        np.testing.assert_allclose(inside, 1.0, atol=1e-12)
+        np.testing.assert_allclose(a.weight_sum(), 1.0, atol=1e-12)
+        assert a.weight_sum().shape == (a.padded_size,)
+    # and in 3D: the separable weights of all patches add up to one at every voxel
+    acc = np.zeros(grid.shape)
+    for start in grid:
+        spans = [a.output_span(s) for a, s in zip(grid.axes, start)]
+        wz, wy, wx = (f[p] for f, (_, p) in zip(grid.normalized_weights(start), spans))
+        acc[tuple(v for v, _ in spans)] += wz[:, None, None] * wy[:, None] * wx
+    np.testing.assert_allclose(acc, 1.0, atol=1e-6)
 
 
 def test_spline_window_is_symmetric_smooth_and_sums_to_one_when_shifted():
@@ -79,20 +89,30 @@ def test_spline_window_is_symmetric_smooth_and_sums_to_one_when_shifted():
 
 @settings(max_examples=60, deadline=None)
 @given(size=st.integers(1, 300), patch=st.integers(1, 80),
-       overlap=st.sampled_from([0.0, 0.1, 0.25, 0.5]), margin=st.integers(0, 10))
-def test_patch_grid_covers_every_voxel_inside_the_padded_volume(size, patch, overlap, margin):
-    g = axis_grid(size, patch, overlap, margin)
+       overlap=st.sampled_from([0.0, 0.1, 0.25, 0.5]), margin=st.integers(0, 10),
+       pad=st.integers(0, 20))
+def test_patch_grid_covers_every_voxel_inside_the_padded_volume(size, patch, overlap, margin,
+                                                                pad):
+    g = axis_grid(size, patch, overlap, margin, pad)
     assert g.starts[0] == 0
     assert g.starts[-1] + patch == g.padded_size
     assert len(set(np.diff(g.starts))) <= 1  # regularly spaced
+    assert min(g.pad_before, g.pad_after) >= pad  # at least the asked padding, both ends
+    assert abs(g.pad_before - g.pad_after) <= 1  # symmetric
     covered = np.zeros(g.padded_size, dtype=bool)
     for s in g.starts:
         covered[s:s + patch] = True
     assert covered.all()
-    total = g.weight_sum()[g.pad_before:g.pad_before + size]
-    np.testing.assert_allclose(total, 1.0, atol=1e-9)
+    np.testing.assert_allclose(g.weight_sum(), 1.0, atol=1e-9)
     idx = np.concatenate([g.source_index(s) for s in g.starts])
     assert idx.min() >= 0 and idx.max() < size
+
+
+def test_a_volume_the_size_of_a_patch_is_one_patch():
+    grid = tile_grid((64, 256, 256), (64, 256, 256), overlap=0.25)
+    assert len(grid) == 1
+    assert len(tile_grid((64, 512, 512), (64, 256, 256), overlap=0.25)) == 9  # as MONAI
+    assert len(tile_grid((64, 256, 256), (64, 256, 256), overlap=0.25, pad=16)) == 8
 
 
 def test_thin_volume_is_padded_not_cropped(rng):

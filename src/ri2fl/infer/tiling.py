@@ -83,7 +83,7 @@ class AxisGrid:
     ramp : int
         Overlap between neighbouring patches (= length of the window's ramps).
     margin : int
-        Outer voxels of every patch that get zero weight.
+        Outer voxels of every patch that get zero weight where a neighbour covers them.
     pad_before, pad_after : int
         Symmetric padding added before and after the volume.
     starts : tuple of int
@@ -106,15 +106,20 @@ class AxisGrid:
     def padded_size(self) -> int:
         return self.pad_before + self.size + self.pad_after
 
-    def window(self) -> np.ndarray:
-        return spline_window(self.patch, self.ramp, self.margin)
+    def window(self, k: int) -> np.ndarray:
+        """Window of patch ``k``: the spline window, flat on the sides with no neighbour."""
+        w = spline_window(self.patch, self.ramp, self.margin)
+        if self.ramp and k == 0:
+            w[:self.ramp] = 1.0
+        if self.ramp and k == len(self.starts) - 1:
+            w[self.patch - self.ramp:] = 1.0
+        return w
 
     def weight_sum(self) -> np.ndarray:
-        """Sum of all patches' windows at every padded position."""
+        """Sum of all patches' windows at every padded position (1 by construction)."""
         total = np.zeros(self.padded_size, dtype=np.float64)
-        w = self.window()
-        for s in self.starts:
-            total[s:s + self.patch] += w
+        for k, s in enumerate(self.starts):
+            total[s:s + self.patch] += self.window(k)
         return total
 
     def source_index(self, start: int) -> np.ndarray:
@@ -131,30 +136,32 @@ class AxisGrid:
         return slice(lo, hi), slice(lo - start + self.pad_before, hi - start + self.pad_before)
 
 
-def axis_grid(size: int, patch: int, overlap: float = 0.25, margin: int | None = None) -> AxisGrid:
+def axis_grid(size: int, patch: int, overlap: float = 0.25, margin: int | None = None,
+              pad: int = 0) -> AxisGrid:
     """Regular overlapping patches covering ``size`` voxels, padded symmetrically.
 
-    Neighbouring patches overlap by ``ramp = round(overlap * patch)`` voxels. The outer
-    ``margin`` voxels of every patch get zero weight (default ``ramp // 4``). The volume is
-    padded before so that its first voxel lies where the first window reaches 1, and after so
-    that the last window is still 1 at the volume's end: every voxel of the volume is
-    covered by windows summing to exactly one, and border voxels are predicted away from the
-    patch edges.
+    Neighbouring patches overlap by ``ramp = round(overlap * patch)`` voxels, and their
+    windows sum to exactly one there. The outer ``margin`` voxels of a patch get zero weight
+    where a neighbour covers them (default ``ramp // 4``); on the sides of the first and last
+    patches, which no neighbour covers, the window is flat. The volume is padded
+    symmetrically by ``pad`` voxels at both ends (the RI2FL reference padded so that the
+    volume's border is predicted away from a patch edge), plus whatever makes the regular
+    grid fit exactly, split evenly before and after; a volume thinner than a patch is thus
+    padded to the patch.
     """
-    size, patch = int(size), int(patch)
-    if size < 1 or patch < 1:
-        raise ValueError(f"size and patch must be positive, got size={size}, patch={patch}")
+    size, patch, pad = int(size), int(patch), int(pad)
+    if size < 1 or patch < 1 or pad < 0:
+        raise ValueError(f"size and patch must be positive and pad >= 0, got size={size}, "
+                         f"patch={patch}, pad={pad}")
     if not 0 <= overlap <= 0.5:
         raise ValueError(f"overlap must be in [0, 0.5], got {overlap}")
     ramp = min(round(overlap * patch), patch // 2)
     margin = ramp // 4 if margin is None else min(int(margin), ramp // 2)
     stride = patch - ramp
-    pad_before = ramp - margin
-    core = patch - 2 * pad_before  # voxels where the first patch alone has weight 1
-    n = 1 + max(0, math.ceil((size - core) / stride))
+    n = 1 + max(0, math.ceil((size + 2 * pad - patch) / stride))
+    extra = (n - 1) * stride + patch - size
     starts = tuple(k * stride for k in range(n))
-    pad_after = (n - 1) * stride + patch - pad_before - size
-    return AxisGrid(size, patch, ramp, margin, pad_before, pad_after, starts)
+    return AxisGrid(size, patch, ramp, margin, extra // 2, extra - extra // 2, starts)
 
 
 @dataclass(frozen=True)
@@ -186,19 +193,22 @@ class TileGrid:
         factors = []
         for a, s in zip(self.axes, start):
             wsum = a.weight_sum()[s:s + a.patch]
-            w = np.divide(a.window(), wsum, out=np.zeros(a.patch), where=wsum > 0)
+            w = np.divide(a.window(a.starts.index(s)), wsum, out=np.zeros(a.patch),
+                          where=wsum > 0)
             factors.append(w.astype(np.float32))
         return factors
 
 
 def tile_grid(shape: Sequence[int], patch_size: Sequence[int], overlap: float = 0.25,
-              margin: Sequence[int] | int | None = None) -> TileGrid:
+              margin: Sequence[int] | int | None = None,
+              pad: Sequence[int] | int = 0) -> TileGrid:
     """The patch grid of a (z, y, x) volume; see :func:`axis_grid`."""
     if len(shape) != 3 or len(patch_size) != 3:
         raise ValueError(f"shape and patch_size need 3 axes (z, y, x), got {shape}, {patch_size}")
     margins = margin if isinstance(margin, Sequence) else (margin,) * 3
-    return TileGrid(tuple(axis_grid(s, p, overlap, m)
-                          for s, p, m in zip(shape, patch_size, margins)))
+    pads = pad if isinstance(pad, Sequence) else (pad,) * 3
+    return TileGrid(tuple(axis_grid(s, p, overlap, m, q)
+                          for s, p, m, q in zip(shape, patch_size, margins, pads)))
 
 
 def _read_patch(array: Any, grid: TileGrid, start: Sequence[int]) -> np.ndarray:
@@ -238,7 +248,8 @@ def _accumulate(out: Any, pred: np.ndarray, grid: TileGrid, start: Sequence[int]
 def predict_tiled(fn: Callable[[np.ndarray], Any], array: Any, patch_size: Sequence[int],
                   overlap: float = 0.25, batch_size: int = 2, out: Any = None,
                   n_out: int | None = None, margin: Sequence[int] | int | None = None,
-                  progress: bool | None = None, desc: str = "patches") -> Any:
+                  pad: Sequence[int] | int = 0, progress: bool | None = None,
+                  desc: str = "patches") -> Any:
     """Predict a volume of any shape patch by patch and blend the patches without seams.
 
     Parameters
@@ -265,6 +276,11 @@ def predict_tiled(fn: Callable[[np.ndarray], Any], array: Any, patch_size: Seque
         Outer voxels of each patch given zero weight, per axis (default: a quarter of the
         overlap). With a margin at least the receptive-field radius of a translation-
         equivariant ``fn``, the tiled output equals the whole-volume output exactly.
+    pad : int or 3 ints
+        Extra symmetric padding at both ends of each axis (default 0: the volume's border
+        is predicted as the network predicts a whole volume's border, and a 64-slice volume
+        with 64-slice patches needs one patch along z, not two). Volumes thinner than a patch
+        are always padded symmetrically to the patch.
     progress : bool, optional
         Show a progress bar (default: when stderr is a terminal).
     desc : str
@@ -286,7 +302,7 @@ def predict_tiled(fn: Callable[[np.ndarray], Any], array: Any, patch_size: Seque
         raise ValueError(f"array must be (Z, Y, X) or (C, Z, Y, X), got shape {array.shape}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    grid = tile_grid(tuple(array.shape[-3:]), patch_size, overlap, margin)
+    grid = tile_grid(tuple(array.shape[-3:]), patch_size, overlap, margin, pad)
     if out is not None and tuple(out.shape[-3:]) != grid.shape:
         raise ValueError(f"out has shape {out.shape}, expected (C, *{grid.shape})")
     starts = list(grid)
