@@ -185,3 +185,18 @@ def test_2d_array_is_refused(tmp_path):
     np.save(tmp_path / "img.npy", np.ones((4, 4), np.float32) * 1.34)
     with pytest.raises(InputError, match="3D"):
         read(tmp_path / "img.npy", voxel_size_um=0.1)
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+@pytest.mark.parametrize("axes", ["zyx", "czyx", "tczyx"])
+def test_ome_zarr_validates_against_ngff_models(tmp_path, ri, version, axes):
+    """The metadata passes the pydantic models of the NGFF specification (ome-zarr-models)."""
+    models = pytest.importorskip(f"ome_zarr_models.v0{version[-1]}.image")
+    import zarr
+    data = ri.reshape((1,) * (len(axes) - 3) + ri.shape)
+    path = write_ome_zarr(tmp_path / "x.ome.zarr", data, VOXEL, axes=axes,
+                          ngff_version=version)
+    image = models.Image.from_zarr(zarr.open_group(path, mode="r"))
+    ms = (image.attributes.ome if version == "0.5" else image.attributes).multiscales[0]
+    assert [a.name for a in ms.axes] == list(axes)
+    assert list(ms.datasets[0].coordinateTransformations[0].scale[-3:]) == pytest.approx(VOXEL)

@@ -9,6 +9,7 @@ from scipy import ndimage
 from ri2fl.constants import CANONICAL_VOXEL_SIZE_UM
 from ri2fl.preprocess import (
     estimate_axial_shift,
+    fl_to_ri_grid,
     normalize_ri,
     resample,
     resample_to_shape,
@@ -98,3 +99,32 @@ def test_shift_axial_integer_moves_content():
     a[4] = 1
     b = shift_axial(a, 3)
     assert b[7, 0, 0] == 1 and b[4, 0, 0] == 0
+
+
+def test_fl_to_ri_grid_places_slices_by_offset_and_voxel_size():
+    """FL slice p sits at z = offset + p * fz: a z-ramp of FL lands at the right RI depths."""
+    fz, rz, offset = 0.4, 0.2, 0.6
+    p = np.arange(10, dtype=np.float32)
+    fl = np.broadcast_to((offset + p * fz)[:, None, None], (10, 4, 4))  # value = its z (µm)
+    out = fl_to_ri_grid(fl, (fz, 0.3, 0.3), (30, 8, 8), (rz, 0.15, 0.15), offset_z_um=offset)
+    z_ri = np.arange(30) * rz
+    inside = (z_ri >= offset) & (z_ri <= offset + 9 * fz)
+    np.testing.assert_allclose(out[inside, 2, 2], z_ri[inside], atol=1e-5)
+    assert np.all(out[z_ri < offset - fz] == 0)  # above the FL stack: nothing
+    assert out.shape == (30, 8, 8) and out.dtype == np.float32
+
+
+def test_fl_to_ri_grid_with_tcf_metadata(tmp_path, rng):
+    from ri2fl.io import read
+    from ri2fl.io.tcf import write_tcf
+    ri = np.full((8, 6, 6), 1.35, np.float32)
+    gfp = np.zeros((4, 6, 6), np.uint16)
+    gfp[1] = 1000  # FL slice 1 -> z = 0.4 + 1 * 0.4 = 0.8 µm -> RI slice 4
+    path = write_tcf(tmp_path / "a.TCF", ri, (0.2, 0.15, 0.15), fl={"gfp": gfp},
+                     fl_voxel_size_um=(0.4, 0.15, 0.15), fl_offset_z_um=0.4)
+    fl = read(path, modality="fl")
+    vol = read(path)
+    out = fl_to_ri_grid(fl.data, fl.voxel_size_um, vol.spatial_shape, vol.voxel_size_um,
+                        fl.metadata["fl_offset_z_um"][0])
+    assert out.shape == (1, 8, 6, 6)
+    assert int(np.argmax(out[0, :, 3, 3])) == 4 and out[0, 4, 3, 3] == pytest.approx(1000)

@@ -3,12 +3,14 @@
 - :func:`resample` / :func:`resample_to_shape`: to the canonical 0.2 x 0.15 x 0.15 µm grid and
   back to the input grid;
 - :func:`normalize_ri`: RI window 1.337..1.390 to [0, 1], medium index as a parameter;
-- :func:`estimate_axial_shift` / :func:`shift_axial`: axial RI/FL registration.
+- :func:`estimate_axial_shift` / :func:`shift_axial`: axial RI/FL registration;
+- :func:`fl_to_ri_grid`: a TCF fluorescence stack (own voxel size, ``OffsetZ``) onto the RI
+  grid.
 """
 
 from .normalize import normalize_ri
-from .register import estimate_axial_shift, shift_axial
+from .register import estimate_axial_shift, fl_to_ri_grid, shift_axial
 from .resample import resample, resample_to_shape, resampled_shape, resampled_voxel_size
 
-__all__ = ["estimate_axial_shift", "normalize_ri", "resample", "resample_to_shape",
+__all__ = ["estimate_axial_shift", "fl_to_ri_grid", "normalize_ri", "resample", "resample_to_shape",
            "resampled_shape", "resampled_voxel_size", "shift_axial"]

@@ -85,3 +85,47 @@ def shift_axial(array: np.ndarray, shift_voxels: float, order: int = 1) -> np.nd
     dtype = array.dtype if np.issubdtype(array.dtype, np.floating) else np.float32
     return ndimage.shift(array.astype(dtype, copy=False), shifts, order=order, mode="nearest",
                          prefilter=order > 1)
+
+
+def fl_to_ri_grid(fl: np.ndarray, fl_voxel_size_um, ri_shape, ri_voxel_size_um,
+                  offset_z_um: float = 0.0, order: int = 1) -> np.ndarray:
+    """Map a fluorescence stack onto the RI voxel grid of the same field of view.
+
+    TCF files store FL with its own voxel size and an ``OffsetZ``: the RI z coordinate (µm)
+    of FL slice 0. RI voxel ``(i, j, k)`` sits at ``(i * vz, j * vy, k * vx)`` µm; FL voxel
+    ``(p, q, r)`` at ``(offset_z + p * fz, q * fy, r * fx)`` µm (same lateral origin). RI
+    voxels outside the FL stack get 0.
+
+    Parameters
+    ----------
+    fl : ndarray
+        (..., z, y, x) fluorescence (leading axes such as channels are mapped one by one).
+    fl_voxel_size_um, ri_voxel_size_um : float or (z, y, x)
+        Voxel sizes of the FL stack and of the RI grid.
+    ri_shape : sequence of int
+        (z, y, x) shape of the RI grid.
+    offset_z_um : float
+        ``OffsetZ`` of the FL channel (``Volume.metadata["fl_offset_z_um"][c]`` from TCF).
+    order : int
+        Interpolation order (1 linear).
+
+    Returns
+    -------
+    ndarray
+        float32 FL on the RI grid, shape ``(..., *ri_shape)``.
+    """
+    from ..io._checks import voxel_size_from
+
+    fz, fy, fx = voxel_size_from(fl_voxel_size_um, "fl_voxel_size_um")
+    rz, ry, rx = voxel_size_from(ri_voxel_size_um, "ri_voxel_size_um")
+    fl = np.asarray(fl, dtype=np.float32)
+    ri_shape = tuple(int(s) for s in ri_shape[-3:])
+    matrix = np.array([rz / fz, ry / fy, rx / fx])
+    offset = np.array([-offset_z_um / fz, 0.0, 0.0])
+    flat = fl.reshape((-1, *fl.shape[-3:]))
+    out = np.empty((flat.shape[0], *ri_shape), np.float32)
+    for c in range(flat.shape[0]):
+        out[c] = ndimage.affine_transform(flat[c], matrix, offset, output_shape=ri_shape,
+                                          order=order, mode="constant", cval=0.0,
+                                          prefilter=order > 1)
+    return out.reshape((*fl.shape[:-3], *ri_shape))
