@@ -99,3 +99,16 @@ def test_intensity_augmentation_touches_input_only(rng):
     out = RandomGamma((0.5, 0.6), p=1.0)(dict(sample), np.random.default_rng(0))
     assert np.array_equal(out["target"], sample["target"])
     assert (out["input"] >= sample["input"] - 1e-7).all()  # gamma < 1 brightens [0, 1]
+
+
+def test_rare_targets_are_sampled_as_often_as_abundant_ones():
+    from ri2fl.data import PairedVolume
+
+    shape = (10, 40, 40)
+    target = np.zeros((2, *shape), np.float32)
+    target[0, :, :20] = 1.0            # abundant: half the volume
+    target[1, 4:6, 30:32, 30:32] = 1.0  # rare: 8 voxels
+    vol = PairedVolume(input=np.zeros((1, *shape), np.float32), target=target, path="x")
+    ds = PatchDataset([vol], (4, 8, 8), n_patches=200, seed=0, foreground_p=1.0)
+    hits = np.mean([bool(ds[i][1][1].max() > 0) for i in range(len(ds))])
+    assert 0.35 < hits < 0.65  # one channel in two is the rare one

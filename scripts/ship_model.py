@@ -1,0 +1,39 @@
+#!/usr/bin/env python
+"""Copy a trained checkpoint into the package as a shipped model, with its sha256 sidecar.
+
+The weights are re-saved in float16 (half the size; ``ri2fl.models.load`` casts them back to
+float32) unless ``--fp32`` is given.
+
+Example::
+
+    python scripts/ship_model.py runs/default/best.pt default
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ri2fl.models import WEIGHTS_DIR, load, n_parameters, save_checkpoint, write_sha256
+from ri2fl.models.checkpoint import read_checkpoint
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("checkpoint")
+    p.add_argument("name", help="shipped name, e.g. default, segment-default, cell-default")
+    p.add_argument("--fp32", action="store_true", help="keep float32 weights")
+    args = p.parse_args(argv)
+    payload = read_checkpoint(args.checkpoint)
+    model = load(args.checkpoint)
+    target = WEIGHTS_DIR / f"{args.name}.pt"
+    save_checkpoint(target, model, payload["config"], extra=payload.get("extra"),
+                    half=not args.fp32)
+    sidecar = write_sha256(target)
+    shipped = load(args.name)  # verifies the checksum and the round trip
+    print(f"{target} ({target.stat().st_size / 1e6:.2f} MB, {n_parameters(shipped)} parameters,"
+          f" targets {shipped.targets}); {sidecar.name}: {sidecar.read_text().strip()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,40 @@
+"""The shipped default model: present, verified, small, six targets, runs on any size."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ri2fl.constants import CANONICAL_VOXEL_SIZE_UM, TARGETS
+from ri2fl.models import WEIGHTS_DIR, available, load
+
+
+@pytest.fixture(scope="module")
+def default_model():
+    if "default" not in available():
+        pytest.skip("default weights not trained yet")
+    return load("default")
+
+
+def test_default_is_small_and_documented(default_model):
+    assert (WEIGHTS_DIR / "default.pt").stat().st_size < 20e6
+    assert default_model.targets == list(TARGETS)
+    assert default_model.task == "ri2fl" and default_model.input_kind == "ri"
+    assert default_model.voxel_size_um == CANONICAL_VOXEL_SIZE_UM
+    assert len(default_model.patch_size) == 3
+    cell_types = default_model.config["training"]["data"]["cell_types"]
+    assert cell_types == ["fibroblast"]
+
+
+def test_default_predicts_six_channels_for_odd_sizes(default_model):
+    with torch.no_grad():
+        out = default_model(torch.rand(1, 1, 9, 21, 14))
+    assert out.shape == (1, 6, 9, 21, 14)
+    assert torch.isfinite(out).all()
+
+
+def test_default_predicts_nothing_in_empty_medium(default_model):
+    # RI of pure medium normalises to 0: no cell, so no fluorescence anywhere
+    with torch.no_grad():
+        out = default_model(torch.zeros(1, 1, 16, 48, 48))
+    assert float(out.abs().mean()) < 0.1
