@@ -95,3 +95,11 @@ def test_match_centroids_is_optimal_not_greedy():
 def test_unknown_kind_is_a_config_error():
     with pytest.raises(ConfigError, match="unknown structure kind"):
         detect_structures(np.zeros(SHAPE), VS, "golgi")
+
+
+def test_noise_only_volume_has_no_structures(rng):
+    noise = np.abs(0.01 * rng.standard_normal(SHAPE)).astype(np.float32)
+    for kind in ("lipid_droplets", "nucleolus", "mitochondria"):
+        assert len(detect_structures(noise, VS, kind)) == 0
+    r = match_structures(noise, noise, VS)
+    assert r.n_true == 0 and np.isnan(r.fraction_matched)

@@ -43,12 +43,16 @@ class StructureKind:
         Threshold as a fraction of the 99.9th percentile of the true band-pass response.
     max_distance_um : float
         Default cap for matching centroids.
+    min_threshold : float
+        Absolute floor of the threshold on the fixed fluorescence scale, so that a volume
+        without any such structure yields none instead of its noise peaks.
     """
 
     radius_um: float
     min_volume_um3: float
     rel_threshold: float
     max_distance_um: float
+    min_threshold: float = 0.02
 
 
 #: Size priors of the structures the paper evaluates (droplets 0.2-1 µm, nucleoli ~1-2 µm,
@@ -131,7 +135,7 @@ def detection_threshold(true_fl: np.ndarray, voxel_size_um: Sequence[float],
     k = _kind(kind)
     response = band_pass(true_fl, voxel_size_um, k.radius_um)
     top = float(np.percentile(response, 99.9))
-    return k.rel_threshold * top if top > 0 else float("inf")
+    return max(k.rel_threshold * top, k.min_threshold)
 
 
 def detect_structures(fl: np.ndarray, voxel_size_um: Sequence[float],

@@ -1,0 +1,22 @@
+"""Experiment (a): the default model (trained on fibroblasts) on held-out FOVs of every family.
+
+    python scripts/experiments/a_generalisation.py -o runs/experiments/a_generalisation
+"""
+
+from __future__ import annotations
+
+from _common import parser, report, setup
+
+from ri2fl.evaluate.experiments import generalisation
+
+if __name__ == "__main__":
+    p = parser(__doc__, "runs/experiments/a_generalisation")
+    p.add_argument("--model", default="default")
+    p.add_argument("--n-per-type", type=int, default=2)
+    p.add_argument("--shape", type=int, nargs=3, default=[32, 192, 192])
+    p.add_argument("--cell-types", nargs="+", default=None)
+    args = p.parse_args()
+    setup(args)
+    report(generalisation.run(args.out, model=args.model, cell_types=args.cell_types,
+                              n_per_type=args.n_per_type, shape=args.shape,
+                              batch_size=args.batch_size))

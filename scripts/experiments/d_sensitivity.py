@@ -1,0 +1,22 @@
+"""Experiment (d): sensitivity to RI reconstruction error (noise, missing cone, medium offset).
+
+    python scripts/experiments/d_sensitivity.py -o runs/experiments/d_sensitivity
+"""
+
+from __future__ import annotations
+
+from _common import parser, report, setup
+
+from ri2fl.evaluate.experiments import sensitivity
+
+if __name__ == "__main__":
+    p = parser(__doc__, "runs/experiments/d_sensitivity")
+    p.add_argument("--model", default="default")
+    p.add_argument("--n-per-type", type=int, default=2)
+    p.add_argument("--shape", type=int, nargs=3, default=[32, 192, 192])
+    p.add_argument("--cell-types", nargs="+", default=["fibroblast"])
+    args = p.parse_args()
+    setup(args)
+    report(sensitivity.run(args.out, model=args.model, cell_types=args.cell_types,
+                           n_per_type=args.n_per_type, shape=args.shape,
+                           batch_size=args.batch_size))

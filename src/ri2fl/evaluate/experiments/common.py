@@ -1,0 +1,130 @@
+"""Shared pieces of the experiments: held-out simulated data, model loading, result files."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..._atomic import atomic_path
+from ...errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+#: Seeds of held-out FOVs start here, far from the seeds the training data are drawn from
+#: (the training recipes count up from 0), so no test FOV was ever seen in training.
+HELD_OUT_SEED0 = 100_000
+
+#: Modest FOV for 2 shared CPU cores: 32 x 192 x 192 voxels = 6.4 x 28.8 x 28.8 µm.
+SMALL_SHAPE: tuple[int, int, int] = (32, 192, 192)
+
+
+def make_fovs(out_dir: str | Path, cell_types: Sequence[str], n_per_type: int,
+              shape: Sequence[int] = SMALL_SHAPE, seed0: int = HELD_OUT_SEED0,
+              modalities: Sequence[str] = (), split: str = "test", **sim_kwargs: Any) -> Path:
+    """Simulate ``n_per_type`` paired FOVs per cell type into ``out_dir`` (+ manifest.csv).
+
+    Files that already exist are kept (same seed and options give the same data), so an
+    interrupted experiment resumes. Returns the manifest path.
+    """
+    from ...io.paired import write_paired
+    from ...progress import progress
+    from ...simulate import CELL_TYPES, simulate_fov
+
+    unknown = [c for c in cell_types if c not in CELL_TYPES]
+    if unknown:
+        raise ConfigError(f"unknown cell types {unknown}", "--cell-types",
+                          f"choose from {list(CELL_TYPES)}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    jobs = [(ct, seed0 + 1000 * CELL_TYPES.index(ct) + i) for ct in cell_types
+            for i in range(n_per_type)]
+    for ct, seed in progress(jobs, desc="simulate"):
+        path = out_dir / f"{ct}_{seed}.h5"
+        if not path.exists():
+            fov = simulate_fov(ct, seed=seed, shape=tuple(shape), modalities=tuple(modalities),
+                               **sim_kwargs)
+            write_paired(path, fov.to_paired())
+        rows.append({"path": path.name, "cell_type": ct, "seed": seed, "split": split})
+    manifest = out_dir / "manifest.csv"
+    write_csv(pd.DataFrame(rows), manifest)
+    return manifest
+
+
+def write_csv(table: pd.DataFrame, path: str | Path) -> Path:
+    """Write a table atomically."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6g")
+    return path
+
+
+def write_json(data: dict[str, Any], path: str | Path) -> Path:
+    """Write a JSON summary (numbers rounded for reading) atomically."""
+    path = Path(path)
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {str(k): plain(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        if isinstance(v, (np.floating, float)):
+            return None if not np.isfinite(v) else round(float(v), 5)
+        if isinstance(v, np.integer):
+            return int(v)
+        return v
+
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(plain(data), indent=2) + "\n")
+    return path
+
+
+def markdown_table(table: pd.DataFrame, digits: int = 3) -> str:
+    """A DataFrame as a GitHub-flavoured markdown table (pandas needs tabulate for this)."""
+    def cell(v: Any) -> str:
+        if isinstance(v, (float, np.floating)):
+            return "–" if not np.isfinite(v) else f"{v:.{digits}g}" if abs(v) < 1e-3 and v != 0 \
+                else f"{v:.{digits}f}"
+        return str(v)
+
+    head = "| " + " | ".join(map(str, table.columns)) + " |"
+    sep = "|" + "|".join("---" for _ in table.columns) + "|"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |"
+            for row in table.itertuples(index=False)]
+    return "\n".join([head, sep, *body])
+
+
+def mean_sd(values: pd.Series, digits: int = 3) -> str:
+    """'mean ± s.d.' of a column."""
+    v = values.replace([np.inf, -np.inf], np.nan).dropna()
+    if v.empty:
+        return "–"
+    sd = v.std(ddof=1) if len(v) > 1 else float("nan")
+    if not np.isfinite(sd):
+        return f"{v.mean():.{digits}f}"
+    return f"{v.mean():.{digits}f} ± {sd:.{digits}f}"
+
+
+def load_model(name_or_path: str | Path, device: str = "cpu") -> Any:
+    """``ri2fl.models.load`` of a shipped name, checkpoint or training folder."""
+    from ...models import load
+
+    return load(str(name_or_path), device=device)
+
+
+class Timer:
+    """Wall-clock seconds of a block, for the run records."""
+
+    def __enter__(self) -> Timer:
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.start

@@ -1,0 +1,156 @@
+"""Experiments on simulated time-lapses: (c, second half) nucleus uncertainty over mitosis and
+(e) bleaching of the real fluorescence against the stable inferred fluorescence.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ...io.paired import PairedSample
+from ...progress import progress
+from ..figures import line_figure
+from ..runner import model_predictor
+from .common import Timer, load_model, markdown_table, write_csv, write_json
+
+TIMELAPSE_SHAPE: tuple[int, int, int] = (32, 160, 160)
+
+
+def _as_sample(frame: Any) -> PairedSample:
+    if isinstance(frame, PairedSample):
+        return frame
+    return frame.to_paired()
+
+
+def timelapse_frames(cell_type: str, seed: int, n_frames: int, shape: Sequence[int],
+                     event: str | None = None, bleach_half_life_frames: float | None = None
+                     ) -> Iterator[tuple[int, PairedSample]]:
+    """Frames (index, paired sample) of a simulated time-lapse from ``ri2fl.simulate``.
+
+    Uses ``simulate_timelapse`` (drift, motion, mitosis, bleaching), passing only the
+    options it accepts.
+    """
+    from ... import simulate
+
+    fn = simulate.simulate_timelapse
+    params = inspect.signature(fn).parameters
+    opts: dict[str, Any] = {"cell_type": cell_type, "seed": seed, "shape": tuple(shape)}
+    for name in ("n_frames", "frames", "n_timepoints", "k"):
+        if name in params:
+            opts[name] = n_frames
+            break
+    if event is not None:
+        opts["event"] = event
+    if bleach_half_life_frames is not None and "bleach_half_life_frames" in params:
+        opts["bleach_half_life_frames"] = bleach_half_life_frames
+    tl = fn(**{k: v for k, v in opts.items() if k in params})
+    frames = getattr(tl, "frames", tl)
+    if isinstance(frames, (list, tuple)):
+        for i, f in enumerate(frames):
+            yield i, _as_sample(f)
+        return
+    for i in range(np.shape(tl.ri)[0]):  # arrays with a leading time axis
+        yield i, PairedSample(ri=tl.ri[i], fl={k: v[i] for k, v in tl.fl.items()},
+                              voxel_size_um=tl.voxel_size_um, medium_index=tl.medium_index,
+                              masks={k: v[i] for k, v in getattr(tl, "masks", {}).items()})
+
+
+def _cell_mask(sample: PairedSample) -> np.ndarray:
+    mask = sample.masks.get("membrane")
+    if mask is None and sample.cell_labels is not None:
+        mask = sample.cell_labels > 0
+    return mask if mask is not None and mask.any() else np.ones(sample.ri.shape, bool)
+
+
+def mitosis(out_dir: str | Path, model: str = "default", cell_type: str = "fibroblast",
+            seed: int = 100_500, n_frames: int = 8, shape: Sequence[int] = TIMELAPSE_SHAPE,
+            tta: int = 4, mc: int = 4, batch_size: int = 2) -> dict[str, Any]:
+    """Nucleus uncertainty (mean inside the cells) frame by frame through a mitosis."""
+    out_dir = Path(out_dir)
+    (out_dir / "figures").mkdir(parents=True, exist_ok=True)
+    predict = model_predictor(load_model(model), tta=tta, mc=mc, batch_size=batch_size)
+    rows = []
+    with Timer() as timer:
+        for i, sample in progress(timelapse_frames(cell_type, seed, n_frames, shape,
+                                                   event="mitosis"), desc="mitosis"):
+            maps = predict(sample)
+            cell = _cell_mask(sample)
+            unc = maps.uncertainty("nucleus")
+            true, pred = sample.fl["nucleus"], maps.fl["nucleus"]
+            from ..metrics import pcc
+            rows.append({"frame": i, "phase": str(sample.attrs.get("phase", "")),
+                         "nucleus_uncertainty": float(unc[cell].mean()),
+                         "nucleus_uncertainty_data": float(maps.uncertainty_data["nucleus"][cell]
+                                                           .mean()) if tta else np.nan,
+                         "nucleus_uncertainty_model": float(
+                             maps.uncertainty_model["nucleus"][cell].mean()) if mc else np.nan,
+                         "nucleus_pcc": pcc(true, pred),
+                         "mean_uncertainty_other_targets": float(np.mean(
+                             [maps.uncertainty(t)[cell].mean() for t in maps.fl
+                              if t != "nucleus"]))})
+    table = pd.DataFrame(rows)
+    write_csv(table, out_dir / "mitosis.csv")
+    line_figure(table["frame"], {"nucleus": table["nucleus_uncertainty"],
+                                 "other targets (mean)": table["mean_uncertainty_other_targets"]},
+                out_dir / "figures" / "mitosis_uncertainty.png", "frame",
+                "mean uncertainty in cells", title="uncertainty through a simulated mitosis")
+    first = float(table["nucleus_uncertainty"].iloc[0])
+    peak = int(table["nucleus_uncertainty"].idxmax())
+    summary = {"cell_type": cell_type, "seed": seed, "n_frames": len(table), "tta": tta,
+               "mc": mc, "first_frame_uncertainty": first,
+               "peak_frame": int(table["frame"].iloc[peak]),
+               "peak_over_first": float(table["nucleus_uncertainty"].max() / first)
+               if first > 0 else None, "seconds": timer.seconds}
+    write_json(summary, out_dir / "mitosis.json")
+    (out_dir / "mitosis.md").write_text(markdown_table(table, 4) + "\n")
+    return summary
+
+
+def bleaching(out_dir: str | Path, model: str = "default", cell_type: str = "fibroblast",
+              seed: int = 100_600, n_frames: int = 8, half_life_frames: float = 4.0,
+              shape: Sequence[int] = TIMELAPSE_SHAPE, batch_size: int = 2) -> dict[str, Any]:
+    """Mean true and inferred fluorescence in the cells, per frame and target, relative to
+    frame 0: the simulated real fluorescence bleaches, the one inferred from RI does not."""
+    out_dir = Path(out_dir)
+    (out_dir / "figures").mkdir(parents=True, exist_ok=True)
+    predict = model_predictor(load_model(model), batch_size=batch_size)
+    rows = []
+    with Timer() as timer:
+        for i, sample in progress(timelapse_frames(cell_type, seed, n_frames, shape,
+                                                   bleach_half_life_frames=half_life_frames),
+                                  desc="bleaching"):
+            maps = predict(sample)
+            cell = _cell_mask(sample)
+            for t in maps.fl:
+                if t in sample.fl:
+                    rows.append({"frame": i, "target": t,
+                                 "true_mean": float(sample.fl[t][cell].mean()),
+                                 "inferred_mean": float(maps.fl[t][cell].mean())})
+    table = pd.DataFrame(rows)
+    for col in ("true_mean", "inferred_mean"):
+        first = table[table["frame"] == 0].set_index("target")[col]
+        table[col.replace("_mean", "_relative")] = table[col] / table["target"].map(first)
+    write_csv(table, out_dir / "bleaching.csv")
+    per_frame = table.groupby("frame")[["true_relative", "inferred_relative"]].mean()
+    expected = 0.5 ** (per_frame.index / half_life_frames)
+    line_figure(per_frame.index, {"real (simulated) fluorescence": per_frame["true_relative"],
+                                  "inferred from RI": per_frame["inferred_relative"],
+                                  "expected bleaching": expected},
+                out_dir / "figures" / "bleaching.png", "frame",
+                "mean intensity in cells / frame 0", title="bleaching over a time-lapse")
+    last = table[table["frame"] == table["frame"].max()]
+    summary = {"cell_type": cell_type, "seed": seed, "n_frames": int(table["frame"].nunique()),
+               "half_life_frames": half_life_frames,
+               "last_frame_true_relative": float(last["true_relative"].mean()),
+               "last_frame_inferred_relative": float(last["inferred_relative"].mean()),
+               "expected_true_relative": 0.5 ** (table["frame"].max() / half_life_frames),
+               "seconds": timer.seconds}
+    write_json(summary, out_dir / "bleaching.json")
+    wide = last[["target", "true_relative", "inferred_relative"]]
+    (out_dir / "bleaching.md").write_text(markdown_table(wide, 3) + "\n")
+    return summary
