@@ -132,8 +132,10 @@ def _read_ldm(node: h5py.Group, ndim: int, kind: str, medium: float, where: str)
 
 def _decode_uint16(raw: np.ndarray, medium: float) -> np.ndarray:
     """RI x 10⁴ to RI; zeros (left empty by some pipelines) become the medium."""
-    out = raw.astype(np.float32) / np.float32(1e4)
-    out[raw == 0] = medium
+    empty = raw == 0
+    out = raw.astype(np.float32, copy=False)  # in place when already float32
+    out /= np.float32(1e4)
+    out[empty] = medium
     return out
 
 
