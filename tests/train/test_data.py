@@ -112,3 +112,25 @@ def test_rare_targets_are_sampled_as_often_as_abundant_ones():
     ds = PatchDataset([vol], (4, 8, 8), n_patches=200, seed=0, foreground_p=1.0)
     hits = np.mean([bool(ds[i][1][1].max() > 0) for i in range(len(ds))])
     assert 0.35 < hits < 0.65  # one channel in two is the rare one
+
+
+def test_tcf_with_3dfl_is_read_onto_the_ri_grid(paired_folder, tmp_path):
+    tcf = pytest.importorskip("ri2fl.io.tcf")
+    from ri2fl.io import read_paired
+
+    sample = read_paired(paired_folder / "fov_0.h5")
+    counts = np.round(sample.fl["nucleus"][2:10] * 1000).astype(np.uint16)  # FL covers z 2..9
+    path = tcf.write_tcf(tmp_path / "cell.TCF", sample.ri, sample.voxel_size_um,
+                         fl={"nucleus": counts}, fl_voxel_size_um=sample.voxel_size_um,
+                         fl_offset_z_um=2 * sample.voxel_size_um[0])
+    vol = load_pair(path, ["nucleus"], fl_scale=1000.0)
+    assert vol.input.shape == (1, *sample.ri.shape)
+    np.testing.assert_allclose(vol.target[0, 3:9], sample.fl["nucleus"][3:9], atol=2e-3)
+    assert (vol.target[0, :2] < 0).all()  # outside the FL stack: unregistered
+    # patches avoid unregistered voxels: encode z in the input to see where they were cut
+    registered = np.flatnonzero((vol.target[0] >= 0).all(axis=(1, 2)))
+    vol.input[:] = np.arange(vol.input.shape[1], dtype=np.float32)[:, None, None]
+    ds = PatchDataset([vol], (4, 16, 16), n_patches=6, foreground_p=0.0)
+    for i in range(6):
+        z = ds[i][0].numpy()
+        assert registered.min() <= z.min() and z.max() <= registered.max()

@@ -163,21 +163,49 @@ def _read_h5(path: Path, input_kind: str, fl_names: list[str], mask_names: list[
     return raw, targets, sample.voxel_size_um, sample.medium_index
 
 
-def _read_volume(path: Path, fl_names: list[str]
+def _read_volume(path: Path, fl_names: list[str], channel_map: dict[str, str]
                  ) -> tuple[np.ndarray, dict[str, np.ndarray], tuple, float]:
-    """TCF (RI + 3DFL) and OME-Zarr (channels 'ri' and fluorescence names) via ri2fl.io.read."""
-    try:
-        from ..io import read
-    except ImportError:
-        raise InputError("reading this format needs ri2fl.io.read", path,
-                         "convert to paired HDF5 with ri2fl.io.write_paired") from None
-    vol = read(path)
-    names = list(getattr(vol, "channel_names", []) or [])
-    data = np.asarray(vol.frame(0).data if vol.axes.startswith("t") else vol.data, np.float32)
-    if data.ndim != 4 or "ri" not in names or any(n not in names for n in fl_names):
-        raise InputError(f"not a paired volume: channels {names}, need 'ri' and {fl_names}",
-                         path, "paired files need RI and the fluorescence targets as channels")
-    targets = {n: data[names.index(n)] for n in fl_names}
+    """RI and fluorescence of a TCF (Data/3D + Data/3DFL) or a multi-channel OME-Zarr.
+
+    TCF fluorescence has its own grid and ``OffsetZ``: it is mapped onto the RI grid with
+    ``ri2fl.preprocess.fl_to_ri_grid``; RI voxels outside the FL stack become NaN
+    (unregistered), which the patch sampler avoids. OME-Zarr needs channels named ``ri`` and
+    the targets on one grid.
+    """
+    from ..io import read
+
+    def channel(names: list[str], target: str) -> int:
+        name = channel_map.get(target, target)
+        if name not in names:
+            raise InputError(f"no fluorescence channel {name!r} (has {names})", path,
+                             "map targets to channels with data.channel_map")
+        return names.index(name)
+
+    if path.suffix.lower() == ".tcf":
+        from ..preprocess import fl_to_ri_grid
+
+        ri_vol = read(path, frame=0, modality="ri")
+        fl_vol = read(path, frame=0, modality="fl")
+        ri = np.asarray(ri_vol.data, np.float32)
+        fl = np.asarray(fl_vol.data, np.float32)
+        offsets = fl_vol.metadata.get("fl_offset_z_um") or [0.0] * fl.shape[0]
+        targets = {}
+        for name in fl_names:
+            c = channel(list(fl_vol.channel_names), name)
+            args = (fl_vol.voxel_size_um, ri.shape, ri_vol.voxel_size_um, float(offsets[c]))
+            mapped = fl_to_ri_grid(fl[c], *args)
+            covered = fl_to_ri_grid(np.ones(fl.shape[1:], np.float32), *args)
+            mapped[covered < 0.999] = np.nan
+            targets[name] = mapped
+        medium = ri_vol.medium_index if ri_vol.medium_index is not None else RI_CLIP[0]
+        return ri, targets, ri_vol.voxel_size_um, medium
+    vol = read(path, frame=0, modality="fl")
+    names = list(vol.channel_names)
+    data = np.asarray(vol.data, np.float32)
+    if data.ndim != 4 or "ri" not in names:
+        raise InputError(f"not a paired volume: channels {names}", path,
+                         "paired OME-Zarr needs a channel 'ri' and the fluorescence targets")
+    targets = {n: data[channel(names, n)] for n in fl_names}
     medium = vol.medium_index if vol.medium_index is not None else RI_CLIP[0]
     return data[names.index("ri")], targets, vol.voxel_size_um, medium
 
@@ -185,7 +213,8 @@ def _read_volume(path: Path, fl_names: list[str]
 def load_pair(path: str | Path, targets: Sequence[str], input_kind: str = "ri",
               voxel_size_um: Sequence[float] = CANONICAL_VOXEL_SIZE_UM,
               medium_index: float | None = None, cell_type: str = "",
-              dtype: str | np.dtype = np.float32) -> PairedVolume:
+              dtype: str | np.dtype = np.float32, fl_scale: float = 1.0,
+              channel_map: dict[str, str] | None = None) -> PairedVolume:
     """Read one paired file as normalised input and stacked targets on the training grid.
 
     Parameters
@@ -200,6 +229,11 @@ def load_pair(path: str | Path, targets: Sequence[str], input_kind: str = "ri",
         Training grid (z, y, x); volumes on another grid are resampled.
     medium_index : float, optional
         Overrides the file's medium index for the RI normalisation.
+    fl_scale : float
+        Divide the fluorescence by this (raw camera counts -> the fixed ~[0, 1] scale of
+        the targets; one number for the whole data set, never per volume).
+    channel_map : dict, optional
+        Target name -> channel name in the file (e.g. ``{"nucleus": "CH1"}``).
     dtype : str or dtype
         Storage type in memory; ``float16`` halves the memory of a large training set
         (patches are converted back to float32).
@@ -215,13 +249,14 @@ def load_pair(path: str | Path, targets: Sequence[str], input_kind: str = "ri",
     else:
         if mask_names or input_kind != "ri":
             raise InputError("masks and BF/DIC inputs are read from paired HDF5 only", path)
-        raw, tgt, voxel, medium = _read_volume(path, fl_names)
+        raw, tgt, voxel, medium = _read_volume(path, fl_names, channel_map or {})
     medium = medium if medium_index is None else medium_index
     image = normalize_input(_resample(raw, voxel, voxel_size_um, 1), input_kind, medium)
     stack = []
     for name in targets:
-        order = 0 if name.startswith("masks/") else 1
-        stack.append(_resample(np.asarray(tgt[name], np.float32), voxel, voxel_size_um, order))
+        is_mask = name.startswith("masks/")
+        array = np.asarray(tgt[name], np.float32) / (1.0 if is_mask else float(fl_scale))
+        stack.append(_resample(array, voxel, voxel_size_um, 0 if is_mask else 1))
     # unregistered fluorescence may be stored as NaN: keep it out of the patch sampler's way
     target = np.nan_to_num(np.stack(stack), nan=-1.0).astype(np.float32)
     return PairedVolume(input=image[None].astype(dtype), target=target.astype(dtype),

@@ -32,6 +32,8 @@ DEFAULTS: dict[str, Any] = {
         "threshold": 0.1,        # target value counted as signal
         "max_files": None,       # use at most this many files per split
         "cache_dtype": "float32",  # float16 halves the memory of the loaded volumes
+        "fl_scale": 1.0,         # divide fluorescence by this (raw counts -> ~[0, 1])
+        "channel_map": {},       # target name -> channel name in TCF / OME-Zarr files
     },
     "arch": "unet3d",
     "model": {"features": 12, "depth": 4, "multiplier": 2, "dropout": 0.1,
@@ -69,7 +71,7 @@ def merge(base: dict[str, Any], update: dict[str, Any], where: str = "") -> dict
     for key, value in (update or {}).items():
         if key not in base:
             raise ConfigError(f"unknown option {where + key!r}", hint=f"known: {sorted(base)}")
-        if isinstance(base[key], dict) and key not in ("loss_options",):
+        if isinstance(base[key], dict) and key not in ("loss_options", "channel_map"):
             if not isinstance(value, dict):
                 raise ConfigError(f"option {where + key!r} must be a mapping")
             out[key] = merge(base[key], value, f"{where}{key}.")

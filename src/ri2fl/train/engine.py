@@ -199,7 +199,8 @@ class Trainer:
         if data["max_files"]:
             rows = rows[: int(data["max_files"])]
         return [load_pair(p, cfg["targets"], cfg["input_kind"], cfg["voxel_size_um"],
-                          data["medium_index"], cell_type=c, dtype=data["cache_dtype"])
+                          data["medium_index"], cell_type=c, dtype=data["cache_dtype"],
+                          fl_scale=data["fl_scale"], channel_map=data["channel_map"])
                 for p, c in progress(rows, desc=f"loading {split}",
                                      disable=None if self.dist.is_main else True)]
 
