@@ -40,7 +40,10 @@ def _write(fmt: str, path: Path, ri: np.ndarray, voxel) -> tuple[Path, dict]:
         return path / "a.npy", {"voxel_size_um": voxel}
     layout = "ldm" if fmt == "tcf-ldm" else "dataset"
     version = "1.2" if fmt == "tcf-legacy" else "1.4"
-    return write_tcf(path / "a.TCF", ri, voxel, layout=layout, version=version), {}
+    # tiles of a size derived from the data: edge tiles padded in most examples
+    tiles = tuple(max(1, n // 2 + (n % 3 == 0)) for n in ri.shape)
+    return write_tcf(path / "a.TCF", ri, voxel, layout=layout, version=version,
+                     tile_shape=tiles), {}
 
 
 @FUZZ
@@ -173,3 +176,23 @@ def test_corrupted_bytes_give_input_error(fmt, seed, n_flips):
                 data[i] = int(rng.integers(0, 256))
             file.write_bytes(bytes(data))
         _read_or_input_error(path, **opts)
+
+
+@settings(max_examples=15, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 2**32 - 1), n_flips=st.integers(1, 8))
+def test_corrupted_paired_files_give_input_error(seed, n_flips):
+    from ri2fl.io import read_paired
+    rng = np.random.default_rng(seed)
+    ri = (1.33 + 0.06 * rng.random((4, 5, 6))).astype(np.float32)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_paired(Path(tmp) / "p.h5", PairedSample(ri=ri, fl={"nucleus": ri},
+                                                              voxel_size_um=0.2))
+        data = bytearray(path.read_bytes())
+        for i in rng.integers(0, len(data), n_flips):
+            data[i] = int(rng.integers(0, 256))
+        path.write_bytes(bytes(data))
+        try:
+            sample = read_paired(path)
+        except InputError:
+            return
+        assert sample.ri.shape == ri.shape

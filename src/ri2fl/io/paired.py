@@ -21,6 +21,7 @@ import numpy as np
 
 from .._atomic import atomic_path
 from ..errors import InputError
+from ._checks import corrupt_file_guard
 
 _COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
 
@@ -80,7 +81,14 @@ def read_paired(path: str | Path, targets: list[str] | None = None,
     load_extra : bool
         Also load masks, labels and other arrays.
     """
-    path = Path(path)
+    path = Path(path).expanduser()
+    with corrupt_file_guard(path):
+        return _read_paired(path, targets, load_extra)
+
+
+def _read_paired(path: Path, targets: list[str] | None, load_extra: bool) -> PairedSample:
+    if not path.exists():
+        raise InputError("no such file", path, "check the path")
     try:
         f = h5py.File(path, "r")
     except OSError as exc:

@@ -132,7 +132,7 @@ def read(path: str | Path, *, frame: int | None = None, modality: str = "ri",
     """
     if modality not in MODALITIES:
         raise InputError(f"unknown modality {modality!r}", hint=f"use one of {MODALITIES}")
-    path = Path(path)
+    path = Path(path).expanduser()
     fmt = detect_format(path)
     with corrupt_file_guard(path):
         vol = _read_format(fmt, path, dataset, options, frame=frame, modality=modality,
