@@ -74,7 +74,7 @@ def build_report(table: pd.DataFrame, path: str | Path, *, group_by: str | None 
                  colour_by: Sequence[str] | None = None,
                  examples: Sequence[ExampleField] = (), top: int = 6,
                  embedding: str = "umap", title: str = "ri2fl single-cell profile",
-                 exclude_edge_cells: bool = True) -> Path:
+                 exclude_edge_cells: bool = True, note: str = "") -> Path:
     """Write the HTML report of a feature table.
 
     Parameters
@@ -97,6 +97,8 @@ def build_report(table: pd.DataFrame, path: str | Path, *, group_by: str | None 
         Embedding method (UMAP: 5 neighbours, min_dist 0.5).
     exclude_edge_cells : bool
         Leave cells cut by the field edge out of the statistics.
+    note : str
+        A sentence added to the summary (e.g. a validation result).
 
     Returns
     -------
@@ -116,7 +118,10 @@ def build_report(table: pd.DataFrame, path: str | Path, *, group_by: str | None 
     group = group_by or default_group(table)
     feats = feature_columns(table)
     sections: list[tuple[str, str, list[str]]] = []
-    sections.append(("summary", "Summary", _summary(table, n_all, group, feats)))
+    summary = _summary(table, n_all, group, feats)
+    if note:
+        summary.insert(1, f"<p>{html.escape(note)}</p>")
+    sections.append(("summary", "Summary", summary))
     ranking = None
     if group is not None and table[group].nunique() >= 2 and len(table) > 2:
         ranking = anova_ranking(table, group, feats)

@@ -1,0 +1,80 @@
+"""Golden end-to-end test: the demo pipeline on a tiny simulated experiment.
+
+Simulate -> (infer six channels with uncertainty -> segment) -> profile -> report, checking
+that every output exists, reads back, and holds sane, stable numbers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ri2fl import demo
+from ri2fl.io import read
+
+SECTIONS = ("summary", "embedding", "anova", "boxplots", "ttests", "timecourses", "features")
+CORE = ("cell_volume_um3", "cell_surface_area_um2", "cell_sphericity", "cell_dry_mass_pg",
+        "cell_ri_mean", "cell_dry_mass_density_pg_per_um3")
+
+
+def _check_outputs(result: demo.DemoResult) -> pd.DataFrame:
+    out = result.out_dir
+    parquet = pd.read_parquet(out / "features.parquet")
+    csv = pd.read_csv(out / "features.csv")
+    assert len(parquet) == len(csv) == len(result.features) > 0
+    assert set(parquet["condition"]) == {"control", "stimulated"}
+    text = (out / "report.html").read_text(encoding="utf-8")
+    for section in SECTIONS:
+        assert f"<section id='{section}'>" in text, section
+    assert text.count("data:image/png;base64,") >= 4
+    for store in result.volumes:
+        vol = read(store, modality="fl")
+        assert vol.axes == "czyx" and np.isfinite(np.asarray(vol.data)).all()
+    assert not list(out.rglob(".*.partial*"))
+    return parquet
+
+
+@pytest.mark.slow
+def test_golden_demo_on_simulator_ground_truth(tmp_path):
+    result = demo.run_demo(tmp_path / "demo", demo.TINY, oracle=True, echo=lambda _: None)
+    table = _check_outputs(result)
+    # with the true masks every simulated cell is profiled, once
+    assert len(table) == result.n_cells_simulated
+    assert (table.groupby("field").size() == table.groupby("field")["n_cells_simulated"].first()
+            ).all()
+    assert np.isfinite(table[list(CORE)].to_numpy()).all()
+    assert (table["cell_volume_um3"] > 10).all()
+    assert table["cell_sphericity"].between(0.2, 1.05).all()
+    # the stimulated time-lapse cells grow denser (the simulated response), control ones not
+    lapse = table[table["position"].str.startswith("timelapse")]
+    density = lapse.pivot_table(index=["condition", "track_id"], columns="frame",
+                                values="cytoplasm_dry_mass_density_pg_per_um3")
+    gain = density[density.columns[-1]] - density[density.columns[0]]
+    assert (gain["stimulated"] > 0.02).all()
+    assert (gain["control"].abs() < 0.01).all()
+    # the time-lapse cells are tracked: one track per simulated cell, over every frame
+    frames = lapse["frame"].nunique()
+    assert (lapse.groupby("track_id")["frame"].nunique() == frames).all()
+    # true fluorescence measured twice agrees perfectly
+    assert result.validation_r == pytest.approx(1.0)
+
+
+@pytest.mark.slow
+def test_golden_demo_with_shipped_models(tmp_path, hl60_path):
+    models = pytest.importorskip("ri2fl.models")
+    missing = {"default", "segment-default", "cell-default"} - set(models.available())
+    if missing:
+        pytest.skip(f"shipped models not there yet: {sorted(missing)}")
+    result = demo.run_demo(tmp_path / "demo", demo.TINY, hl60=hl60_path, echo=lambda _: None)
+    table = _check_outputs(result)
+    assert np.isfinite(table[["cell_volume_um3", "cell_dry_mass_pg"]].to_numpy()).all()
+    # segmentation by the networks finds the simulated cells, give or take one per field
+    per_field = table.groupby("field").agg(found=("label", "size"),
+                                           truth=("n_cells_simulated", "first"))
+    assert (abs(per_field["found"] - per_field["truth"]) <= 1).all()
+    assert -1 <= result.validation_r <= 1 and result.validation_r > 0.5
+    hl60 = result.hl60
+    assert hl60 is not None and len(hl60) >= 1
+    biggest = hl60["cell_volume_um3"].max()  # a round cell 15-19 µm across
+    assert 4 / 3 * np.pi * 6.0**3 < biggest < 4 / 3 * np.pi * 11.0**3
