@@ -200,3 +200,15 @@ def test_ome_zarr_validates_against_ngff_models(tmp_path, ri, version, axes):
     ms = (image.attributes.ome if version == "0.5" else image.attributes).multiscales[0]
     assert [a.name for a in ms.axes] == list(axes)
     assert list(ms.datasets[0].coordinateTransformations[0].scale[-3:]) == pytest.approx(VOXEL)
+
+
+def test_hdf5_any_dataset_by_name(tmp_path, ri):
+    with h5py.File(tmp_path / "a.h5", "w") as f:
+        f["ri"] = ri
+        f["predictions/membrane"] = ri * 100  # not RI: no RI range check
+        f.attrs["voxel_size_um"] = [0.2, 0.15, 0.12]
+    vol = read(tmp_path / "a.h5", dataset="predictions/membrane")
+    assert vol.channel_names == ["membrane"] and vol.voxel_size_um == VOXEL
+    np.testing.assert_allclose(vol.data, ri * 100)
+    with pytest.raises(InputError, match="no dataset 'nope'"):
+        read(tmp_path / "a.h5", dataset="nope")

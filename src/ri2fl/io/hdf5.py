@@ -63,7 +63,8 @@ def _channel_names(ds: h5py.Dataset, axes: str, modality: str) -> list[str]:
             return names
     if n == 1:
         target = attr(ds, "target")
-        return [str(target)] if target else [modality if modality == "ri" else ds.name.strip("/")]
+        return [str(target)] if target else ["ri" if modality == "ri" else
+                                             ds.name.rsplit("/", 1)[-1]]
     return [f"ch{i}" for i in range(n)]
 
 
@@ -106,6 +107,9 @@ def read_hdf5(path: str | Path, *, frame: int | None = None, modality: str = "ri
             raise InputError(f"unsupported data type {ds.dtype}", where,
                              "the volume must hold numbers (integer or float)")
         axes = _axes(ds, modality, path)
+        # an explicitly named dataset other than ``ri`` is not range-checked as RI
+        is_ri = modality == "ri" and (dataset is None or ds.name == "/ri")
+        modality = "ri" if is_ri else "fl"
         check_size(ds.shape[-3:], where)
         vs = voxel_size_um if voxel_size_um is not None else attr(
             ds, "voxel_size_um", attr(f, "voxel_size_um"))
