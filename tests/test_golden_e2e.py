@@ -78,3 +78,11 @@ def test_golden_demo_with_shipped_models(tmp_path, hl60_path):
     assert hl60 is not None and len(hl60) >= 1
     biggest = hl60["cell_volume_um3"].max()  # a round cell 15-19 µm across
     assert 4 / 3 * np.pi * 6.0**3 < biggest < 4 / 3 * np.pi * 11.0**3
+
+
+def test_bundled_hl60_copy_matches_the_real_cell(hl60_path):
+    bundled = demo.load_hl60(demo.HL60_BUNDLED)
+    real = demo.load_hl60(hl60_path)
+    assert demo.HL60_BUNDLED.stat().st_size < 4e6
+    assert bundled[1] == pytest.approx(real[1]) and bundled[2] == real[2] == 1.335
+    assert np.abs(bundled[0] - real[0]).max() < 1e-5
