@@ -212,3 +212,23 @@ def test_hdf5_any_dataset_by_name(tmp_path, ri):
     np.testing.assert_allclose(vol.data, ri * 100)
     with pytest.raises(InputError, match="no dataset 'nope'"):
         read(tmp_path / "a.h5", dataset="nope")
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_ome_zarr_pyramid_levels(tmp_path, rng, version):
+    data = rng.random((2, 3, 8, 10)).astype(np.float32)
+    labels = rng.integers(0, 5, (3, 8, 10)).astype(np.int32)
+    path = write_ome_zarr(tmp_path / "p.ome.zarr", data, VOXEL, levels=3,
+                          ngff_version=version)
+    vol = read(path)
+    assert vol.metadata["levels"] == ["0", "1", "2"]
+    np.testing.assert_array_equal(vol.data, data)
+    low = read(path, dataset="1")
+    assert low.shape == (2, 3, 4, 5)
+    assert low.voxel_size_um == pytest.approx((0.2, 0.3, 0.24))
+    np.testing.assert_allclose(low.data[1, 2, 1, 3], data[1, 2, 2:4, 6:8].mean(), rtol=1e-6)
+    assert read(path, dataset="2").shape == (2, 3, 2, 2)
+    lab = write_ome_zarr(tmp_path / "l.ome.zarr", labels, VOXEL, levels=2,
+                         channel_names=["cells"], ngff_version=version)
+    np.testing.assert_array_equal(read(lab, dataset="1", modality="fl").data,
+                                  labels[:, ::2, ::2])

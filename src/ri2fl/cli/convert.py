@@ -25,6 +25,7 @@ Examples:
   ri2fl convert timelapse.TCF t12.ome.tif --frame 12
   ri2fl convert stack.tif stack.ome.zarr --voxel-size 0.2 0.15 0.15
   ri2fl convert cell.TCF cell_fl.ome.zarr --modality fl
+  ri2fl convert stitched.ome.zarr stitched_pyramid.ome.zarr --levels 4
 """
 
 _ZARR = (".ome.zarr", ".zarr")
@@ -47,6 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", help="HDF5: dataset to read; OME-Zarr: resolution level")
     parser.add_argument("--ngff", choices=("0.5", "0.4"), default="0.5",
                         help="OME-Zarr version (default 0.5; 0.4 = zarr v2)")
+    parser.add_argument("--levels", type=int, default=1, metavar="N",
+                        help="OME-Zarr resolution levels, y and x halved per level "
+                             "(default 1; use 3-5 for large stitched fields)")
 
 
 def _output_kind(path: Path) -> str:
@@ -84,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         shape = ((vol.time_points, *frame_shape) if vol.time_points > 1 else frame_shape)
         with create_ome_zarr(args.output, shape, voxel, vol.channel_names, axes=axes,
                              ngff_version=args.ngff, time_interval_s=vol.time_interval_s,
-                             medium_index=vol.medium_index) as out:
+                             medium_index=vol.medium_index, levels=args.levels) as out:
             for t, data in enumerate(frames):
                 out[(t,) if vol.time_points > 1 else ...] = data
     else:

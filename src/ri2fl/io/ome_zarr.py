@@ -63,7 +63,14 @@ def default_chunks(shape: Sequence[int], axes: str) -> tuple[int, ...]:
     return (1,) * (len(axes) - 3) + spatial
 
 
-def _multiscales(axes: str, voxel_size_um, time_interval_s, name: str, version: str) -> dict:
+def level_shape(shape: Sequence[int], level: int) -> tuple[int, ...]:
+    """Shape of pyramid level ``level``: y and x halved per level (z, c, t kept)."""
+    f = 2**level
+    return (*shape[:-2], max(1, shape[-2] // f), max(1, shape[-1] // f))
+
+
+def _multiscales(axes: str, voxel_size_um, time_interval_s, name: str, version: str,
+                 levels: int = 1) -> dict:
     scale = []
     axes_meta = []
     spatial = dict(zip("zyx", voxel_size_um))
@@ -74,9 +81,14 @@ def _multiscales(axes: str, voxel_size_um, time_interval_s, name: str, version: 
         axes_meta.append(entry)
         scale.append(float(spatial.get(a, time_interval_s if a == "t" and time_interval_s
                                        else 1.0)))
-    ms = {"name": name, "axes": axes_meta,
-          "datasets": [{"path": "0",
-                        "coordinateTransformations": [{"type": "scale", "scale": scale}]}]}
+    datasets = []
+    for level in range(levels):
+        s = [*scale[:-2], scale[-2] * 2**level, scale[-1] * 2**level]
+        datasets.append({"path": str(level),
+                         "coordinateTransformations": [{"type": "scale", "scale": s}]})
+    ms = {"name": name, "axes": axes_meta, "datasets": datasets}
+    if levels > 1:
+        ms["type"] = "mean (intensities) / subsampling (integers), 2 x 2 in y, x"
     if version == "0.4":
         ms = {"version": "0.4", **ms}
     return ms
@@ -98,8 +110,8 @@ def _omero(channel_names: Sequence[str], windows: Sequence[tuple[float, float]],
 
 
 def _ngff_attrs(axes, voxel_size_um, channel_names, windows, time_interval_s, name,
-                version, medium_index) -> dict:
-    multiscales = [_multiscales(axes, voxel_size_um, time_interval_s, name, version)]
+                version, medium_index, levels=1) -> dict:
+    multiscales = [_multiscales(axes, voxel_size_um, time_interval_s, name, version, levels)]
     omero = _omero(channel_names, windows, version)
     # our own block (NGFF allows extra keys): what OME metadata has no place for
     extra = {"ri2fl": {"medium_index": None if medium_index is None else float(medium_index)}}
@@ -117,22 +129,40 @@ def _default_window(dtype, channel_name: str) -> tuple[float, float]:
     return (0.0, 1.0)
 
 
-def _create_group_array(store: Path, shape, chunks, dtype, axes: str, version: str,
-                        fill_value) -> tuple[zarr.Group, zarr.Array]:
+def _create_group_arrays(store: Path, shape, chunks, dtype, axes: str, version: str,
+                         fill_value, levels: int) -> tuple[zarr.Group, list[zarr.Array]]:
     if version == "0.5":
         group = zarr.open_group(store, mode="w", zarr_format=3)
-        arr = group.create_array(
-            "0", shape=shape, chunks=chunks, dtype=dtype, fill_value=fill_value,
-            compressors=BloscCodec(cname="zstd", clevel=5, shuffle="bitshuffle"),
-            dimension_names=list(axes))
+        options = {"compressors": BloscCodec(cname="zstd", clevel=5, shuffle="bitshuffle"),
+                   "dimension_names": list(axes)}
     else:
         group = zarr.open_group(store, mode="w", zarr_format=2)
-        arr = group.create_array(
-            "0", shape=shape, chunks=chunks, dtype=dtype, fill_value=fill_value,
-            compressors=numcodecs.Blosc(cname="zstd", clevel=5,
-                                        shuffle=numcodecs.Blosc.BITSHUFFLE),
-            chunk_key_encoding={"name": "v2", "separator": "/"})
-    return group, arr
+        options = {"compressors": numcodecs.Blosc(cname="zstd", clevel=5,
+                                                  shuffle=numcodecs.Blosc.BITSHUFFLE),
+                   "chunk_key_encoding": {"name": "v2", "separator": "/"}}
+    arrays = []
+    for level in range(levels):
+        lshape = level_shape(shape, level)
+        lchunks = tuple(min(c, s) for c, s in zip(chunks, lshape))
+        arrays.append(group.create_array(str(level), shape=lshape, chunks=lchunks,
+                                         dtype=dtype, fill_value=fill_value, **options))
+    return group, arrays
+
+
+def _downsample(src: zarr.Array, dst: zarr.Array) -> None:
+    """Fill ``dst`` with ``src`` halved in y and x, chunk by chunk (bounded memory).
+
+    Intensities are averaged over 2 x 2 blocks; integers (labels, masks) are subsampled so
+    that no label value is invented.
+    """
+    data = da.from_zarr(src)
+    ny, nx = dst.shape[-2:]
+    if np.issubdtype(src.dtype, np.integer) or src.dtype == np.bool_:
+        small = data[..., : 2 * ny : 2, : 2 * nx : 2]
+    else:
+        small = da.coarsen(np.mean, data[..., : 2 * ny, : 2 * nx],
+                           {data.ndim - 2: 2, data.ndim - 1: 2}).astype(src.dtype)
+    da.store(small.rechunk(dst.chunks), dst, lock=False)
 
 
 def _check_write_args(shape, voxel_size_um, channel_names, axes, version):
@@ -166,10 +196,11 @@ class OmeZarrWriter:
     store. As a context manager it finalizes on success and aborts on an exception.
     """
 
-    def __init__(self, path: Path, stack: contextlib.ExitStack, array: zarr.Array,
+    def __init__(self, path: Path, stack: contextlib.ExitStack, arrays: list[zarr.Array],
                  group: zarr.Group, axes: str):
         self.path = path
-        self.array = array
+        self.array = arrays[0]
+        self.levels = arrays
         self.group = group
         self.axes = axes
         self._stack = stack
@@ -200,8 +231,14 @@ class OmeZarrWriter:
         self.group.attrs.update(attrs)
 
     def finalize(self) -> Path:
-        """Move the finished store to its final path; returns that path."""
+        """Build the pyramid levels (if any), move the store to its final path; return it."""
         if self._open:
+            try:
+                for src, dst in zip(self.levels, self.levels[1:]):
+                    _downsample(src, dst)
+            except BaseException:
+                self.abort()
+                raise
             self._open = False
             self._stack.close()
         return self.path
@@ -229,7 +266,7 @@ def create_ome_zarr(path: str | Path, shape: Sequence[int], voxel_size_um,
                     ngff_version: str = "0.5", time_interval_s: float | None = None,
                     windows: Sequence[tuple[float, float]] | None = None,
                     name: str | None = None, fill_value=0,
-                    medium_index: float | None = None) -> OmeZarrWriter:
+                    medium_index: float | None = None, levels: int = 1) -> OmeZarrWriter:
     """Create an empty OME-Zarr image to be filled piece by piece (streaming writes).
 
     Parameters
@@ -260,6 +297,10 @@ def create_ome_zarr(path: str | Path, shape: Sequence[int], voxel_size_um,
         Value of regions never written.
     medium_index : float, optional
         Medium refractive index, stored in the ``ri2fl`` attribute block.
+    levels : int
+        Resolution levels (1: full resolution only). Levels 1.. halve y and x each and are
+        computed from level 0 by ``finalize()``, chunk by chunk: use them for large fields so
+        viewers can zoom out without reading everything.
 
     Returns
     -------
@@ -272,18 +313,19 @@ def create_ome_zarr(path: str | Path, shape: Sequence[int], voxel_size_um,
                                                 ngff_version)
     chunks = tuple(chunks) if chunks is not None else default_chunks(shape, axes)
     windows = windows or [_default_window(dtype, n) for n in names]
+    levels = max(1, int(levels))
     stack = contextlib.ExitStack()
     tmp = stack.enter_context(atomic_path(path))
     try:
-        group, arr = _create_group_array(tmp, shape, chunks, np.dtype(dtype), axes,
-                                         ngff_version, fill_value)
+        group, arrays = _create_group_arrays(tmp, shape, chunks, np.dtype(dtype), axes,
+                                             ngff_version, fill_value, levels)
         group.attrs.update(_ngff_attrs(axes, voxel_size, names, windows, time_interval_s,
                                        name or _stem(path), ngff_version,
-                                       medium_index))
+                                       medium_index, levels))
     except BaseException as exc:
         stack.__exit__(type(exc), exc, exc.__traceback__)
         raise
-    return OmeZarrWriter(path, stack, arr, group, axes)
+    return OmeZarrWriter(path, stack, arrays, group, axes)
 
 
 def _window_of(data, channel_axis: int | None, names) -> list[tuple[float, float]]:
@@ -307,7 +349,8 @@ def write_ome_zarr(path: str | Path, data, voxel_size_um=None,
                    channel_names: Sequence[str] | None = None, axes: str | None = None,
                    chunks: Sequence[int] | None = None, dtype=None,
                    ngff_version: str = "0.5", time_interval_s: float | None = None,
-                   name: str | None = None, medium_index: float | None = None) -> Path:
+                   name: str | None = None, medium_index: float | None = None,
+                   levels: int = 1) -> Path:
     """Write a volume as OME-Zarr, atomically.
 
     Parameters
@@ -319,7 +362,7 @@ def write_ome_zarr(path: str | Path, data, voxel_size_um=None,
         brings its own voxel size, axes, channel names and time interval.
     voxel_size_um : float or 3 floats
         Physical voxel size (z, y, x) in µm (taken from ``data`` when it is a Volume).
-    channel_names, axes, chunks, ngff_version, time_interval_s, name, medium_index
+    channel_names, axes, chunks, ngff_version, time_interval_s, name, medium_index, levels
         As in :func:`create_ome_zarr`.
     dtype : numpy dtype, optional
         Stored type (default: the data's own).
@@ -359,7 +402,7 @@ def write_ome_zarr(path: str | Path, data, voxel_size_um=None,
                else None)
     with create_ome_zarr(path, data.shape, voxel_size_um, names, axes, chunks, dtype,
                          ngff_version, time_interval_s, windows, name,
-                         medium_index=medium_index) as out:
+                         medium_index=medium_index, levels=levels) as out:
         if isinstance(data, da.Array):
             da.store(data.astype(dtype).rechunk(out.chunks), out.array, lock=False)
         else:
