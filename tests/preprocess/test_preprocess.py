@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import ndimage
 
 from ri2fl.constants import CANONICAL_VOXEL_SIZE_UM
@@ -128,3 +130,17 @@ def test_fl_to_ri_grid_with_tcf_metadata(tmp_path, rng):
                         fl.metadata["fl_offset_z_um"][0])
     assert out.shape == (1, 8, 6, 6)
     assert int(np.argmax(out[0, :, 3, 3])) == 4 and out[0, 4, 3, 3] == pytest.approx(1000)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(shape=st.tuples(*[st.integers(1, 12)] * 3),
+       voxel=st.tuples(*[st.floats(0.05, 0.6)] * 3), value=st.floats(1.0, 2.0))
+def test_resample_properties(shape, voxel, value):
+    """Any shape and voxel size: shape as promised, constants stay constant, back exactly."""
+    data = np.full(shape, value, np.float32)
+    out = resample(data, voxel)
+    assert out.shape == resampled_shape(shape, voxel)
+    np.testing.assert_allclose(out, value, rtol=1e-6)
+    back = resample_to_shape(out, shape)
+    assert back.shape == shape
+    np.testing.assert_allclose(back, value, rtol=1e-6)
