@@ -77,7 +77,8 @@ def test_run_evaluation_writes_metrics_summary_figures_report(paired_dataset, tm
 
 def test_comparison_t_tests_find_the_better_model(paired_dataset, tmp_path):
     res = run_evaluation({"good": _noisy(0.02, 1), "bad": _noisy(0.2, 2)}, paired_dataset,
-                         tmp_path / "cmp", split=None, structures=False, n_panels=1)
+                         tmp_path / "cmp", split=None, cell_types=["hela"], structures=False,
+                         n_panels=0)
     tests = pd.read_csv(tmp_path / "cmp" / "ttests.csv")
     psnr = tests[tests["metric"] == "psnr"]
     assert len(psnr) == 3 and (psnr["model"] == "bad").all()

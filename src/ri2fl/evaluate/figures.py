@@ -20,14 +20,16 @@ from ..constants import RI_CLIP
 
 
 def _subplots(nrows: int, ncols: int, figsize: tuple[float, float]):
-    fig = Figure(figsize=figsize)
+    # constrained layout makes room for titles and colour bars in one drawing pass
+    # (bbox_inches="tight" would render every figure twice)
+    fig = Figure(figsize=figsize, layout="constrained")
     return fig, fig.subplots(nrows, ncols, squeeze=False)
 
 
 def _save(fig: Figure, path: Path) -> Path:
     path = Path(path)
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+        fig.savefig(tmp, dpi=100, format="png")
     return path
 
 
@@ -99,7 +101,6 @@ def metric_boxplots(metrics: pd.DataFrame, path: str | Path, group: str = "cell_
         ax.set_ylabel(metric.upper() if metric != "mae" else "MAE")
         ax.grid(axis="y", alpha=0.3)
     axes[0, 0].legend(fontsize=7, ncol=min(len(groups), 4), loc="lower left")
-    fig.tight_layout()
     return _save(fig, Path(path))
 
 
@@ -116,5 +117,4 @@ def line_figure(x: Sequence[float], series: dict[str, Sequence[float]], path: st
         ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
     return _save(fig, Path(path))
