@@ -74,7 +74,7 @@ def _read_or_input_error(path: Path, **opts) -> None:
     assert data.dtype == np.float32 and np.all(np.isfinite(data))
 
 
-@FUZZ
+@settings(max_examples=40, deadline=None, derandomize=True)
 @given(fmt=formats, fraction=st.floats(0.0, 0.98))
 def test_truncated_files_give_input_error(fmt, fraction):
     ri = np.full((4, 5, 6), 1.35, np.float32)
@@ -83,7 +83,9 @@ def test_truncated_files_give_input_error(fmt, fraction):
         for file in _files(path):  # OME-Zarr: every chunk and metadata file
             data = file.read_bytes()
             file.write_bytes(data[: int(len(data) * fraction)])
-        _read_or_input_error(path, **opts)
+        with pytest.raises(InputError) as info:  # data was lost: never a silent success
+            np.asarray(read(path, **opts).frame(0).data)
+        assert "\n" not in str(info.value)
 
 
 HOSTILE = st.sampled_from([0, -1, 2**40, 2**62, float("nan"), float("inf"), 1e300, b"abc", b"",

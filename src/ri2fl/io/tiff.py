@@ -100,20 +100,46 @@ def read_tiff(path: str | Path, *, frame: int | None = None, modality: str = "ri
     """Read a TIFF / OME-TIFF z-stack (see the module docstring for where metadata comes from).
     """
     path = Path(path)
-    with _quiet_tifffile():
-        return _read_tiff(path, frame, modality, voxel_size_um, medium_index)
+    with _tifffile_problems() as problems:
+        try:
+            vol = _read_tiff(path, frame, modality, voxel_size_um, medium_index)
+        except InputError as exc:
+            if problems:  # the real cause (e.g. truncation) rather than its consequence
+                raise InputError(f"corrupt or truncated TIFF ({problems[0]})", path,
+                                 "export or copy the file again") from exc
+            raise
+    if problems:
+        raise InputError(f"corrupt or truncated TIFF ({problems[0]})", path,
+                         "export or copy the file again")
+    return vol
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = " ".join(record.getMessage().split())
+        # tifffile logs damage as errors, and missing (zero-filled) data as a warning
+        if record.levelno >= logging.ERROR or any(
+                w in message.lower() for w in ("missing", "truncat", "corrupt")):
+            self.messages.append(message[:200])
 
 
 @contextlib.contextmanager
-def _quiet_tifffile() -> Iterator[None]:
-    """tifffile logs problems of broken files itself; we report them as one InputError."""
+def _tifffile_problems() -> Iterator[list[str]]:
+    """Collect what tifffile logs about a damaged file instead of letting it print."""
     logger = logging.getLogger("tifffile")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
+    handler = _Collect()
+    propagate = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
     try:
-        yield
+        yield handler.messages
     finally:
-        logger.setLevel(level)
+        logger.removeHandler(handler)
+        logger.propagate = propagate
 
 
 def _read_tiff(path: Path, frame, modality, voxel_size_um, medium_index) -> Volume:
