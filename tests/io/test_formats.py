@@ -232,3 +232,20 @@ def test_ome_zarr_pyramid_levels(tmp_path, rng, version):
                          channel_names=["cells"], ngff_version=version)
     np.testing.assert_array_equal(read(lab, dataset="1", modality="fl").data,
                                   labels[:, ::2, ::2])
+
+
+@pytest.mark.parametrize("fmt", ["zarr", "tiff", "h5", "npy"])
+def test_frame_beyond_a_single_time_point_is_refused(tmp_path, ri, fmt):
+    if fmt == "zarr":
+        path, opts = write_ome_zarr(tmp_path / "a.ome.zarr", ri, VOXEL), {}
+    elif fmt == "tiff":
+        path, opts = write_ome_tiff(tmp_path / "a.ome.tif", ri, VOXEL), {}
+    elif fmt == "h5":
+        path = write_paired(tmp_path / "a.h5", PairedSample(ri=ri, fl={}, voxel_size_um=VOXEL))
+        opts = {}
+    else:
+        np.save(tmp_path / "a.npy", ri)
+        path, opts = tmp_path / "a.npy", {"voxel_size_um": VOXEL}
+    np.testing.assert_array_equal(read(path, frame=0, **opts).data, ri)
+    with pytest.raises(InputError, match="one time point"):
+        read(path, frame=3, **opts)

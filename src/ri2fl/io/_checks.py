@@ -78,6 +78,13 @@ def check_size(shape: Sequence[int], where: str | Path) -> tuple[int, ...]:
     return shape
 
 
+def check_single_frame(frame: int | None, where: str | Path) -> None:
+    """A frame other than 0 asked of a file with a single time point."""
+    if frame is not None and frame not in (0, -1):
+        raise InputError(f"frame {frame} requested but the file has one time point", where,
+                         "leave out frame / --frame")
+
+
 def check_spatial_rank(shape: Sequence[int], n_leading: int, where: str | Path) -> None:
     """Require ``n_leading`` leading axes plus (z, y, x)."""
     if len(shape) != 3 + n_leading:

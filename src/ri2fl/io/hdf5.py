@@ -14,7 +14,7 @@ import h5py
 import numpy as np
 
 from ..errors import InputError
-from ._checks import check_size, corrupt_file_guard, validate, voxel_size_from
+from ._checks import check_single_frame, check_size, corrupt_file_guard, validate, voxel_size_from
 from ._hdf5util import attr, attrs_dict, open_h5
 from ._lazy import lazy_frames
 from .volume import Volume
@@ -137,6 +137,7 @@ def read_hdf5(path: str | Path, *, frame: int | None = None, modality: str = "ri
             data = _load_frame(str(path), ds.name, modality, frame)
             axes = axes[1:]
         else:
+            check_single_frame(frame, where)
             try:
                 data = validate(ds[()], where, modality)
             except OSError as exc:

@@ -33,7 +33,7 @@ from zarr.codecs import BloscCodec
 
 from .._atomic import atomic_path
 from ..errors import InputError
-from ._checks import check_size, corrupt_file_guard, validate, voxel_size_from
+from ._checks import check_single_frame, check_size, corrupt_file_guard, validate, voxel_size_from
 from ._lazy import lazy_frames
 from .volume import Volume
 
@@ -530,8 +530,10 @@ def read_ome_zarr(path: str | Path, *, frame: int | None = None, modality: str =
         loader = functools.partial(_lazy_zarr_frame, str(path), array_path, data_modality)
         data = lazy_frames(loader, arr.shape[0], arr.shape[1:])
     elif lazy:
+        check_single_frame(frame, where)
         data = da.from_zarr(arr).astype(np.float32)
     else:
+        check_single_frame(frame, where)
         data = validate(arr[...], where, data_modality)
     if medium_index is None:
         stored = (attrs.get("ri2fl") or {}).get("medium_index") if isinstance(

@@ -14,6 +14,7 @@ import numpy as np
 from ..errors import InputError
 from ._checks import (
     CORRUPT_FILE_ERRORS,
+    check_single_frame,
     check_size,
     check_spatial_rank,
     corrupt_file_guard,
@@ -88,7 +89,7 @@ def _is_tcf(path: Path) -> bool:
 
 def read(path: str | Path, *, frame: int | None = None, modality: str = "ri",
          voxel_size_um=None, medium_index: float | None = None,
-         dataset: str | None = None, **options) -> Volume:
+         dataset: str | None = None, lazy: bool = False) -> Volume:
     """Read a tomogram (or time-lapse, or fluorescence stack) with its physical metadata.
 
     Parameters
@@ -110,8 +111,9 @@ def read(path: str | Path, *, frame: int | None = None, modality: str = "ri",
         Refractive index of the medium; overrides the file's value.
     dataset : str, optional
         HDF5: dataset path to read; OME-Zarr: resolution level path.
-    **options
-        Format-specific options (``lazy=True`` for OME-Zarr).
+    lazy : bool
+        OME-Zarr: keep even a single frame as a dask array (large stitched fields, viewers).
+        Multi-frame data of every format is lazy anyway.
 
     Returns
     -------
@@ -135,18 +137,17 @@ def read(path: str | Path, *, frame: int | None = None, modality: str = "ri",
     path = Path(path).expanduser()
     fmt = detect_format(path)
     with corrupt_file_guard(path):
-        vol = _read_format(fmt, path, dataset, options, frame=frame, modality=modality,
+        vol = _read_format(fmt, path, dataset, lazy, frame=frame, modality=modality,
                            voxel_size_um=voxel_size_um, medium_index=medium_index)
     vol.metadata.setdefault("format", fmt)
     vol.metadata.setdefault("path", str(path))
     return vol
 
 
-def _read_format(fmt: str, path: Path, dataset: str | None, options: dict,
-                 **kwargs) -> Volume:
+def _read_format(fmt: str, path: Path, dataset: str | None, lazy: bool, **kwargs) -> Volume:
     if fmt == "tcf":
         from .tcf import read_tcf
-        vol = read_tcf(path, **kwargs, **options)
+        vol = read_tcf(path, **kwargs)
     elif fmt == "hdf5":
         from .hdf5 import read_hdf5
         vol = read_hdf5(path, dataset=dataset, **kwargs)
@@ -155,7 +156,7 @@ def _read_format(fmt: str, path: Path, dataset: str | None, options: dict,
         vol = read_tiff(path, **kwargs)
     elif fmt == "ome-zarr":
         from .ome_zarr import read_ome_zarr
-        vol = read_ome_zarr(path, dataset=dataset, **kwargs, **options)
+        vol = read_ome_zarr(path, dataset=dataset, lazy=lazy, **kwargs)
     else:
         vol = read_npy(path, **kwargs)
     return vol
@@ -182,6 +183,8 @@ def read_npy(path: str | Path, *, frame: int | None = None, modality: str = "ri"
         check_spatial_rank(arr.shape, 0, path)
     check_size(arr.shape[-3:], path)
     axes = "tzyx" if arr.ndim == 4 else "zyx"
+    if axes == "zyx":
+        check_single_frame(frame, path)
     if arr.ndim == 4 and frame is not None:
         if not -arr.shape[0] <= frame < arr.shape[0]:
             raise InputError(f"frame {frame} out of range (0..{arr.shape[0] - 1})", path)

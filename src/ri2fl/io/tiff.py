@@ -17,7 +17,7 @@ import tifffile
 
 from .._atomic import atomic_path
 from ..errors import InputError
-from ._checks import check_size, max_voxels, validate, voxel_size_from
+from ._checks import check_single_frame, check_size, max_voxels, validate, voxel_size_from
 from .volume import Volume
 
 _UNIT_TO_UM = {"µm": 1.0, "um": 1.0, "micron": 1.0, "microns": 1.0, "micrometer": 1.0,
@@ -183,6 +183,8 @@ def _read_tiff(path: Path, frame, modality, voxel_size_um, medium_index) -> Volu
         if not -data.shape[0] <= frame < data.shape[0]:
             raise InputError(f"frame {frame} out of range (0..{data.shape[0] - 1})", path)
         data, axes = data[frame], axes[1:]
+    elif not axes.startswith("t"):
+        check_single_frame(frame, path)
     n_channels = data.shape[axes.index("c")] if "c" in axes else 1
     if len(names) != n_channels:
         names = [modality] if n_channels == 1 else [f"ch{i}" for i in range(n_channels)]
