@@ -47,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Monte-Carlo dropout passes for the model uncertainty (default: 0)")
     parser.add_argument("--panels", type=int, default=2, metavar="N",
                         help="max-projection panels drawn per model (default: 2)")
+    parser.add_argument("--align-z", action="store_true",
+                        help="first shift the true fluorescence along z onto the RI "
+                             "(cross-correlation), for data with RI/FL misregistration")
     parser.add_argument("--no-structures", action="store_true",
                         help="skip structure detection and matching (faster)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
@@ -89,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         predictors, args.data, args.output,
         split=None if args.split in ("all", "") else args.split,
         cell_types=args.cell_types, targets=args.targets, n_panels=args.panels,
-        structures=not args.no_structures,
+        structures=not args.no_structures, align_z=args.align_z,
         input_kinds={lab: input_kind(m) for lab, m in zip(labels, models, strict=True)})
     overall = result.summary[result.summary["cell_type"] == "all"]
     for row in overall.itertuples(index=False):

@@ -343,23 +343,42 @@ def _as_dict(maps: Any, model: Any) -> dict[str, np.ndarray]:
 # ---------------------------------------------------------------------------- runs
 
 
+def align_fl_to_ri(sample: PairedSample) -> float:
+    """Correct the axial RI/FL misregistration of a paired sample in place.
+
+    The shift is estimated by cross-correlating the RI with the sum of the fluorescence
+    channels (``ri2fl.preprocess.estimate_axial_shift``) and applied to every channel.
+    Returns the shift in voxels.
+    """
+    from ..preprocess.register import estimate_axial_shift, shift_axial
+
+    total = np.sum([np.asarray(v, np.float32) for v in sample.fl.values()], axis=0)
+    shift = estimate_axial_shift(sample.ri, total, voxel_size_z_um=sample.voxel_size_um[0])
+    if shift != 0:
+        sample.fl = {k: shift_axial(v, shift).astype(np.float32) for k, v in sample.fl.items()}
+    return float(shift)
+
+
 def evaluate_fovs(fovs: Sequence[FOV], predictor: Predictor, targets: Sequence[str] | None = None,
                   structures: bool = True,
                   on_fov: Callable[[FOV, PairedSample, PredictionMaps], None] | None = None,
-                  desc: str = "evaluate") -> pd.DataFrame:
+                  desc: str = "evaluate", align_z: bool = False) -> pd.DataFrame:
     """Predict and score every FOV; one row per FOV and target.
 
     ``on_fov(fov, sample, maps)`` is called after each FOV (e.g. to draw its figure) so that
-    nothing but the metrics is kept in memory.
+    nothing but the metrics is kept in memory. With ``align_z`` the true fluorescence is first
+    shifted along z onto the RI (:func:`align_fl_to_ri`; column ``z_shift_vox``).
     """
     rows = []
     for fov in progress(fovs, desc=desc):
         sample = read_paired(fov.path, targets=None)
         use = [t for t in (targets or TARGETS) if t in sample.fl]
+        ids = {"fov": fov.fov, "cell_type": fov.cell_type, "split": fov.split}
+        if align_z and sample.fl:
+            ids["z_shift_vox"] = align_fl_to_ri(sample)
         maps = predictor(sample)
         for row in score_fov(sample, maps, use, structures):
-            rows.append({"fov": fov.fov, "cell_type": fov.cell_type, "split": fov.split,
-                         **row})
+            rows.append({**ids, **row})
         if on_fov is not None:
             on_fov(fov, sample, maps)
     if not rows:
@@ -462,7 +481,7 @@ def run_evaluation(predictors: Mapping[str, Predictor], data: str | Path, out_di
                    split: str | None = "test", cell_types: Sequence[str] | None = None,
                    targets: Sequence[str] | None = None, n_panels: int = 2,
                    structures: bool = True, input_kinds: Mapping[str, str] | None = None,
-                   title: str = "ri2fl evaluation") -> EvaluationResult:
+                   title: str = "ri2fl evaluation", align_z: bool = False) -> EvaluationResult:
     """Evaluate one or several models on the same FOVs and write the tables, figures, report.
 
     Parameters
@@ -478,6 +497,8 @@ def run_evaluation(predictors: Mapping[str, Predictor], data: str | Path, out_di
         ``figures/*.png`` and ``report.html``.
     n_panels : int
         Max-projection panels drawn for the first ``n_panels`` FOVs of each model.
+    align_z : bool
+        Shift the true fluorescence along z onto the RI first (RI/FL misregistration).
     """
     from .figures import metric_boxplots, panel_figure
     from .html import image_tag, table_html, write_report
@@ -509,7 +530,7 @@ def run_evaluation(predictors: Mapping[str, Predictor], data: str | Path, out_di
                 title=f"{name}: {fov.fov} ({fov.cell_type})", input_name=kind.upper()))
 
         table = evaluate_fovs(fovs, predictor, targets, structures, on_fov=draw,
-                              desc=f"evaluate {name}")
+                              desc=f"evaluate {name}", align_z=align_z)
         table.insert(0, "model", name)
         tables.append(table)
     metrics = pd.concat(tables, ignore_index=True)
