@@ -192,3 +192,20 @@ def test_convert_tcf_timelapse_to_ome_zarr(tmp_path, ri):
     vol = read(out)
     assert vol.axes == "tzyx" and vol.time_interval_s == 60
     np.testing.assert_allclose(vol.frame(1).data, ri + 0.01, atol=5.1e-5)
+
+
+def test_channel_of_lazy_timelapse_reads_one_frame(tmp_path, ri, monkeypatch):
+    fl = {"gfp": np.ones((3, *ri.shape), np.uint8), "rfp": 2 * np.ones((3, *ri.shape),
+                                                                        np.uint16)}
+    path = write_tcf(tmp_path / "t.TCF", [ri] * 3, VOXEL, fl=fl)
+    vol = read(path, modality="fl")
+    rfp = vol.channel("rfp")
+    assert rfp.axes == "tzyx" and not isinstance(rfp.data, np.ndarray)  # still lazy
+    calls = []
+    real = tcf_mod._read_node
+    monkeypatch.setattr(tcf_mod, "_read_node", lambda node, *a: calls.append(node.name)
+                        or real(node, *a))
+    np.testing.assert_array_equal(rfp.frame(2).data, 2)
+    assert len(calls) == 2  # both channels of frame 2 (one frame), not all frames
+    with pytest.raises(InputError, match="no channel"):
+        vol.channel("cfp")

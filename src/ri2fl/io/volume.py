@@ -69,12 +69,20 @@ class Volume:
         return replace(self, data=np.asarray(data, dtype=np.float32), axes=self.axes.lstrip("t"))
 
     def channel(self, name_or_index: str | int) -> Volume:
-        """One channel of a ``czyx`` volume as a ``zyx`` volume."""
+        """One channel as a ``zyx`` (or ``tzyx``) volume; lazy data stay lazy."""
         if "c" not in self.axes:
             return self
-        idx = (self.channel_names.index(name_or_index)
-               if isinstance(name_or_index, str) else int(name_or_index))
-        caxis = self.axes.index("c")
-        data = np.take(np.asarray(self.data), idx, axis=caxis)
-        return replace(self, data=np.asarray(data, dtype=np.float32),
-                       axes=self.axes.replace("c", ""), channel_names=[self.channel_names[idx]])
+        if isinstance(name_or_index, str):
+            if name_or_index not in self.channel_names:
+                from ..errors import InputError
+                raise InputError(f"no channel {name_or_index!r} (has {self.channel_names})")
+            idx = self.channel_names.index(name_or_index)
+        else:
+            idx = int(name_or_index)
+        index = [slice(None)] * len(self.axes)
+        index[self.axes.index("c")] = idx
+        data = self.data[tuple(index)]
+        if isinstance(data, np.ndarray) or not hasattr(data, "compute"):
+            data = np.asarray(data, dtype=np.float32)
+        return replace(self, data=data, axes=self.axes.replace("c", ""),
+                       channel_names=[self.channel_names[idx]])
