@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Reproduce the shipped default RI2FL model (src/ri2fl/models/weights/default.pt).
 #
-# Data recipe: 12 training + 2 validation simulated FIBROBLAST fields of view only,
+# Data recipe: 10 training + 2 validation simulated FIBROBLAST fields of view only,
 # 64 x 256 x 256 voxels on the canonical 0.2 x 0.15 x 0.15 µm grid, fast tomograph model,
-# seeds 0..11 (train) and 10000..10001 (val); all six targets in one network.
+# seeds 0..9 (train) and 10000..10001 (val); all six targets in one network.
 # Training: configs/default.yaml (UNet3D features 12, depth 4, multiplier 2, z pooled at the
 # first two levels; MSE + 3D-Sobel GDL; Adam 1e-3, /5 after an 8-epoch plateau of the
 # validation PCC; 32 x 96 x 96 patches, batch 2, 25 steps per epoch; one CPU thread),
@@ -17,7 +17,7 @@ DATA=runs/sim_fibroblast
 OUT=runs/default
 
 export OMP_NUM_THREADS=1 RI2FL_NO_PROGRESS=1
-python scripts/make_sim_data.py "$DATA" --cell-types fibroblast --train 12 --val 2 \
+python scripts/make_sim_data.py "$DATA" --cell-types fibroblast --train 10 --val 2 \
     --shape 64 256 256
 resume=()
 [ -f "$OUT/last.pt" ] && resume=(--resume)

@@ -1,0 +1,66 @@
+#!/usr/bin/env python
+"""Generalisation of a model trained on fibroblasts: per-target PCC and SSIM on other families.
+
+Predicts every held-out FOV with ``ri2fl.infer.predict_volume`` (tiled, the model's
+patch size) through ``ri2fl.evaluate``, and prints a Markdown table of mean PCC / SSIM per
+target and cell type (the table in docs/models.md).
+
+Example::
+
+    python scripts/make_sim_data.py runs/sim_test --train 0 --val 0 --test 2 \\
+        --cell-types epithelial hek293 mda_mb_231 astrocyte macrophage hepatocyte
+    python scripts/eval_generalisation.py runs/sim_test --model default --out runs/generalisation
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from ri2fl.evaluate.runner import evaluate_fovs, find_fovs, model_predictor
+from ri2fl.models import load
+
+
+def markdown(metrics: pd.DataFrame, metric: str) -> str:
+    """Rows: cell types (+ mean over all); columns: targets (+ mean over targets)."""
+    table = metrics.pivot_table(index="cell_type", columns="target", values=metric,
+                                aggfunc="mean")
+    order = [t for t in ("membrane", "actin", "mitochondria", "lipid_droplets", "nucleus",
+                         "nucleolus") if t in table.columns]
+    table = table[order]
+    table.loc["all"] = metrics.groupby("target")[metric].mean()[order]
+    table["mean"] = table.mean(axis=1)
+    head = "| cell type | " + " | ".join(table.columns) + " |"
+    sep = "|" + "---|" * (len(table.columns) + 1)
+    rows = [f"| {idx} | " + " | ".join(f"{v:.3f}" for v in row) + " |"
+            for idx, row in table.iterrows()]
+    return "\n".join([head, sep, *rows])
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("data", help="manifest.csv or folder of held-out paired FOVs")
+    p.add_argument("--model", default="default")
+    p.add_argument("--split", default="test")
+    p.add_argument("--cell-types", nargs="*")
+    p.add_argument("--out", type=Path, default=Path("runs/generalisation"))
+    p.add_argument("--batch-size", type=int, default=2)
+    args = p.parse_args(argv)
+    model = load(args.model)
+    fovs = find_fovs(args.data, args.split, args.cell_types)
+    metrics = evaluate_fovs(fovs, model_predictor(model, batch_size=args.batch_size),
+                            targets=model.targets, structures=False)
+    args.out.mkdir(parents=True, exist_ok=True)
+    metrics.to_csv(args.out / "metrics.csv", index=False)
+    text = (f"model: {args.model} ({getattr(model, 'checkpoint_path', '')}), "
+            f"{len(fovs)} FOVs\n\nPCC\n\n{markdown(metrics, 'pcc')}\n\n"
+            f"SSIM\n\n{markdown(metrics, 'ssim')}\n")
+    (args.out / "table.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
