@@ -196,7 +196,7 @@ def run_demo(out_dir: str | Path, plan: DemoPlan = FULL, *, model: str = "defaul
                 field_ = process(name, fov, {"cell_type": cell_type, "condition": condition,
                                              "frame": 0, "position": name})
                 if k == 0 and condition == plan.conditions[-1]:
-                    examples.append(_example(name, field_))
+                    examples.append(_example(name, field_, oracle))
     snapshot_rows = sum(len(t) for t in tables)
     for condition in plan.conditions:
         seed += 1
@@ -251,12 +251,13 @@ def run_demo(out_dir: str | Path, plan: DemoPlan = FULL, *, model: str = "defaul
                       seconds=time.perf_counter() - t0, log=log)
 
 
-def _example(title: str, field_: ProfiledField):
+def _example(title: str, field_: ProfiledField, oracle: bool = False):
     from .report import ExampleField
 
     return ExampleField(title, field_.ri, field_.voxel_size_um, field_.cell_labels,
                         {k: v for k, v in field_.fl.items() if k in TARGETS},
-                        field_.uncertainty, field_.medium_index)
+                        field_.uncertainty, field_.medium_index,
+                        fl_label="true fluorescence" if oracle else "inferred fluorescence")
 
 
 def load_hl60(path: str | Path | None = None) -> tuple[np.ndarray, tuple, float]:

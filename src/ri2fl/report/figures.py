@@ -139,7 +139,8 @@ def example_figure(ri: np.ndarray, cell_labels: np.ndarray | None = None,
                    fl: Mapping[str, np.ndarray] | None = None,
                    uncertainty: Mapping[str, np.ndarray] | None = None,
                    voxel_size_um: Sequence[float] = (0.2, 0.15, 0.15),
-                   medium_index: float = 1.337, title: str = "") -> Figure:
+                   medium_index: float = 1.337, title: str = "",
+                   fl_label: str = "inferred fluorescence") -> Figure:
     """Maximum-intensity projections of one field: RI with cell outlines, fluorescence
     composite, and the uncertainty of the nucleus channel (or the first one given).
     """
@@ -147,7 +148,7 @@ def example_figure(ri: np.ndarray, cell_labels: np.ndarray | None = None,
     fl = dict(fl or {})
     uncertainty = dict(uncertainty or {})
     if fl:
-        panels.append(("inferred fluorescence", _composite({k: _mip(v) for k, v in fl.items()})))
+        panels.append((fl_label, _composite({k: _mip(v) for k, v in fl.items()})))
     if uncertainty:
         name = "nucleus" if "nucleus" in uncertainty else next(iter(uncertainty))
         panels.append((f"{name} uncertainty (s.d.)", _mip(uncertainty[name])))

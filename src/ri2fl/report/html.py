@@ -50,6 +50,7 @@ class ExampleField:
     fl: Mapping[str, np.ndarray] = field(default_factory=dict)
     uncertainty: Mapping[str, np.ndarray] = field(default_factory=dict)
     medium_index: float = 1.337
+    fl_label: str = "inferred fluorescence"
 
 
 def _img(fig, alt: str) -> str:
@@ -147,7 +148,8 @@ def build_report(table: pd.DataFrame, path: str | Path, *, group_by: str | None 
     if examples:
         sections.append(("examples", "Example fields (maximum projections)",
                          [_img(example_figure(e.ri, e.cell_labels, e.fl, e.uncertainty,
-                                              e.voxel_size_um, e.medium_index, e.title),
+                                              e.voxel_size_um, e.medium_index, e.title,
+                                              e.fl_label),
                                e.title) for e in examples]))
     sections.append(("features", "Feature summary", [_feature_summary(table, feats)]))
     return _write(path, title, sections)

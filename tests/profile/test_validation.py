@@ -1,0 +1,47 @@
+"""Agreement of features measured on inferred and on true fluorescence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ri2fl.profile.validation import (
+    feature_agreement,
+    fluorescence_dependent_features,
+    measure_pair,
+)
+
+
+def test_fluorescence_dependent_features_are_the_fl_families():
+    names = fluorescence_dependent_features()
+    assert "cytoplasm_actin_mean_au" in names and "lipid_droplet_count" in names
+    assert "nucleolus_count" in names
+    assert "cell_volume_um3" not in names and "cell_dry_mass_pg" not in names
+
+
+def test_agreement_is_one_for_identical_and_drops_with_noise(rng):
+    cols = ["cell_actin_mean_au", "nucleus_nucleus_mean_au", "lipid_droplet_count"]
+    true = pd.DataFrame(rng.normal(size=(40, 3)), columns=cols)
+    r, per = feature_agreement(true, true.copy())
+    assert r == pytest.approx(1.0) and (per["r"] > 0.999).all()
+    noisy = true + rng.normal(0, 1.0, true.shape)
+    r_noisy, _ = feature_agreement(true, noisy)
+    assert 0.5 < r_noisy < 0.85  # expected 1/sqrt(2) for unit-variance noise
+    # a scale change of the inferred intensities does not lower a correlation
+    r_scaled, _ = feature_agreement(true, true * 0.5 + 3)
+    assert r_scaled == pytest.approx(1.0)
+
+
+def test_measure_pair_measures_the_same_cells():
+    shape = (10, 30, 40)
+    labels = np.zeros(shape, np.int32)
+    labels[2:8, 5:25, 3:18], labels[2:8, 5:25, 22:37] = 1, 2
+    ri = np.where(labels > 0, 1.36, 1.337).astype(np.float32)
+    fl_true = {"actin": np.where(labels == 1, 0.4, 0.8).astype(np.float32)}
+    fl_inf = {"actin": fl_true["actin"] * 0.9}
+    a, b = measure_pair(ri, labels, labels, fl_true, fl_inf, (0.2, 0.15, 0.15), 1.337)
+    assert list(a["label"]) == list(b["label"]) == [1, 2]
+    assert a["cell_volume_um3"].equals(b["cell_volume_um3"])
+    assert b["cell_actin_mean_au"].to_numpy() == pytest.approx(
+        0.9 * a["cell_actin_mean_au"].to_numpy())
