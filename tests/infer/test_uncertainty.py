@@ -51,15 +51,16 @@ def test_mc_dropout_passes_differ_and_modes_are_restored(tiny_net, rng):
     norm = nn.InstanceNorm3d(1)
     tiny_net.norm = norm
     tiny_net.eval()
-    runner = make_runner(tiny_net, device="cpu", precision="fp32")
+    runner = make_runner(tiny_net, device="cpu", precision="fp32", optimize=False)
     batch = rng.random((2, 1, 8, 16, 16), dtype=np.float32)
     out = ensemble_fn(runner, mc=4)(batch)
     assert out.shape == (2, 4, 8, 16, 16)
     assert out[:, 2:].mean() > 1e-3  # dropout really sampled
-    assert not tiny_net.training and not norm.training
-    with mc_dropout(tiny_net):
+    net = runner.model
+    assert not net.training and not net.norm.training
+    with mc_dropout(net):
         a, b = runner(batch), runner(batch)
-        assert not norm.training
+        assert not net.norm.training
     assert not np.allclose(a, b)
     np.testing.assert_array_equal(runner(batch), runner(batch))  # eval again: deterministic
 
