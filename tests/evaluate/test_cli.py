@@ -46,7 +46,7 @@ def test_evaluate_cli_single_model_with_uncertainty(tiny_models, paired_dataset,
 
 def test_evaluate_cli_compares_ri_and_bf_models(tiny_models, paired_dataset, tmp_path):
     out = tmp_path / "cmp"
-    rc = main(["evaluate", "--model", str(tiny_models["ri"]), str(tiny_models["bf"]),
+    rc = main(["evaluate", "--model", str(tiny_models["ri"]), "--model", str(tiny_models["bf"]),
                "--data", str(paired_dataset / "manifest.csv"), "-o", str(out),
                "--cell-types", "hela", "--no-structures", "--panels", "0"])
     assert rc == 0

@@ -26,9 +26,10 @@ target), DIR/ttests.csv (several models), DIR/figures/*.png and DIR/report.html.
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
-    parser.add_argument("--model", nargs="+", default=["default"], metavar="M",
-                        help="shipped model name or checkpoint path; several to compare "
-                             "(the first is the reference of the t-tests) (default: default)")
+    parser.add_argument("--model", nargs="+", action="extend", default=None, metavar="M",
+                        help="shipped model name, checkpoint or training folder; several "
+                             "(--model A B or --model A --model B) to compare, the first "
+                             "being the reference of the t-tests (default: default)")
     parser.add_argument("--label", nargs="+", default=None, metavar="NAME",
                         help="names of the models in tables and figures (default: RI2FL, "
                              "BF2FL, DIC2FL from each model's input, else the file name)")
@@ -81,8 +82,9 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, opt) < 0:
             from ..errors import ConfigError
             raise ConfigError(f"must be >= 0, got {getattr(args, opt)}", f"--{opt}")
-    models = [load(name, device=args.device) for name in args.model]
-    labels = _labels(models, args.label, args.model)
+    names = args.model or ["default"]
+    models = [load(name, device=args.device) for name in names]
+    labels = _labels(models, args.label, names)
     extra = {"device": args.device}
     if args.batch_size:
         extra["batch_size"] = args.batch_size
