@@ -66,3 +66,25 @@ def test_help_shows_examples(capsys):
         with pytest.raises(SystemExit):
             main([cmd, "--help"])
         assert "Examples:" in capsys.readouterr().out
+
+
+def test_convert_timelapse_frame_and_all_frames_to_ome_tiff(tmp_path):
+    from ri2fl.io.tcf import write_tcf
+    ri = np.full((3, 4, 5), 1.34, np.float32)
+    src = write_tcf(tmp_path / "t.TCF", [ri, ri + 0.01, ri + 0.02], (0.2, 0.15, 0.15))
+    assert main(["convert", str(src), str(tmp_path / "f2.ome.tif"), "--frame", "2"]) == 0
+    one = read(tmp_path / "f2.ome.tif")
+    assert one.axes == "zyx"
+    np.testing.assert_allclose(one.data, ri + 0.02, atol=1e-4)
+    assert main(["convert", str(src), str(tmp_path / "all.ome.tif")]) == 0
+    lapse = read(tmp_path / "all.ome.tif")
+    assert lapse.axes == "tzyx" and lapse.time_points == 3
+    np.testing.assert_allclose(lapse.frame(1).data, ri + 0.01, atol=1e-4)
+
+
+def test_info_frame_out_of_range(tmp_path, capsys):
+    from ri2fl.io.tcf import write_tcf
+    ri = np.full((3, 4, 5), 1.34, np.float32)
+    src = write_tcf(tmp_path / "t.TCF", [ri, ri], (0.2, 0.15, 0.15))
+    assert main(["info", str(src), "--frame", "5"]) == 2
+    assert "out of range" in capsys.readouterr().err
