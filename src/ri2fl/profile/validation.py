@@ -10,6 +10,7 @@ thresholded fluorescence channels.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -45,9 +46,10 @@ def feature_agreement(true: pd.DataFrame, inferred: pd.DataFrame,
                       features: Sequence[str] | None = None) -> tuple[float, pd.DataFrame]:
     """Pooled and per-feature Pearson correlation between two tables of the same cells.
 
-    Each feature is z-scored with the mean and s.d. of its true values (so features of
-    every unit pool together), and the correlation is taken over all (cell, feature) pairs:
-    the paper's "over all features and channels".
+    Each feature is z-scored within each table (so features of every unit pool together,
+    as they do in the z-scored analyses downstream: a uniform intensity scale of the
+    inferred channels does not count as disagreement), and the correlation is taken over
+    all (cell, feature) pairs: the paper's "over all features and channels".
 
     Parameters
     ----------
@@ -69,9 +71,13 @@ def feature_agreement(true: pd.DataFrame, inferred: pd.DataFrame,
             if c in true.columns and c in inferred.columns]
     a = true[cols].astype(float).to_numpy()
     b = inferred[cols].astype(float).to_numpy()
-    mu, sd = np.nanmean(a, axis=0), np.nanstd(a, axis=0)
-    keep = np.isfinite(sd) & (sd > 0)
-    za, zb = (a[:, keep] - mu[keep]) / sd[keep], (b[:, keep] - mu[keep]) / sd[keep]
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+        mu_a, sd_a = np.nanmean(a, axis=0), np.nanstd(a, axis=0)
+        mu_b, sd_b = np.nanmean(b, axis=0), np.nanstd(b, axis=0)
+    keep = np.isfinite(sd_a) & (sd_a > 0) & np.isfinite(sd_b) & (sd_b > 0)
+    za = (a[:, keep] - mu_a[keep]) / sd_a[keep]
+    zb = (b[:, keep] - mu_b[keep]) / sd_b[keep]
     ok = np.isfinite(za) & np.isfinite(zb)
     r = float(np.corrcoef(za[ok], zb[ok])[0, 1]) if ok.sum() > 2 else float("nan")
     rows = []
