@@ -130,17 +130,22 @@ def band_pass(fl: np.ndarray, voxel_size_um: Sequence[float], radius_um: float) 
 
 
 def detection_threshold(true_fl: np.ndarray, voxel_size_um: Sequence[float],
-                        kind: str = "lipid_droplets") -> float:
-    """The threshold :func:`match_structures` applies to both volumes, from the true one."""
+                        kind: str = "lipid_droplets", response: np.ndarray | None = None
+                        ) -> float:
+    """The threshold :func:`match_structures` applies to both volumes, from the true one.
+
+    ``response`` is the volume's :func:`band_pass`, when already computed.
+    """
     k = _kind(kind)
-    response = band_pass(true_fl, voxel_size_um, k.radius_um)
+    if response is None:
+        response = band_pass(true_fl, voxel_size_um, k.radius_um)
     top = float(np.percentile(response, 99.9))
     return max(k.rel_threshold * top, k.min_threshold)
 
 
 def detect_structures(fl: np.ndarray, voxel_size_um: Sequence[float],
-                      kind: str = "lipid_droplets", threshold: float | None = None
-                      ) -> Structures:
+                      kind: str = "lipid_droplets", threshold: float | None = None,
+                      response: np.ndarray | None = None) -> Structures:
     """Detect individual structures in one fluorescence volume.
 
     Parameters
@@ -154,6 +159,8 @@ def detect_structures(fl: np.ndarray, voxel_size_um: Sequence[float],
     threshold : float, optional
         Threshold on the band-pass response; default from this volume
         (:func:`detection_threshold`).
+    response : ndarray, optional
+        The volume's :func:`band_pass`, when already computed.
 
     Returns
     -------
@@ -165,9 +172,10 @@ def detect_structures(fl: np.ndarray, voxel_size_um: Sequence[float],
         raise InputError(f"expected a (Z, Y, X) volume, got shape {fl.shape}")
     k = _kind(kind)
     vs = tuple(float(v) for v in voxel_size_um)
-    response = band_pass(fl, vs, k.radius_um)
+    if response is None:
+        response = band_pass(fl, vs, k.radius_um)
     if threshold is None:
-        threshold = detection_threshold(fl, vs, kind)
+        threshold = detection_threshold(fl, vs, kind, response)
     labels = label(response > threshold)
     empty = np.zeros(0)
     if labels.max() == 0:
@@ -254,9 +262,10 @@ def match_structures(true_fl: np.ndarray, pred_fl: np.ndarray,
         raise InputError(f"shapes differ: true {np.shape(true_fl)} vs predicted "
                          f"{np.shape(pred_fl)}")
     cap = k.max_distance_um if max_distance_um is None else float(max_distance_um)
+    response = band_pass(true_fl, voxel_size_um, k.radius_um)
     if threshold is None:
-        threshold = detection_threshold(true_fl, voxel_size_um, kind)
-    true_s = detect_structures(true_fl, voxel_size_um, kind, threshold)
+        threshold = detection_threshold(true_fl, voxel_size_um, kind, response)
+    true_s = detect_structures(true_fl, voxel_size_um, kind, threshold, response)
     pred_s = detect_structures(pred_fl, voxel_size_um, kind, threshold)
     pairs, dist = match_centroids(true_s.centroids_um, pred_s.centroids_um, cap)
     n_m = len(pairs)
