@@ -30,9 +30,11 @@ def image_tag(path: str | Path, alt: str = "") -> str:
 
 
 def table_html(table: pd.DataFrame, digits: int = 3) -> str:
-    """A DataFrame as an HTML table with rounded floats."""
-    return table.to_html(index=False, float_format=lambda v: f"{v:.{digits}f}", border=0,
-                         na_rep="–")
+    """A DataFrame as an HTML table with rounded floats (small ones, e.g. p-values, as 1.2e-07)."""
+    def fmt(v: float) -> str:
+        return f"{v:.2e}" if v != 0 and abs(v) < 10 ** -digits else f"{v:.{digits}f}"
+
+    return table.to_html(index=False, float_format=fmt, border=0, na_rep="–")
 
 
 def write_report(path: str | Path, title: str,
