@@ -103,7 +103,7 @@ def test_ldm_tiles_that_do_not_cover_the_frame_are_refused(tmp_path, ri):
     path = _ldm_file(tmp_path / "ldm.TCF", ri, True)
     with h5py.File(path, "r+") as f:
         del f["Data/3D/000000/TILE_01"]
-    with pytest.raises(InputError, match="cover"):
+    with pytest.raises(InputError, match="do not cover"):
         read(path)
 
 
@@ -209,3 +209,15 @@ def test_channel_of_lazy_timelapse_reads_one_frame(tmp_path, ri, monkeypatch):
     assert len(calls) == 2  # both channels of frame 2 (one frame), not all frames
     with pytest.raises(InputError, match="no channel"):
         vol.channel("cfp")
+
+
+def test_ldm_overlapping_tiles_with_a_gap_are_refused(tmp_path, ri):
+    """Tiles whose total size exceeds the frame but that leave a hole are still refused."""
+    path = _ldm_file(tmp_path / "ldm.TCF", ri, False)
+    nx = ri.shape[2]
+    with h5py.File(path, "r+") as f:
+        t1 = f["Data/3D/000000/TILE_01"]
+        t1.attrs["DataIndexOffsetPointX"] = _one(0)       # overlaps tile 0 ...
+        t1.attrs["DataIndexLastPointX"] = _one(nx - 2)    # ... and leaves x = nx - 1 empty
+    with pytest.raises(InputError, match=r"do not cover the frame \(\d+ of"):
+        read(path)

@@ -107,27 +107,47 @@ def _read_ldm(node: h5py.Group, ndim: int, kind: str, medium: float, where: str)
     tiles = [(k, node[k]) for k in _tile_keys(node) if isinstance(node[k], h5py.Dataset)]
     regions = [(k, t, _tile_region(t, shape, f"{where}/{k}")) for k, t in tiles]
     regions = [(k, t, r) for k, t, r in regions if r is not None]
-    covered = sum(int(np.prod([s.stop - s.start for s in r[0]])) for _, _, r in regions)
-    if covered < int(np.prod(shape)):
-        raise InputError(f"full-resolution tiles cover {covered} of {int(np.prod(shape))} "
-                         "voxels", where, "the TCF file is incomplete or corrupt")
-    scalar = attr(node, "ScalarType")
-    uint8 = bool(scalar) if scalar is not None else bool(
-        regions and regions[0][1].dtype == np.uint8)
+    # cheap bound first (hostile sizes allocate nothing), then the exact coverage
+    n_voxels = int(np.prod(shape))
+    if sum(int(np.prod([s.stop - s.start for s in r[0]])) for _, _, r in regions) < n_voxels:
+        raise InputError("full-resolution tiles do not cover the frame", where,
+                         "the TCF file is incomplete or corrupt")
+    covered = np.zeros(shape, dtype=bool)
     raw = np.zeros(shape, dtype=np.float32)
     for key, tile, (target, source) in regions:
         if not np.issubdtype(tile.dtype, np.number):
             raise InputError(f"tile has data type {tile.dtype}", f"{where}/{key}")
         raw[target] = tile[source]
-    offset_name = "RIMin" if kind != "fl" else "MinIntensity"
-    if kind == "fl":
-        return raw + attr_float(node, offset_name, where, 0.0) if uint8 else raw
+        covered[target] = True
+    if not covered.all():
+        raise InputError(f"full-resolution tiles do not cover the frame ({int(covered.sum())} "
+                         f"of {n_voxels} voxels)", where, "the TCF file is incomplete or corrupt")
+    uint8 = _is_uint8(attr(node, "ScalarType"), [t for _, t, _ in regions])
+    if kind == "fl":  # uint8 FL tiles are counts offset by MinIntensity
+        if uint8:
+            raw += attr_float(node, "MinIntensity", where, 0.0)
+        return raw
     if uint8:
-        ri_min = attr_float(node, offset_name, where)
+        ri_min = attr_float(node, "RIMin", where)
         if ri_min is None:
             raise InputError("uint8 tiles without RIMin", where, "the TCF file is corrupt")
-        return raw / 1000.0 + ri_min
+        raw /= np.float32(1000.0)
+        raw += np.float32(ri_min)
+        return raw
     return _decode_uint16(raw, medium)
+
+
+def _is_uint8(scalar_type, tiles: Sequence[h5py.Dataset]) -> bool:
+    """Whether tiles hold uint8 (RI - RIMin) x 1000: from ``ScalarType`` or the tile dtype.
+
+    ``ScalarType`` is a flag in the files seen so far; a type name ("uint8", "UCHAR") is
+    accepted too.
+    """
+    if isinstance(scalar_type, str):
+        return "8" in scalar_type or "char" in scalar_type.lower()
+    if scalar_type is not None:
+        return bool(scalar_type)
+    return bool(tiles) and tiles[0].dtype == np.uint8
 
 
 def _decode_uint16(raw: np.ndarray, medium: float) -> np.ndarray:
