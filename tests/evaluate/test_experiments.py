@@ -1,0 +1,42 @@
+"""Aggregations of the experiments: pooled structure matching, generalisation tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ri2fl.evaluate.experiments.common import markdown_table, mean_sd
+from ri2fl.evaluate.experiments.generalisation import generalisation_table, structure_summary
+
+
+def test_structure_summary_pools_counts_not_fractions():
+    # FOV a: 1 of 2 matched within 0.5 µm; FOV b: 8 of 8. Pooled: 9/10, not (0.5 + 1) / 2.
+    m = pd.DataFrame({"model": "RI2FL", "target": "lipid_droplets", "fov": ["a", "b"],
+                      "n_true": [2, 8], "n_pred": [3, 8], "fraction_matched": [0.5, 1.0],
+                      "fraction_within_0.5um": [0.5, 1.0], "mean_distance_um": [0.4, 0.2],
+                      "intensity_r": [np.nan, 0.8]})
+    s = structure_summary(m).iloc[0]
+    assert s["matched_within_0.5um"] == pytest.approx(0.9)
+    assert (s["n_true"], s["n_pred"]) == (10, 11)
+    assert s["mean_distance_um"] == pytest.approx(0.3)
+    assert s["intensity_r"] == pytest.approx(0.8)
+
+
+def test_generalisation_table_mean_sd_per_cell_type():
+    m = pd.DataFrame({"cell_type": ["fibroblast"] * 4 + ["hela"] * 2,
+                      "fov": ["f1", "f1", "f2", "f2", "h1", "h1"],
+                      "target": ["nucleus", "actin"] * 3,
+                      "pcc": [0.9, 0.5, 0.7, 0.3, 0.8, 0.6]})
+    t = generalisation_table(m).set_index("cell type")
+    assert t.loc["fibroblast", "nucleus"] == "0.800 ± 0.141"
+    assert t.loc["hela", "actin"] == "0.600"  # one FOV: no s.d.
+    assert t.loc["fibroblast", "mean of targets"] == "0.600 ± 0.141"
+    assert t.loc["hela", "FOVs"] == 1
+
+
+def test_markdown_table_and_mean_sd_formatting():
+    md = markdown_table(pd.DataFrame({"a": ["x"], "p": [1.5e-7], "r": [0.12345]}))
+    assert md.splitlines()[0] == "| a | p | r |"
+    assert "1.5e-07" in md and "0.123" in md
+    assert mean_sd(pd.Series([np.inf, 1.0, 3.0])) == "2.000 ± 1.414"
