@@ -198,3 +198,38 @@ def test_corrupted_paired_files_give_input_error(seed, n_flips):
         except InputError:
             return
         assert sample.ri.shape == ri.shape
+
+
+def test_special_files_are_refused_without_blocking(tmp_path):
+    import os
+    fifo = tmp_path / "pipe.h5"
+    os.mkfifo(fifo)  # opening it for reading would block until a writer appears
+    with pytest.raises(InputError, match="not a regular file"):
+        read(fifo)
+
+
+def _edit_zarr_json(path: Path, edit) -> None:
+    import json
+    for meta in (path / "zarr.json", path / "0" / "zarr.json"):
+        doc = json.loads(meta.read_text())
+        edit(meta.parent.name, doc)
+        meta.write_text(json.dumps(doc))
+
+
+@pytest.mark.parametrize("edit", [
+    lambda n, d: d.update(shape=[10**6] * 3) if n == "0" else None,          # huge
+    lambda n, d: d.update(shape=[2, 3]) if n == "0" else None,               # wrong rank
+    lambda n, d: d.update(data_type="complex64") if n == "0" else None,      # wrong dtype
+    lambda n, d: d["attributes"].pop("ome") if n != "0" else None,           # not NGFF
+    lambda n, d: (d["attributes"]["ome"]["multiscales"][0]["datasets"][0]
+                  ["coordinateTransformations"][0].update(scale=[0, -1, 1])) if n != "0"
+    else None,                                                               # bad scale
+    lambda n, d: (d["attributes"]["ome"]["multiscales"][0].update(axes=["q", "y", "x"]))
+    if n != "0" else None,                                                   # bad axes
+])
+def test_hostile_ome_zarr_metadata_gives_input_error(tmp_path, edit, monkeypatch):
+    monkeypatch.setenv("RI2FL_MAX_VOXELS", str(10**7))
+    path = write_ome_zarr(tmp_path / "a.ome.zarr", np.full((3, 4, 5), 1.35, np.float32), 0.2)
+    _edit_zarr_json(path, edit)
+    with pytest.raises(InputError):
+        np.asarray(read(path).data)

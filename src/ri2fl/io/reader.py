@@ -47,6 +47,8 @@ def detect_format(path: str | Path) -> str:
             return "ome-zarr"
         raise InputError("a directory that is not an OME-Zarr store", path,
                          "give a file, or a .ome.zarr directory")
+    if not path.is_file():  # devices and pipes: reading them could block forever
+        raise InputError("not a regular file", path, "give a file saved on disk")
     try:
         with open(path, "rb") as fh:
             head = fh.read(8)
