@@ -71,7 +71,8 @@ def test_run_evaluation_writes_metrics_summary_figures_report(paired_dataset, tm
     assert (allrows["n"] == 4).all()
     html = (tmp_path / "ev" / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 3
-    assert len(list((tmp_path / "ev" / "figures").glob("panel_*.png"))) == 2
+    panels = sorted(p.name for p in (tmp_path / "ev" / "figures").glob("panel_*.png"))
+    assert panels == ["panel_noisy_fibroblast_000.png", "panel_noisy_hela_002.png"]
     assert res.tests is None
 
 

@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mc", type=int, default=0, metavar="N",
                         help="Monte-Carlo dropout passes for the model uncertainty (default: 0)")
     parser.add_argument("--panels", type=int, default=2, metavar="N",
-                        help="max-projection panels drawn per model (default: 2)")
+                        help="max-projection panels per model, one per cell type (default: 2)")
     parser.add_argument("--align-z", action="store_true",
                         help="first shift the true fluorescence along z onto the RI "
                              "(cross-correlation), for data with RI/FL misregistration")

@@ -496,7 +496,8 @@ def run_evaluation(predictors: Mapping[str, Predictor], data: str | Path, out_di
         (mean ± s.d. by model, cell type and target), ``ttests.csv`` (several models),
         ``figures/*.png`` and ``report.html``.
     n_panels : int
-        Max-projection panels drawn for the first ``n_panels`` FOVs of each model.
+        Max-projection panels drawn per model: the first FOV of each cell type, up to
+        ``n_panels``.
     align_z : bool
         Shift the true fluorescence along z onto the RI first (RI/FL misregistration).
     """
@@ -514,14 +515,14 @@ def run_evaluation(predictors: Mapping[str, Predictor], data: str | Path, out_di
     tables = []
     for name, predictor in predictors.items():
         kind = (input_kinds or {}).get(name, "ri")
-        drawn = 0
+        drawn: set[str] = set()
 
         def draw(fov: FOV, sample: PairedSample, maps: PredictionMaps, name=name,
-                 kind=kind) -> None:
-            nonlocal drawn
-            if drawn >= n_panels:
+                 kind=kind, drawn=drawn) -> None:
+            # one panel per cell type, the first FOV of each, up to n_panels
+            if len(drawn) >= n_panels or fov.cell_type in drawn:
                 return
-            drawn += 1
+            drawn.add(fov.cell_type)
             shown = [t for t in (targets or TARGETS) if t in maps.fl and t in sample.fl]
             panels.append(panel_figure(
                 model_input(sample, kind), {t: sample.fl[t] for t in shown},
