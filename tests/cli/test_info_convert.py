@@ -88,3 +88,14 @@ def test_info_frame_out_of_range(tmp_path, capsys):
     src = write_tcf(tmp_path / "t.TCF", [ri, ri], (0.2, 0.15, 0.15))
     assert main(["info", str(src), "--frame", "5"]) == 2
     assert "out of range" in capsys.readouterr().err
+
+
+def test_convert_hl60_to_tcf_and_back(hl60_path, tmp_path):
+    out = tmp_path / "hl60.TCF"
+    assert main(["convert", str(hl60_path), str(out), "--tcf-layout", "ldm"]) == 0
+    vol = read(out)
+    assert vol.metadata["format"] == "tcf" and vol.metadata["layout"] == "ldm"
+    assert vol.voxel_size_um == pytest.approx((0.139,) * 3)
+    assert vol.medium_index == pytest.approx(1.335)
+    np.testing.assert_allclose(vol.data, read(hl60_path).data, atol=5.1e-5)  # x 1e4 storage
+    assert main(["convert", str(hl60_path), str(tmp_path / "x.png")]) == 2

@@ -7,17 +7,20 @@ from pathlib import Path
 
 import numpy as np
 
-from ..constants import CANONICAL_VOXEL_SIZE_UM
+from ..constants import CANONICAL_VOXEL_SIZE_UM, MEDIUM_INDEX
 from ..errors import InputError
 from ..io import create_ome_zarr, read, write_ome_tiff
+from ..io.tcf import write_tcf
 from ..io.volume import Volume
 from ..preprocess import resample, resampled_shape, resampled_voxel_size
 from ..progress import progress
 
-HELP = "convert a tomogram (TCF, HDF5, TIFF, OME-Zarr, .npy) to OME-Zarr or OME-TIFF"
+HELP = "convert a tomogram (TCF, HDF5, TIFF, OME-Zarr, .npy) to OME-Zarr, OME-TIFF or TCF"
 
 EPILOG = """The output format follows OUT's suffix: .ome.zarr (NGFF 0.5, zarr v3; --ngff 0.4 for
-older viewers) or .ome.tif / .ome.tiff. Time-lapses are converted frame by frame.
+older viewers), .ome.tif / .ome.tiff, or .TCF (RI only, FormatVersion 1.4, e.g. to give a
+simulated or converted tomogram to Tomocube software). Time-lapses are converted frame by
+frame into OME-Zarr.
 
 Examples:
   ri2fl convert cell.TCF cell.ome.zarr
@@ -26,6 +29,7 @@ Examples:
   ri2fl convert stack.tif stack.ome.zarr --voxel-size 0.2 0.15 0.15
   ri2fl convert cell.TCF cell_fl.ome.zarr --modality fl
   ri2fl convert stitched.ome.zarr stitched_pyramid.ome.zarr --levels 4
+  ri2fl convert cell.ome.tif cell.TCF --tcf-layout ldm
 """
 
 _ZARR = (".ome.zarr", ".zarr")
@@ -48,6 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", help="HDF5: dataset to read; OME-Zarr: resolution level")
     parser.add_argument("--ngff", choices=("0.5", "0.4"), default="0.5",
                         help="OME-Zarr version (default 0.5; 0.4 = zarr v2)")
+    parser.add_argument("--tcf-layout", choices=("dataset", "ldm"), default="dataset",
+                        help="TCF output: one uint16 dataset per frame, or tiled LDM groups")
     parser.add_argument("--levels", type=int, default=1, metavar="N",
                         help="OME-Zarr resolution levels, y and x halved per level "
                              "(default 1; use 3-5 for large stitched fields)")
@@ -59,7 +65,10 @@ def _output_kind(path: Path) -> str:
         return "zarr"
     if name.endswith(_TIFF):
         return "tiff"
-    raise InputError("unknown output format", path, "end OUT with .ome.zarr or .ome.tif")
+    if name.endswith(".tcf"):
+        return "tcf"
+    raise InputError("unknown output format", path,
+                     "end OUT with .ome.zarr, .ome.tif or .TCF")
 
 
 def _frames(vol: Volume, do_resample: bool):
@@ -83,18 +92,25 @@ def run(args: argparse.Namespace) -> int:
     frame_axes = vol.axes.lstrip("t")
     frame_shape = (*vol.shape[len(vol.axes) - len(frame_axes):-3], *spatial)
     frames = progress(_frames(vol, args.resample), desc="convert", total=vol.time_points)
+    axes = ("t" + frame_axes) if vol.time_points > 1 else frame_axes
     if kind == "zarr":
-        axes = ("t" + frame_axes) if vol.time_points > 1 else frame_axes
         shape = ((vol.time_points, *frame_shape) if vol.time_points > 1 else frame_shape)
         with create_ome_zarr(args.output, shape, voxel, vol.channel_names, axes=axes,
                              ngff_version=args.ngff, time_interval_s=vol.time_interval_s,
                              medium_index=vol.medium_index, levels=args.levels) as out:
             for t, data in enumerate(frames):
                 out[(t,) if vol.time_points > 1 else ...] = data
+    elif kind == "tcf":
+        if frame_axes != "zyx" or vol.channel_names != ["ri"]:
+            raise InputError(f"a TCF output holds RI tomograms; the input has channels "
+                             f"{vol.channel_names}", args.output,
+                             "convert RI (--modality ri), or write .ome.zarr")
+        write_tcf(args.output, list(frames), voxel, layout=args.tcf_layout,
+                  medium_index=vol.medium_index or MEDIUM_INDEX,
+                  time_interval_s=vol.time_interval_s or 1.0)
     else:
-        stack = [data for data in frames]
+        stack = list(frames)
         data = np.stack(stack) if vol.time_points > 1 else stack[0]
-        axes = ("t" + frame_axes) if vol.time_points > 1 else frame_axes
         write_ome_tiff(args.output, data, voxel, vol.channel_names, axes=axes)
     print(f"wrote {args.output} ({' x '.join(map(str, spatial))} voxels of "
           f"{' x '.join(f'{v:.4g}' for v in voxel)} µm, {vol.time_points} time point(s))")
