@@ -63,3 +63,67 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert main(["report", str(bad), "-o", str(tmp_path / "r.html")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "bad.csv" in err
+
+
+def _stores(tmp_path, frames=None):
+    """RI, prediction and segmentation OME-Zarr stores of two drifting cells."""
+    from ri2fl.io import write_ome_zarr
+
+    shape = (12, 40, 60)
+    n_t = frames or 1
+    ri = np.full((n_t, *shape), 1.337, np.float32)
+    labels = np.zeros((n_t, 6, *shape), np.int32)  # cell, nucleus, 4 organelle masks
+    fl = np.zeros((n_t, 2, *shape), np.float32)
+    for t in range(n_t):
+        for i, x0 in enumerate((8, 34)):
+            x = x0 + 2 * t  # drift 0.3 µm per frame
+            labels[t, 0, 3:9, 10:30, x:x + 14] = i + 1
+            labels[t, 1, 4:8, 15:25, x + 4:x + 10] = i + 1
+        ri[t][labels[t, 0] > 0] = 1.36
+        fl[t, 0] = labels[t, 1] > 0
+        fl[t, 1] = np.where(labels[t, 0] > 0, 0.5, 0)
+    labels[:, 2] = labels[:, 1] > 0  # nucleus mask
+    axes = "tczyx" if frames else "czyx"
+    sl = slice(None) if frames else 0
+    kw = {"time_interval_s": 1800.0} if frames else {}
+    paths = (tmp_path / "cell.ome.zarr", tmp_path / "pred" / "cell.ome.zarr",
+             tmp_path / "seg" / "cell.ome.zarr")
+    write_ome_zarr(paths[0], ri[sl] if frames else ri[0], SPACING,
+                   axes="tzyx" if frames else "zyx", channel_names=["ri"], **kw)
+    write_ome_zarr(paths[1], fl[sl], SPACING, axes=axes, channel_names=["nucleus", "actin"],
+                   **kw)
+    write_ome_zarr(paths[2], labels[sl], SPACING, axes=axes,
+                   channel_names=["cell_labels", "nucleus_labels", "nucleus", "nucleolus",
+                                  "membrane", "lipid_droplets"], **kw)
+    return paths
+
+
+def test_profile_reuses_predict_and_segment_outputs(tmp_path):
+    ri, pred, seg = _stores(tmp_path)
+    out = tmp_path / "f.csv"
+    assert main(["profile", str(ri), "--predictions", str(pred.parent), "--segmentation",
+                 str(seg), "--serial", "-o", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert list(table["label"]) == [1, 2]
+    assert table["cell_volume_um3"].to_numpy() == pytest.approx(6 * 20 * 14 * np.prod(SPACING))
+    assert table["cytoplasm_actin_mean_au"].to_numpy() == pytest.approx(0.5)
+    assert table["nucleus_nucleus_fraction"].to_numpy() == pytest.approx(1.0)
+
+
+def test_profile_time_lapse_tracks_cells(tmp_path):
+    ri, pred, seg = _stores(tmp_path, frames=3)
+    out = tmp_path / "f.parquet"
+    assert main(["profile", str(ri), "--predictions", str(pred), "--segmentation", str(seg),
+                 "--serial", "-o", str(out)]) == 0
+    table = pd.read_parquet(out)
+    assert len(table) == 6 and sorted(table["frame"].unique()) == [0, 1, 2]
+    assert list(table.sort_values(["frame", "label"])["time_s"][:4]) == [0, 0, 1800, 1800]
+    # two tracks, each following one cell through the three frames
+    assert table.groupby("track_id")["frame"].nunique().tolist() == [3, 3]
+    assert table.groupby("track_id")["label"].nunique().tolist() == [1, 1]
+
+
+def test_profile_refuses_a_prediction_store_as_input(tmp_path, capsys):
+    _, pred, _ = _stores(tmp_path)
+    assert main(["profile", str(pred), "--serial", "-o", str(tmp_path / "f.csv")]) == 2
+    assert "--predictions" in capsys.readouterr().err
