@@ -249,3 +249,14 @@ def test_frame_beyond_a_single_time_point_is_refused(tmp_path, ri, fmt):
     np.testing.assert_array_equal(read(path, frame=0, **opts).data, ri)
     with pytest.raises(InputError, match="one time point"):
         read(path, frame=3, **opts)
+
+
+def test_bioformats2raw_layout_reads_first_image(tmp_path, ri):
+    """Fiji / bioformats2raw exports put the image in the group '0' of the root store."""
+    import zarr
+    root = tmp_path / "export.ome.zarr"
+    zarr.open_group(root, mode="w", zarr_format=2).attrs["bioformats2raw.layout"] = 3
+    write_ome_zarr(root / "0", ri, VOXEL, ngff_version="0.4")
+    vol = read(root)
+    assert vol.voxel_size_um == pytest.approx(VOXEL)
+    np.testing.assert_array_equal(vol.data, ri)

@@ -458,6 +458,14 @@ def _axes_of(ms: dict, ndim: int, where) -> tuple[str, list[str | None]]:
     return axes, units
 
 
+def _group_attrs(path: Path) -> dict:
+    try:
+        return zarr.open_group(path, mode="r").attrs.asdict()
+    except Exception as exc:  # zarr raises many types for a broken store
+        raise InputError(f"cannot open as OME-Zarr ({type(exc).__name__}: {exc})", path,
+                         "check that the store is complete") from None
+
+
 def _load_zarr_frame(path: str, array_path: str, t: int, modality: str) -> np.ndarray:
     with corrupt_file_guard(path):
         arr = zarr.open_array(Path(path) / array_path, mode="r")
@@ -475,12 +483,12 @@ def read_ome_zarr(path: str | Path, *, frame: int | None = None, modality: str =
     ``lazy=True`` also keeps single-frame images as dask arrays (for stitched fields).
     """
     path = Path(path)
-    try:
-        group = zarr.open_group(path, mode="r")
-        attrs = group.attrs.asdict()
-    except Exception as exc:  # zarr raises many types for a broken store
-        raise InputError(f"cannot open as OME-Zarr ({type(exc).__name__}: {exc})", path,
-                         "check that the store is complete") from None
+    attrs = _group_attrs(path)
+    ome = attrs.get("ome", attrs)
+    if "multiscales" not in ome and ("bioformats2raw.layout" in ome or (path / "0").is_dir()):
+        # bioformats2raw (Fiji/Bio-Formats export): the first image is the group "0"
+        path = path / "0"
+        attrs = _group_attrs(path)
     ms, omero, version = _ngff_metadata(attrs, path)
     datasets = ms.get("datasets") or []
     if not datasets:
