@@ -144,3 +144,20 @@ def test_resample_properties(shape, voxel, value):
     back = resample_to_shape(out, shape)
     assert back.shape == shape
     np.testing.assert_allclose(back, value, rtol=1e-6)
+
+
+def test_hl60_resamples_to_canonical_grid_as_one_cell(hl60_path):
+    """The real cell: canonical grid, same extent and mean RI, one cell of HL60 size."""
+    from ri2fl.io import read
+    vol = read(hl60_path)
+    out = resample(vol.data, vol.voxel_size_um)
+    assert out.shape == (97, 130, 130)
+    np.testing.assert_allclose(np.multiply(out.shape, resampled_voxel_size(
+        vol.shape, vol.voxel_size_um)), np.multiply(vol.shape, vol.voxel_size_um))
+    assert out.mean() == pytest.approx(vol.data.mean(), abs=2e-4)
+    mask = normalize_ri(ndimage.gaussian_filter(out, 1), vol.medium_index) > 0.1
+    _, n = ndimage.label(mask)
+    assert n == 1
+    volume_um3 = mask.sum() * np.prod(CANONICAL_VOXEL_SIZE_UM)
+    diameter = (6 * volume_um3 / np.pi) ** (1 / 3)
+    assert 10 < diameter < 18  # HL60 cells are 12-15 µm across
