@@ -130,3 +130,10 @@ def test_build_dispatches_on_registered_arch():
     assert net.head.out_channels == 1
     with pytest.raises(ModelError, match="unknown architecture"):
         build({"arch": "os:system", "model": {}})
+
+
+def test_training_folder_loads_its_best_checkpoint(saved):
+    _, path = saved
+    best = path.with_name("best.pt")
+    path.rename(best)
+    assert load(best.parent).targets == ["nucleus", "actin"]

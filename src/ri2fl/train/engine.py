@@ -110,7 +110,8 @@ def validate(model: nn.Module, loader: Sequence, loss_fn, metric: str, device: t
             pred = model(image)
         pred = pred.float()
         losses.append(float(loss_fn(pred, target)))
-        acc = acc or _Accumulator(target.shape[1], metric)
+        if acc is None:
+            acc = _Accumulator(target.shape[1], metric)
         acc.add(pred, target)
     model.train(was_training)
     return float(np.mean(losses)), acc.values()
