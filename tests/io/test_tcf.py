@@ -135,6 +135,7 @@ def test_fl_channels_with_own_voxel_size_and_offset(tmp_path, ri, rng):
     assert fl.channel_names == ["gfp", "rfp"]
     assert fl.voxel_size_um == pytest.approx((0.4, 0.15, 0.12))
     assert fl.metadata["fl_offset_z_um"] == pytest.approx([0.6, 0.8])
+    assert fl.metadata["times_s"] == pytest.approx([0.0, 1.0])
     one = read(path, modality="fl", frame=1)
     assert one.axes == "czyx"
     np.testing.assert_array_equal(one.data[0], gfp[1])

@@ -264,7 +264,8 @@ def read_tcf(path: str | Path, *, frame: int | None = None, modality: str = "ri"
     modality : {"ri", "fl", "mip"}
         ``Data/3D`` RI (zyx / tzyx), ``Data/3DFL`` fluorescence channels (czyx / tczyx, raw
         counts, with their own voxel size; ``metadata["fl_offset_z_um"]`` gives where each
-        channel's slice 0 sits in RI z coordinates), or ``Data/2DMIP`` (a (1, y, x) volume).
+        channel's slice 0 sits in RI z coordinates; ``frame`` counts FL time points, whose
+        times are ``metadata["times_s"]``), or ``Data/2DMIP`` (a (1, y, x) volume).
     voxel_size_um : float or (z, y, x), optional
         Overrides the Resolution attributes.
     medium_index : float, optional
@@ -338,6 +339,8 @@ def _read_fl(f: h5py.File, path: Path, frame: int | None, medium: float,
                                              attr_float(fl_group, "OffsetZ", where, 0.0))
                                   for g in groups]
     metadata["fl_frames"] = keys
+    # FL may be sampled less often than RI: match FL and RI time points by their times
+    metadata["times_s"] = [attr_float(groups[0][k], "Time", where) for k in keys]
     metadata["layout"] = "ldm" if isinstance(groups[0][keys[0]], h5py.Group) else "dataset"
     names = [_fl_name(g, c) for g, c in zip(groups, channels)]
     keys = _pick_frame(keys, frame, where)
