@@ -45,7 +45,7 @@ def describe(vol: Volume, frame: int = 0) -> dict[str, Any]:
     """The facts ``ri2fl info`` prints, as a JSON-ready dict (loads one frame only)."""
     one = vol.frame(frame) if vol.time_points > 1 else vol.frame(0)
     data = np.asarray(one.data)
-    is_ri = vol.channel_names == ["ri"]
+    is_ri = vol.channel_names in (["ri"], ["mip"])  # RI tomogram or its max projection
     lo = float(data.min()) if data.size else float("nan")
     hi = float(data.max()) if data.size else float("nan")
     fl = vol.metadata.get("fl_channels", [])
@@ -90,7 +90,7 @@ def _text(info: dict[str, Any]) -> str:
         lines.append(f"  RI range      {info['ri_min']:.4f} .. {info['ri_max']:.4f}"
                      f" (frame {info['frame']})")
     else:
-        lines.append(f"  value range   {info['value_min']} .. {info['value_max']}")
+        lines.append(f"  value range   {info['value_min']:.6g} .. {info['value_max']:.6g}")
     medium = info["medium_index"]
     lines.append(f"  medium index  {medium:.4f}" if medium is not None else
                  "  medium index  unknown")
