@@ -90,7 +90,9 @@ def _text(info: dict[str, Any]) -> str:
         lines.append(f"  RI range      {info['ri_min']:.4f} .. {info['ri_max']:.4f}"
                      f" (frame {info['frame']})")
     else:
-        lines.append(f"  value range   {info['value_min']:.6g} .. {info['value_max']:.6g}")
+        lo, hi = (f"{v:.6g}" if v is not None else "n/a"
+                  for v in (info["value_min"], info["value_max"]))
+        lines.append(f"  value range   {lo} .. {hi}")
     medium = info["medium_index"]
     lines.append(f"  medium index  {medium:.4f}" if medium is not None else
                  "  medium index  unknown")
