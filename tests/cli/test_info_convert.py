@@ -99,3 +99,39 @@ def test_convert_hl60_to_tcf_and_back(hl60_path, tmp_path):
     assert vol.medium_index == pytest.approx(1.335)
     np.testing.assert_allclose(vol.data, read(hl60_path).data, atol=5.1e-5)  # x 1e4 storage
     assert main(["convert", str(hl60_path), str(tmp_path / "x.png")]) == 2
+
+
+@pytest.mark.parametrize("fmt", ["tcf-legacy", "tcf", "tcf-ldm", "hdf5", "ome-tiff",
+                                 "imagej-tiff", "zarr-0.4", "zarr-0.5", "npy"])
+def test_info_prints_voxel_size_and_ri_range_for_every_format(tmp_path, fmt, capsys):
+    import tifffile
+
+    from ri2fl.io import write_ome_tiff, write_ome_zarr, write_paired
+    from ri2fl.io.paired import PairedSample
+    from ri2fl.io.tcf import write_tcf
+
+    voxel = (0.25, 0.125, 0.1)
+    ri = np.linspace(1.3371, 1.3893, 4 * 5 * 6, dtype=np.float32).reshape(4, 5, 6)
+    extra: list[str] = []
+    if fmt.startswith("tcf"):
+        path = write_tcf(tmp_path / "a.TCF", ri, voxel, version="1.2" if "legacy" in fmt
+                         else "1.4", layout="ldm" if "ldm" in fmt else "dataset")
+    elif fmt == "hdf5":
+        path = write_paired(tmp_path / "a.h5", PairedSample(ri=ri, fl={}, voxel_size_um=voxel))
+    elif fmt == "ome-tiff":
+        path = write_ome_tiff(tmp_path / "a.ome.tif", ri, voxel)
+    elif fmt == "imagej-tiff":
+        path = tmp_path / "a.tif"
+        tifffile.imwrite(path, ri, imagej=True, resolution=(1 / voxel[2], 1 / voxel[1]),
+                         metadata={"spacing": voxel[0], "unit": "um", "axes": "ZYX"})
+    elif fmt.startswith("zarr"):
+        path = write_ome_zarr(tmp_path / "a.ome.zarr", ri, voxel, ngff_version=fmt[-3:])
+    else:
+        np.save(tmp_path / "a.npy", ri)
+        path, extra = tmp_path / "a.npy", ["--voxel-size", *map(str, voxel)]
+    assert main(["info", str(path), "--json", *extra]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["voxel_size_um"] == pytest.approx(voxel, rel=1e-5)
+    assert info["shape"] == [4, 5, 6]
+    assert info["ri_min"] == pytest.approx(1.3371, abs=6e-5)
+    assert info["ri_max"] == pytest.approx(1.3893, abs=6e-5)
