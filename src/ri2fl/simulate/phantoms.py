@@ -67,7 +67,7 @@ class FamilyParams:
 FAMILIES: dict[str, FamilyParams] = {
     # NIH3T3-like: spindle / polygonal, thin lamellae, many stress fibres
     "fibroblast": FamilyParams(
-        diameter=(30, 55), height=(3.5, 6.0), elongation=(1.8, 3.5), lobes=0.18,
+        diameter=(22, 36), height=(3.5, 6.0), elongation=(1.8, 3.2), lobes=0.18,
         profile_power=(1.6, 2.4), nucleus_fraction=(0.35, 0.5), n_droplets=(2, 10),
         mito_length_um=(150, 300), mito_fragmented=0.2, n_fibres=(8, 20), n_filopodia=(4, 12),
         lamella=(0.6, 1.4), dome_fraction=(0.45, 0.65)),
@@ -84,7 +84,7 @@ FAMILIES: dict[str, FamilyParams] = {
         mito_length_um=(60, 140), mito_fragmented=0.3, n_fibres=(0, 4), n_filopodia=(1, 5)),
     # MDA-MB-231-like: motile, elongated, broad leading lamellipodium
     "mda_mb_231": FamilyParams(
-        diameter=(22, 40), height=(4.0, 7.0), elongation=(1.6, 2.6), lobes=0.22,
+        diameter=(18, 30), height=(4.0, 7.0), elongation=(1.6, 2.6), lobes=0.22,
         profile_power=(1.6, 2.5), nucleus_fraction=(0.4, 0.55), n_droplets=(3, 14),
         mito_length_um=(120, 250), mito_fragmented=0.3, n_fibres=(3, 10), n_filopodia=(6, 16),
         lamella=(0.5, 1.0), dome_fraction=(0.5, 0.7)),
@@ -393,7 +393,7 @@ def _add_nuclei(cell: CellSpec, fp: FamilyParams, rng: np.random.Generator, n: i
         frac = min(frac, 0.8 * cell.dome_fraction)
         a = 0.5 * frac * short * rng.uniform(1.1, 1.5)  # along the long axis
         b = 0.5 * frac * short
-        offset = (i - (n - 1) / 2) * 2.1 * a + rng.normal(0, 0.08 * cell.r0)
+        offset = (i - (n - 1) / 2) * 2.5 * a + rng.normal(0, 0.03 * cell.r0)
         y, x = _to_world(cell, offset, rng.normal(0, 0.05 * cell.r0))
         h_local, _ = _local_height(cell, y, x)
         c = min(rng.uniform(0.3, 0.45) * cell.height, 0.5 * h_local - 0.6, b)

@@ -1,0 +1,138 @@
+"""Simulated fields of view: families, ground truth consistency, determinism, data sets."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from ri2fl.constants import RI_CLIP, TARGETS
+from ri2fl.errors import ConfigError
+from ri2fl.io import read_paired
+from ri2fl.simulate import CELL_TYPES, simulate_dataset, simulate_fov
+
+SMALL = (40, 96, 96)
+
+
+def test_cell_types_start_with_the_fibroblast_and_cover_six_families():
+    assert CELL_TYPES[0] == "fibroblast"
+    assert {"epithelial", "hek293", "mda_mb_231", "astrocyte", "macrophage"} <= set(CELL_TYPES)
+
+
+@pytest.fixture(scope="module")
+def families():
+    return {ct: simulate_fov(ct, seed=3, shape=SMALL, physics="none", variant="normal")
+            for ct in CELL_TYPES}
+
+
+@pytest.mark.parametrize("cell_type", CELL_TYPES)
+def test_every_family_has_cells_with_nuclei_inside_and_consistent_masks(families, cell_type):
+    fov = families[cell_type]
+    cells, nuclei = fov.cell_labels, fov.nucleus_labels
+    assert cells.dtype == np.int32 and nuclei.dtype == np.int32
+    assert cells.max() >= 1 and (nuclei > 0).sum() > 1000
+    # a nucleus carries its cell's label and lies inside it
+    assert np.array_equal(nuclei[nuclei > 0], cells[nuclei > 0])
+    m = fov.masks
+    assert np.array_equal(m["membrane"], cells > 0)
+    assert np.array_equal(m["nucleus"], nuclei > 0)
+    assert not (m["nucleolus"] & ~m["nucleus"]).any()
+    assert not (m["lipid_droplets"] & ~m["membrane"]).any()
+    assert m["nucleolus"].any()
+    assert set(fov.fl) == set(TARGETS)
+    assert all(a.shape == SMALL and a.dtype == np.float32 for a in fov.fl.values())
+
+
+@pytest.mark.parametrize("cell_type", CELL_TYPES)
+def test_ri_values_follow_the_optics_md_table(families, cell_type):
+    fov = families[cell_type]
+    dn = fov.ri_true - fov.medium_index
+    m = fov.masks
+    organelles = m["nucleus"] | m["lipid_droplets"] | (fov.fl["mitochondria"] > 0.05)
+    cyto = np.median(fov.ri_true[m["membrane"] & ~organelles & ndimage.binary_erosion(
+        m["membrane"], iterations=3)])
+    nucleoplasm = np.median(fov.ri_true[ndimage.binary_erosion(
+        m["nucleus"] & ~m["nucleolus"], iterations=2)])
+    assert 1.35 <= cyto <= 1.375
+    assert 0.002 <= cyto - nucleoplasm <= 0.012  # nucleus BELOW cytoplasm
+    assert 1.365 <= np.median(fov.ri_true[ndimage.binary_erosion(m["nucleolus"])]) <= 1.395
+    assert dn.min() >= -1e-6
+
+
+def test_fluorescence_is_on_a_fixed_scale_and_marks_its_structure(families):
+    fov = families["fibroblast"]
+    for name, img in fov.fl.items():
+        assert img.min() >= 0 and 0.3 < img.max() < 2.0, name
+    nuc = fov.fl["nucleus"]
+    assert nuc[fov.masks["nucleus"]].mean() > 10 * nuc[~fov.masks["membrane"]].mean()
+    # not min-max normalised per volume: maxima differ between fields
+    other = families["macrophage"].fl["nucleus"]
+    assert abs(nuc.max() - other.max()) > 1e-3
+
+
+def test_fast_physics_reproduces_the_prototype_numbers_of_optics_md():
+    # optics.md: correlation 0.94-0.955 between true and reconstructed Δn; cytoplasm /
+    # nucleolus / droplet read 0.020 / 0.034 / 0.068 for true 0.023 / 0.038 / 0.083.
+    # Compact cells that fit in the field, as in that prototype (flat cells lose more of
+    # their contrast in the missing cone).
+    fov = simulate_fov("macrophage", seed=1, shape=(64, 128, 128))
+    assert fov.ri.min() >= RI_CLIP[0] and fov.ri.max() <= RI_CLIP[1]
+    assert fov.ri.dtype == np.float32 and fov.voxel_size_um == (0.2, 0.15, 0.15)
+    assert fov.ri_true.max() > 1.40  # lipid droplets are denser than the window
+    true, rec = np.clip(fov.ri_true, *RI_CLIP), fov.ri
+    assert np.corrcoef(true.ravel(), rec.ravel())[0, 1] > 0.9
+    m = fov.masks
+    cyto = m["membrane"] & ~m["nucleus"] & ~m["lipid_droplets"] & (fov.fl["mitochondria"] < 0.1)
+    dn_rec, dn_true = fov.ri - fov.medium_index, fov.ri_true - fov.medium_index
+    assert dn_rec[cyto].mean() == pytest.approx(dn_true[cyto].mean(), rel=0.25)
+    assert dn_rec[m["nucleolus"]].mean() == pytest.approx(dn_true[m["nucleolus"]].mean(),
+                                                          rel=0.2)
+    assert dn_rec[m["lipid_droplets"]].mean() < 0.95 * dn_true[m["lipid_droplets"]].mean()
+
+
+def test_same_seed_same_data_other_seed_other_data():
+    a = simulate_fov("macrophage", seed=11, shape=(24, 64, 64))
+    b = simulate_fov("macrophage", seed=11, shape=(24, 64, 64))
+    c = simulate_fov("macrophage", seed=12, shape=(24, 64, 64))
+    assert np.array_equal(a.ri, b.ri) and np.array_equal(a.cell_labels, b.cell_labels)
+    assert all(np.array_equal(a.fl[t], b.fl[t]) for t in TARGETS)
+    assert not np.array_equal(a.ri, c.ri)
+
+
+def test_mitotic_cell_has_chromosomes_but_no_nucleoli_and_binucleate_has_two_nuclei():
+    mit = simulate_fov("hek293", seed=2, shape=(64, 112, 112), variant="mitotic", n_cells=1,
+                       physics="none")
+    assert mit.masks["nucleus"].any() and not mit.masks["nucleolus"].any()
+    # condensed chromosomes: brighter and denser than an interphase nucleus
+    chrom = mit.masks["nucleus"]
+    assert np.median(mit.ri_true[chrom]) > np.median(mit.ri_true[mit.masks["membrane"] & ~chrom])
+    two = simulate_fov("hepatocyte", seed=2, shape=(40, 160, 160), variant="binucleate",
+                       n_cells=1, physics="none")
+    _, n = ndimage.label(two.nucleus_labels == 1)
+    assert n == 2
+
+
+def test_bad_options_raise_config_errors():
+    with pytest.raises(ConfigError, match="unknown cell type"):
+        simulate_fov("neuronz", 0, shape=(16, 32, 32))
+    with pytest.raises(ConfigError, match="physics"):
+        simulate_fov("fibroblast", 0, shape=(16, 32, 32), physics="exact")
+
+
+def test_dataset_writes_paired_files_and_a_manifest(tmp_path):
+    manifest = simulate_dataset(tmp_path, ["fibroblast", "macrophage"], n_per_type=3, seed=4,
+                                shape=(16, 48, 48), split_fractions=(0.34, 0.33, 0.33))
+    with open(manifest, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["cell_type"] for r in rows] == ["fibroblast"] * 3 + ["macrophage"] * 3
+    assert {r["split"] for r in rows if r["cell_type"] == "fibroblast"} == {"train", "val",
+                                                                            "test"}
+    assert len({r["seed"] for r in rows}) == 6
+    sample = read_paired(tmp_path / rows[4]["path"])
+    assert list(sample.fl) == list(TARGETS)
+    assert sample.ri.shape == (16, 48, 48) and "ri_true" in sample.extra
+    assert set(sample.masks) == {"nucleus", "nucleolus", "membrane", "lipid_droplets"}
+    again = simulate_fov("macrophage", int(rows[4]["seed"]), shape=(16, 48, 48))
+    np.testing.assert_array_equal(sample.ri, again.ri)
