@@ -222,3 +222,24 @@ def test_ldm_overlapping_tiles_with_a_gap_are_refused(tmp_path, ri):
         t1.attrs["DataIndexLastPointX"] = _one(nx - 2)    # ... and leaves x = nx - 1 empty
     with pytest.raises(InputError, match=r"do not cover the frame \(\d+ of"):
         read(path)
+
+
+def test_long_timelapse_times_and_exact_frame_times(tmp_path, ri, monkeypatch):
+    path = write_tcf(tmp_path / "t.TCF", [ri] * 4, VOXEL, time_interval_s=30)
+    assert read(path).metadata["times_s"] == pytest.approx([0, 30, 60, 90])
+    monkeypatch.setattr(tcf_mod, "_MAX_TIMES_READ", 2)  # long series: times from interval
+    with h5py.File(path, "r+") as f:
+        f["Data/3D/000002"].attrs["Time"] = _one(61.5)
+    assert read(path).metadata["times_s"] == pytest.approx([0, 30, 60, 90])
+    assert tcf_mod.frame_times(path) == pytest.approx([0, 30, 61.5, 90])
+
+
+def test_inconsistent_frame_is_reported_when_loaded(tmp_path, ri):
+    path = write_tcf(tmp_path / "t.TCF", [ri] * 3, VOXEL, mip=False)
+    with h5py.File(path, "r+") as f:
+        del f["Data/3D/000001"]
+        f["Data/3D/000001"] = np.full((2, 2, 2), 13500, np.uint16)
+    vol = read(path)  # only the first and last frames are checked when opening
+    np.testing.assert_allclose(vol.frame(2).data, ri, atol=5.1e-5)
+    with pytest.raises(InputError, match="time point 1 has shape"):
+        vol.frame(1)

@@ -197,6 +197,34 @@ def _load_fl_frame(path: str, channels: tuple[str, ...], keys: tuple[str, ...], 
                                     f"{path}:Data/3DFL/{c}/{key}") for c in channels])
 
 
+#: Up to this many time points, their ``Time`` attributes are read when the file is opened;
+#: beyond, times come from ``TimeInterval`` (see :func:`frame_times` for the exact ones).
+_MAX_TIMES_READ = 512
+
+
+def _times(group: h5py.Group, keys: Sequence[str], interval: float | None,
+           where: str) -> list[float | None]:
+    if len(keys) <= _MAX_TIMES_READ:
+        return [attr_float(group[k], "Time", where) for k in keys]
+    return [int(k) * interval if interval is not None else None for k in keys]
+
+
+def frame_times(path: str | Path, modality: str = "ri") -> list[float | None]:
+    """The ``Time`` attribute (s) of every time point of a modality (exact; reads them all)."""
+    path = Path(path)
+    with corrupt_file_guard(path), open_h5(path) as f:
+        name = _GROUPS[modality]
+        if modality == "fl":
+            channels = _fl_channels(f, path)
+            if not channels:
+                raise InputError("Data/3DFL holds no channels", path)
+            name = f"{name}/{channels[0]}"
+        if name not in f:
+            raise InputError(f"no '{name}' group", path)
+        group = f[name]
+        return [attr_float(group[k], "Time", f"{path}:{name}") for k in _frame_keys(group)]
+
+
 def _voxel_size(group: h5py.Group, where: str, fallback: h5py.Group | None = None):
     values = []
     for a in "ZYX":
@@ -295,12 +323,13 @@ def read_tcf(path: str | Path, *, frame: int | None = None, modality: str = "ri"
                 raise InputError(f"'{group_name}' holds no time points", path,
                                  "the TCF file is empty or incomplete")
             ndim = 3 if modality == "ri" else 2
-            shapes = {frame_shape(group[k], ndim, f"{where}/{k}") for k in keys}
+            # first and last frame here; every frame is checked again when it is loaded
+            shapes = {frame_shape(group[k], ndim, f"{where}/{k}") for k in (keys[0], keys[-1])}
             if len(shapes) != 1:
                 raise InputError(f"time points have different shapes {sorted(shapes)}", where)
             shape = shapes.pop()
             metadata["layout"] = "ldm" if isinstance(group[keys[0]], h5py.Group) else "dataset"
-            metadata["times_s"] = [attr_float(group[k], "Time", where) for k in keys]
+            metadata["times_s"] = _times(group, keys, time_interval, where)
             keys = _pick_frame(keys, frame, where)
             loader = functools.partial(_load_frame, str(path), group_name, tuple(keys), ndim,
                                        modality, fill)
@@ -330,7 +359,7 @@ def _read_fl(f: h5py.File, path: Path, frame: int | None, medium: float,
     if not keys:
         raise InputError("fluorescence channels share no time point", where)
     shapes = {frame_shape(g[k], 3, f"{where}/{c}/{k}") for g, c in zip(groups, channels)
-              for k in keys}
+              for k in (keys[0], keys[-1])}
     if len(shapes) != 1:
         raise InputError(f"fluorescence channels have different shapes {sorted(shapes)}", where)
     shape = shapes.pop()
@@ -340,7 +369,8 @@ def _read_fl(f: h5py.File, path: Path, frame: int | None, medium: float,
                                   for g in groups]
     metadata["fl_frames"] = keys
     # FL may be sampled less often than RI: match FL and RI time points by their times
-    metadata["times_s"] = [attr_float(groups[0][k], "Time", where) for k in keys]
+    metadata["times_s"] = _times(groups[0], keys, attr_float(fl_group, "TimeInterval", where),
+                                 where)
     metadata["layout"] = "ldm" if isinstance(groups[0][keys[0]], h5py.Group) else "dataset"
     names = [_fl_name(g, c) for g, c in zip(groups, channels)]
     keys = _pick_frame(keys, frame, where)
