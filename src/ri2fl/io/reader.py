@@ -7,6 +7,7 @@ fallback. Each format has its own module (``tcf``, ``hdf5``, ``tiff``, ``ome_zar
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from ._checks import (
     validate,
     voxel_size_from,
 )
+from ._lazy import lazy_frames
 from .volume import Volume
 
 MODALITIES = ("ri", "fl", "mip")
@@ -164,6 +166,13 @@ def _read_format(fmt: str, path: Path, dataset: str | None, lazy: bool, **kwargs
     return vol
 
 
+def _npy_frame(path: str, modality: str, t: int) -> np.ndarray:
+    """Frame ``t`` of a (t, z, y, x) ``.npy`` (memory-mapped: reads that frame only)."""
+    with corrupt_file_guard(path):
+        frame = np.asarray(np.load(path, mmap_mode="r", allow_pickle=False)[t])
+    return validate(frame, f"{path}[{t}]", modality)
+
+
 def read_npy(path: str | Path, *, frame: int | None = None, modality: str = "ri",
              voxel_size_um=None, medium_index: float | None = None) -> Volume:
     """Read a ``.npy`` array of shape (z, y, x) or (t, z, y, x); the voxel size is required.
@@ -192,8 +201,11 @@ def read_npy(path: str | Path, *, frame: int | None = None, modality: str = "ri"
             raise InputError(f"frame {frame} out of range (0..{arr.shape[0] - 1})", path)
         arr, axes = arr[frame], "zyx"
     if axes == "tzyx":
-        import dask.array as da
-        data = da.from_array(arr, chunks=(1, *arr.shape[1:])).astype(np.float32)
+        if not np.issubdtype(arr.dtype, np.number):
+            raise InputError(f"unsupported data type {arr.dtype}", path,
+                             "the volume must hold numbers (integer or float)")
+        data = lazy_frames(functools.partial(_npy_frame, str(path), modality), arr.shape[0],
+                           arr.shape[1:])
     else:
         data = validate(np.asarray(arr), path, modality)
     return Volume(data=data, voxel_size_um=voxel_size, axes=axes,
