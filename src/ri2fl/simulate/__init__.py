@@ -14,5 +14,7 @@ Examples
 from .dataset import simulate_dataset
 from .fov import SimulatedFOV, simulate_fov
 from .phantoms import CELL_TYPES
+from .timelapse import simulate_timelapse
 
-__all__ = ["CELL_TYPES", "SimulatedFOV", "simulate_dataset", "simulate_fov"]
+__all__ = ["CELL_TYPES", "SimulatedFOV", "simulate_dataset", "simulate_fov",
+           "simulate_timelapse"]

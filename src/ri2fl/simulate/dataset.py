@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +46,21 @@ def assign_splits(n: int, fractions: Sequence[float], rng: np.random.Generator) 
         counts[int(np.argmax(counts))] -= 1
         counts[0] += 1
     labels = np.repeat(np.array(SPLITS), counts)
-    return list(rng.permutation(labels))
+    return [str(s) for s in rng.permutation(labels)]
+
+
+def _single_threaded_fft() -> None:
+    from . import optics
+
+    optics.FFT_WORKERS = 1
+
+
+def _simulate_one(job: tuple) -> Path:
+    path, cell_type, seed, split, options = job
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sample = simulate_fov(cell_type, seed, **options).to_paired()
+    sample.attrs["split"] = split
+    return write_paired(path, sample)
 
 
 def simulate_dataset(out_dir: str | Path, cell_types: Sequence[str] = ("fibroblast",),
@@ -53,7 +68,7 @@ def simulate_dataset(out_dir: str | Path, cell_types: Sequence[str] = ("fibrobla
                      shape: tuple[int, int, int] = (64, 256, 256), physics: str = "fast",
                      modalities: Sequence[str] = (),
                      split_fractions: Sequence[float] = (0.8, 0.1, 0.1),
-                     overwrite: bool = False, **fov_options) -> Path:
+                     overwrite: bool = False, workers: int = 1, **fov_options) -> Path:
     """Simulate ``n_per_type`` fields of view of each cell type into ``out_dir``.
 
     Parameters
@@ -72,6 +87,8 @@ def simulate_dataset(out_dir: str | Path, cell_types: Sequence[str] = ("fibrobla
         Train / val / test fractions, assigned per cell type.
     overwrite : bool
         Re-simulate fields whose file exists (default: keep them, so a run can resume).
+    workers : int
+        Processes simulating in parallel (each then uses one FFT thread).
     **fov_options
         Further keyword arguments for :func:`simulate_fov`.
 
@@ -94,16 +111,17 @@ def simulate_dataset(out_dir: str | Path, cell_types: Sequence[str] = ("fibrobla
             rel = f"{ct}/{ct}_{i:04d}.h5"
             rows.append({"path": rel, "cell_type": ct, "seed": sample_seed(seed, ct, i),
                          "split": splits[i]})
-    for row in progress(rows, desc="simulate"):
-        path = out_dir / str(row["path"])
-        if path.exists() and not overwrite:
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fov = simulate_fov(str(row["cell_type"]), int(row["seed"]), shape=shape,
-                           physics=physics, modalities=tuple(modalities), **fov_options)
-        sample = fov.to_paired()
-        sample.attrs["split"] = str(row["split"])
-        write_paired(path, sample)
+    todo = [row for row in rows if overwrite or not (out_dir / str(row["path"])).exists()]
+    jobs = [(out_dir / str(r["path"]), str(r["cell_type"]), int(r["seed"]), str(r["split"]),
+             dict(shape=tuple(shape), physics=physics, modalities=tuple(modalities),
+                  **fov_options)) for r in todo]
+    if workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(max_workers=workers, initializer=_single_threaded_fft) as pool:
+            for _ in progress(pool.map(_simulate_one, jobs), desc="simulate", total=len(jobs)):
+                pass
+    else:
+        for job in progress(jobs, desc="simulate"):
+            _simulate_one(job)
     manifest = out_dir / "manifest.csv"
     with atomic_path(manifest) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=MANIFEST_COLUMNS)

@@ -314,6 +314,7 @@ def simulate_fov(cell_type: str = "fibroblast", seed: int = 0,
     if cells is None:
         cells = layout_cells(cell_type, rng, shape, voxel, n_cells, variant, cluster, edge)
     canvas = render_cells(cells, shape, rng, voxel, supersample)
+    rng = np.random.default_rng([seed, int(timepoint), 1])  # measurement noise of this frame
     dn = canvas.dn
     ri_true = (np.float32(medium_index) + dn).astype(np.float32)
     ri = reconstruct(dn, voxel, medium_index, physics, rng, ri_noise_std)

@@ -411,12 +411,15 @@ def _add_nucleoli(cell: CellSpec, rng: np.random.Generator) -> None:
             cell.nucleoli.append((center + off, r))
 
 
-def _add_chromosomes(cell: CellSpec, rng: np.random.Generator) -> None:
-    """Condensed chromosomes on a metaphase plate, or two anaphase sets."""
+def _add_chromosomes(cell: CellSpec, rng: np.random.Generator, anaphase: bool | None = None,
+                     separation: float = 3.6) -> None:
+    """Condensed chromosomes on a metaphase plate, or two anaphase sets ``separation`` µm
+    apart."""
     zc = cell.z_base + 0.5 * cell.height
     plate_normal = rng.uniform(0, np.pi)
-    anaphase = rng.random() < 0.4
-    sets = [-1.8, 1.8] if anaphase else [0.0]
+    if anaphase is None:
+        anaphase = rng.random() < 0.4
+    sets = [-separation / 2, separation / 2] if anaphase else [0.0]
     for off in sets:
         cy = cell.center[0] + off * math.sin(plate_normal)
         cx = cell.center[1] + off * math.cos(plate_normal)
