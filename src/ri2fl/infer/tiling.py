@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -233,16 +234,27 @@ def _to_numpy(pred: Any) -> np.ndarray:
 
 
 def _accumulate(out: Any, pred: np.ndarray, grid: TileGrid, start: Sequence[int]) -> None:
-    """Add the window-weighted patch prediction into ``out`` on the volume grid."""
+    """Add the window-weighted patch prediction into ``out`` on the volume grid.
+
+    ``pred`` is weighted in place (it is the tiler's own buffer).
+    """
     spans = [a.output_span(s) for a, s in zip(grid.axes, start)]
     wz, wy, wx = (f[p] for f, (_, p) in zip(grid.normalized_weights(start), spans))
-    crop = pred[(slice(None), *tuple(p for _, p in spans))]
-    contrib = crop * (wz[:, None, None] * wy[None, :, None] * wx[None, None, :])
-    region = (slice(None), *tuple(v for v, _ in spans))
+    crop = pred[(slice(None), *(p for _, p in spans))]
+    weight = wz[:, None, None] * wy[None, :, None] * wx[None, None, :]
+    if not np.all(weight == 1):
+        np.multiply(crop, weight, out=crop)
+    region = (slice(None), *(v for v, _ in spans))
     if isinstance(out, np.ndarray):
-        out[region] += contrib
+        out[region] += crop
     else:  # zarr / h5py / memmap: read-modify-write of this region only
-        out[region] = np.asarray(out[region], dtype=np.float32) + contrib
+        out[region] = np.asarray(out[region], dtype=np.float32) + crop
+
+
+def _write_batch(out: Any, preds: np.ndarray, grid: TileGrid,
+                 batch: Sequence[Sequence[int]]) -> None:
+    for pred, start in zip(preds, batch):
+        _accumulate(out, pred, grid, start)
 
 
 def predict_tiled(fn: Callable[[np.ndarray], Any], array: Any, patch_size: Sequence[int],
@@ -308,14 +320,24 @@ def predict_tiled(fn: Callable[[np.ndarray], Any], array: Any, patch_size: Seque
     starts = list(grid)
     batches = [starts[i:i + batch_size] for i in range(0, len(starts), batch_size)]
     disable = None if progress is None else not progress
-    for batch in _progress(batches, desc=desc, disable=disable):
-        inputs = np.stack([_read_patch(array, grid, s) for s in batch])
-        preds = _to_numpy(fn(inputs))
-        if preds.ndim != 5 or preds.shape[0] != len(batch) or preds.shape[2:] != inputs.shape[2:]:
-            raise ValueError(f"fn returned shape {preds.shape} for a batch of shape "
-                             f"{inputs.shape}; it must keep N and the spatial size")
-        if out is None:
-            out = np.zeros((n_out or preds.shape[1], *grid.shape), dtype=np.float32)
-        for pred, s in zip(preds, batch):
-            _accumulate(out, pred, grid, s)
+    # one writer thread, one batch in flight: writing (compression, disk) overlaps the next
+    # batch's network pass while at most two batches of predictions are alive
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ri2fl-tile-writer") as pool:
+        pending: Future | None = None
+        for batch in _progress(batches, desc=desc, disable=disable):
+            inputs = np.stack([_read_patch(array, grid, s) for s in batch])
+            preds = _to_numpy(fn(inputs))
+            if not preds.flags.writeable:  # weighted in place below
+                preds = preds.copy()
+            if (preds.ndim != 5 or preds.shape[0] != len(batch)
+                    or preds.shape[2:] != inputs.shape[2:]):
+                raise ValueError(f"fn returned shape {preds.shape} for a batch of shape "
+                                 f"{inputs.shape}; it must keep N and the spatial size")
+            if out is None:
+                out = np.zeros((n_out or preds.shape[1], *grid.shape), dtype=np.float32)
+            if pending is not None:
+                pending.result()
+            pending = pool.submit(_write_batch, out, preds, grid, batch)
+        if pending is not None:
+            pending.result()
     return out
