@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-import dask.array as da
 import numpy as np
 
 from ..errors import InputError
+
+if TYPE_CHECKING:
+    import dask.array as da
 
 
 class FrameSource:
@@ -50,6 +53,8 @@ class FrameSource:
 def lazy_frames(loader: Callable[[int], np.ndarray], n_frames: int,
                 frame_shape: Sequence[int], dtype=np.float32) -> da.Array:
     """Stack ``loader(t)`` for ``t`` in ``range(n_frames)`` as a lazy (t, ...) dask array."""
+    import dask.array as da
+
     source = FrameSource(loader, n_frames, frame_shape, dtype)
     return da.from_array(source, chunks=(1, *source.shape[1:]), asarray=False, fancy=False,
                          name=f"frames-{uuid.uuid4().hex}")
