@@ -64,3 +64,19 @@ def test_help_shows_examples(capsys):
     with pytest.raises(SystemExit):
         main(["predict", "--help"])
     assert "ri2fl predict cell.TCF -o predictions/ --tta 8 --mc 8" in capsys.readouterr().out
+
+
+def test_write_tcf_adds_the_channels_to_a_copy(tmp_path, checkpoint, rng):
+    tcf = pytest.importorskip("ri2fl.io.tcf")
+    ri = (1.337 + 0.03 * rng.random((8, 20, 20))).astype(np.float32)
+    src = tcf.write_tcf(tmp_path / "cell.TCF", ri, (0.2, 0.15, 0.15))
+    rc = main(["predict", str(src), "-o", str(tmp_path / "out"), "--model", str(checkpoint),
+               "--write-tcf", "--serial", "--device", "cpu"])
+    assert rc == 0
+    copy = tmp_path / "out" / "cell_ri2fl.TCF"
+    fl = io.read(copy, modality="fl")
+    assert fl.spatial_shape == ri.shape and len(fl.channel_names) == 2
+    np.testing.assert_allclose(np.asarray(io.read(copy).data), np.asarray(io.read(src).data))
+    zarr_fl = np.asarray(io.read(tmp_path / "out" / "cell.ome.zarr", modality="fl").data)
+    expected = np.round(np.clip(zarr_fl, 0, 1) * 255)
+    assert np.abs(np.asarray(fl.data, np.float32) - expected).max() <= 1

@@ -343,10 +343,11 @@ def _first_channel(vol):
 
 def _write_tcf_copy(input_path: str | Path, tcf_out: str | Path, zarr_path: str | Path,
                     targets: list[str], frame: int | None) -> None:
-    """Copy the input TCF and add the predicted FL channels as Data/3DFL CH0..CHn."""
-    import shutil
+    """Copy the input TCF with the predicted FL as Data/3DFL CH0..CHn (reference layout).
 
-    from .._atomic import atomic_path
+    Channels go in the order of :data:`ri2fl.constants.TARGETS` (CH0 membrane ... CH5
+    nucleolus), as the reference tool wrote them.
+    """
     from ..io import read
 
     try:
@@ -357,9 +358,10 @@ def _write_tcf_copy(input_path: str | Path, tcf_out: str | Path, zarr_path: str 
         raise ConfigError("--write-tcf needs TCF inputs", str(input_path),
                           "leave out --write-tcf for other formats")
     pred = read(zarr_path, modality="fl")
-    data = np.asarray(pred.data, dtype=np.float32)
-    n = len(targets)
-    fl = data[:, :n] if pred.axes.startswith("t") else data[:n]
-    with atomic_path(tcf_out) as tmp:
-        shutil.copyfile(input_path, tmp)
-        add_fl_channels(tmp, fl, targets, voxel_size_um=pred.voxel_size_um)
+    ordered = sorted(targets, key=lambda t: TARGETS.index(t) if t in TARGETS else len(TARGETS))
+    timelapse = pred.axes.startswith("t")
+    channels = {}
+    for t in ordered:
+        i = pred.channel_names.index(t)
+        channels[t] = np.asarray(pred.data[:, i] if timelapse else pred.data[i], np.float32)
+    add_fl_channels(input_path, tcf_out, channels, voxel_size_um=pred.voxel_size_um)
