@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from ri2fl.models import build, n_parameters
-from ri2fl.train.config import DEFAULTS
+from ri2fl.train.config import DEFAULTS, load_config
 from ri2fl.train.losses import mse_gdl_loss
 
 
@@ -37,11 +37,11 @@ def cpu_flags() -> list[str]:
     return sorted(f for f in flags if f in ("avx512f", "avx512_bf16", "amx_bf16", "amx_tile"))
 
 
-def bench(bf16: bool, device: torch.device, batch: int, patch: tuple[int, int, int],
-          steps: int, warmup: int) -> float:
+def bench(config: dict, bf16: bool, device: torch.device, batch: int,
+          patch: tuple[int, int, int], steps: int, warmup: int) -> float:
     """Patches per second of full training steps."""
     torch.manual_seed(0)
-    model = build({**DEFAULTS, "targets": DEFAULTS["targets"]}).to(device).train()
+    model = build(config).to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     x = torch.rand(batch, 1, *patch, device=device)
     y = torch.rand(batch, 6, *patch, device=device)
@@ -68,27 +68,31 @@ def bench(bf16: bool, device: torch.device, batch: int, patch: tuple[int, int, i
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--config", help="training YAML whose model and patch size to use "
+                   "(default: ri2fl.train.config.DEFAULTS)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--batch-size", type=int, default=2)
-    p.add_argument("--patch-size", type=int, nargs=3, default=DEFAULTS["patch_size"])
+    p.add_argument("--patch-size", type=int, nargs=3)
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    patch = tuple(args.patch_size)
+    config = load_config(args.config) if args.config else DEFAULTS
+    patch = tuple(args.patch_size or config["patch_size"])
     result = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda"
         else platform.processor() or platform.machine(),
         "cpu_flags": cpu_flags(), "threads": args.threads, "torch": torch.__version__,
         "batch_size": args.batch_size, "patch_size": list(patch),
-        "parameters": n_parameters(build(DEFAULTS)),
+        "config": args.config or "DEFAULTS", "model": config["model"],
+        "parameters": n_parameters(build(config)),
     }
     for name, bf16 in (("fp32", False), ("bf16_autocast", True)):
         result[f"{name}_patches_per_s"] = round(
-            bench(bf16, device, args.batch_size, patch, args.steps, args.warmup), 3)
+            bench(config, bf16, device, args.batch_size, patch, args.steps, args.warmup), 3)
     print(json.dumps(result) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()))
     return 0
 
