@@ -122,6 +122,7 @@ def _hl60_path(path: Path | None) -> Path | None:
 
 
 def run_demo(out_dir: str | Path, plan: DemoPlan = FULL, *, model: str = "default",
+             segment_model: str = "segment-default", cell_model: str = "cell-default",
              hl60: str | Path | None = None, run_hl60: bool = True, oracle: bool = False,
              echo: Callable[[str], None] = print) -> DemoResult:
     """Run the demonstration into ``out_dir`` and return what it wrote.
@@ -133,8 +134,8 @@ def run_demo(out_dir: str | Path, plan: DemoPlan = FULL, *, model: str = "defaul
     plan : DemoPlan
         Experiment size: :data:`FULL` (about 5 minutes on 2 cores), :data:`QUICK`,
         :data:`TINY` (tests).
-    model : str
-        Fluorescence model (shipped name or checkpoint).
+    model, segment_model, cell_model : str
+        Fluorescence, organelle and cell models (shipped names or checkpoints).
     hl60 : path, optional
         The HL60 RI file (default: ``shared/data/hl60`` next to the checkout, else the copy
         shipped in the package).
@@ -151,6 +152,7 @@ def run_demo(out_dir: str | Path, plan: DemoPlan = FULL, *, model: str = "defaul
     from .report import build_report
 
     t0 = time.perf_counter()
+    seg_options = {"model": segment_model, "cell_model": cell_model}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tables, volumes, examples, log = [], [], [], []
@@ -170,7 +172,8 @@ def run_demo(out_dir: str | Path, plan: DemoPlan = FULL, *, model: str = "defaul
                                     nucleus_labels=fov.nucleus_labels, masks=fov.masks)
         else:
             field_ = profile_volume(fov.ri, fov.voxel_size_um, fov.medium_index, model=model,
-                                    tta=plan.tta, mc=plan.mc, seed=plan.seed)
+                                    tta=plan.tta, mc=plan.mc, seed=plan.seed,
+                                    segment_options=seg_options)
         table = field_.table
         for key, value in {"field": name, **meta}.items():
             table[key] = value
@@ -230,20 +233,27 @@ def run_demo(out_dir: str | Path, plan: DemoPlan = FULL, *, model: str = "defaul
     run_hl60 = run_hl60 and not oracle
     hl60_file = _hl60_path(Path(hl60) if hl60 else None) if run_hl60 else None
     if hl60_file is not None:
-        hl60_table, hl60_field = _run_hl60(hl60_file, out_dir, model, plan, volumes)
+        hl60_table, hl60_field = _run_hl60(hl60_file, out_dir, model, plan, volumes,
+                                           seg_options)
         say(f"HL60 (real, {hl60_file.name}): {len(hl60_table)} cell(s), volume "
             + ", ".join(f"{v:.0f} µm³" for v in hl60_table["cell_volume_um3"]))
         examples.append(_example("HL60 (real cell, PBS, 0.139 µm voxels)", hl60_field))
     elif run_hl60:
         say("HL60 cell not found: skipped")
 
+    note = (f"Features on inferred vs simulated-true fluorescence: r = {r:.3f} "
+            "(paper: 0.97).")
+    unc = "cell_nucleus_uncertainty_mean_au"
+    if hl60_table is not None and features[unc].notna().any():
+        note += (f" Nucleus-channel uncertainty, mean per cell: simulated cells "
+                 f"{features[unc].mean():.3g}, real HL60 cell (out of distribution) "
+                 f"{hl60_table[unc].mean():.3g}.")
     parquet = write_table(features, out_dir / "features.parquet")
     csv = write_table(features, out_dir / "features.csv")
     report = build_report(features, out_dir / "report.html", group_by="condition",
                           colour_by=["cell_type", "condition"], examples=examples,
                           title="ri2fl demo: simulated macrophage / HEK 293 experiment",
-                          note=f"Features on inferred vs simulated-true fluorescence: "
-                               f"r = {r:.3f} (paper: 0.97).")
+                          note=note)
     say(f"report written: {report}")
     return DemoResult(out_dir=out_dir, features=features, report=report,
                       tables=[parquet, csv], volumes=volumes, hl60=hl60_table,
@@ -289,13 +299,13 @@ def load_hl60(path: str | Path | None = None) -> tuple[np.ndarray, tuple, float]
             vol.medium_index or HL60_MEDIUM_INDEX)
 
 
-def _run_hl60(path: Path, out_dir: Path, model: str, plan: DemoPlan,
-              volumes: list[Path]) -> tuple[pd.DataFrame, ProfiledField]:
+def _run_hl60(path: Path, out_dir: Path, model: str, plan: DemoPlan, volumes: list[Path],
+              seg_options: dict) -> tuple[pd.DataFrame, ProfiledField]:
     from .cli.profile import write_table
 
     ri, voxel, medium = load_hl60(path)
     field_ = profile_volume(ri, voxel, medium, model=model, tta=plan.tta, mc=plan.mc,
-                            seed=plan.seed)
+                            seed=plan.seed, segment_options=seg_options)
     table = field_.table
     table.insert(0, "source", str(path))
     write_table(table, out_dir / "hl60" / "hl60_features.csv")

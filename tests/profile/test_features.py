@@ -208,3 +208,13 @@ def test_empty_volume_gives_empty_table_with_all_columns():
                           voxel_size_um=0.2)
     assert len(table) == 0
     assert len(table.columns) == len(feature_dictionary())
+
+
+def test_uncertainty_becomes_a_quality_column_not_a_feature():
+    ri, labels, nuclei, (cell1, _, _) = _two_cell_phantom()
+    unc = {"nucleus": np.where(cell1, 0.2, 0.05).astype(np.float32)}
+    table = measure_cells(ri, labels, nuclei, None, SPACING, uncertainty=unc).set_index("label")
+    assert table.loc[1, "cell_nucleus_uncertainty_mean_au"] == pytest.approx(0.2)
+    assert table.loc[2, "cell_nucleus_uncertainty_mean_au"] == pytest.approx(0.05)
+    assert np.isnan(table.loc[1, "cell_actin_uncertainty_mean_au"])
+    assert "cell_nucleus_uncertainty_mean_au" not in feature_columns(table.reset_index())

@@ -21,7 +21,8 @@ def _table(rng, n=12, frames=3):
                              "label": i + 1, "cut_by_edge": False,
                              "cell_volume_um3": rng.normal(500 + shift + 10 * t, 20),
                              "cell_dry_mass_pg": rng.normal(60, 5),
-                             "cell_ri_mean": rng.normal(1.36, 0.002)})
+                             "cell_ri_mean": rng.normal(1.36, 0.002),
+                             "cell_nucleus_uncertainty_mean_au": rng.uniform(0, 0.1)})
     return pd.DataFrame(rows)
 
 
@@ -40,10 +41,14 @@ def test_report_has_all_sections_and_figures(rng, tmp_path):
     out = build_report(_table(rng), tmp_path / "report.html", group_by="condition",
                        examples=[example], embedding="pca")
     text = out.read_text(encoding="utf-8")
-    for section in ("summary", "embedding", "anova", "boxplots", "ttests", "timecourses",
-                    "examples", "features"):
+    for section in ("summary", "embedding", "anova", "boxplots", "ttests", "uncertainty",
+                    "timecourses", "examples", "features"):
         assert f"<section id='{section}'>" in text, section
-    assert _images(text) == 4  # embedding, box plots, time courses, one example field
+    # embedding, box plots, uncertainty, time courses, one example field
+    assert _images(text) == 5
+    # uncertainty is quality control: never ranked as a feature
+    assert "uncertainty_mean_au" not in text.split("<section id='anova'>")[1].split(
+        "</section>")[0]
     # the feature that truly differs tops the ANOVA table
     anova = text.split("<section id='anova'>")[1]
     assert anova.index("cell_volume_um3") < anova.index("cell_ri_mean")

@@ -10,6 +10,7 @@
 from .analysis import anova_ranking, embed, time_courses, track_cells, ttests, zscore
 from .features import (
     META_COLUMNS,
+    METADATA_COLUMNS,
     feature_columns,
     feature_dictionary,
     measure_cells,
@@ -17,6 +18,7 @@ from .features import (
 )
 
 __all__ = [
+    "METADATA_COLUMNS",
     "META_COLUMNS",
     "anova_ranking",
     "embed",

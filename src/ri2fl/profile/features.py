@@ -40,6 +40,15 @@ META_COLUMNS: tuple[str, ...] = (
     "label", "centroid_z_um", "centroid_y_um", "centroid_x_um", "cut_by_edge",
 )
 
+#: Columns other steps add (profile command, time-lapses, demo); not features either.
+METADATA_COLUMNS: tuple[str, ...] = (
+    "source", "field", "frame", "time_s", "track_id", "position", "condition", "cell_type",
+    "n_cells_simulated",
+)
+
+#: Suffix of the per-cell inference-uncertainty columns (quality control, not features).
+UNCERTAINTY_SUFFIX = "_uncertainty_mean_au"
+
 #: Compartments for refractive-index features.
 RI_COMPARTMENTS: tuple[str, ...] = ("cell", "nucleus", "cytoplasm", "nucleoli")
 #: Compartments for fluorescence features.
@@ -162,14 +171,19 @@ def feature_dictionary(channels: Sequence[str] = TARGETS,
          "centroid distance to the nearest other cell"),
         ("touching_neighbours_count", "neighbours", "1", "other cells sharing a face with it"),
     ]
+    for ch in channels:
+        rows.append((f"cell_{ch}{UNCERTAINTY_SUFFIX}", "quality", "a.u.",
+                     f"mean inference uncertainty (s.d.) of the {ch} channel in the cell: "
+                     "high where the inferred fluorescence is not to be trusted"))
     return pd.DataFrame(rows, columns=["name", "family", "unit", "description"])
 
 
 def feature_columns(table: pd.DataFrame) -> list[str]:
     """The numeric feature columns of a feature table (identifiers and metadata left out)."""
-    skip = set(META_COLUMNS) | {"frame", "track_id", "time_s", "source", "position"}
+    skip = set(META_COLUMNS) | set(METADATA_COLUMNS)
     return [c for c in table.columns
-            if c not in skip and pd.api.types.is_numeric_dtype(table[c])
+            if c not in skip and not c.endswith(UNCERTAINTY_SUFFIX)
+            and pd.api.types.is_numeric_dtype(table[c])
             and not pd.api.types.is_bool_dtype(table[c])]
 
 
@@ -540,7 +554,8 @@ def measure_cells(ri: np.ndarray, cell_labels: np.ndarray,
                   medium_index: float = MEDIUM_INDEX, alpha: float = ALPHA_ML_PER_G,
                   masks: Mapping[str, np.ndarray] | None = None, *,
                   fl_threshold: float = 0.5, neighbour_radius_um: float = 20.0,
-                  channels: Sequence[str] | None = None) -> pd.DataFrame:
+                  channels: Sequence[str] | None = None,
+                  uncertainty: Mapping[str, np.ndarray] | None = None) -> pd.DataFrame:
     """Measure every cell of a labelled volume: one row per cell, one column per feature.
 
     Parameters
@@ -571,6 +586,9 @@ def measure_cells(ri: np.ndarray, cell_labels: np.ndarray,
     channels : sequence of str, optional
         Names of the fluorescence columns to write; defaults to the six targets, so that
         tables from any input have the same columns (NaN where a channel is absent).
+    uncertainty : dict of name -> (Z, Y, X) array, optional
+        Voxel-wise inference uncertainty per channel (e.g. the TTA or MC-dropout s.d.);
+        its mean in each cell becomes a quality column (not a feature).
 
     Returns
     -------
@@ -598,6 +616,8 @@ def measure_cells(ri: np.ndarray, cell_labels: np.ndarray,
     names += [c for c in fl_channels if c not in names]
     for name, m in (masks or {}).items():
         _check_same_shape(f"masks[{name!r}]", m, shape)
+    for name, m in (uncertainty or {}).items():
+        _check_same_shape(f"uncertainty[{name!r}]", m, shape)
     nucleus_any = (np.asarray(nucleus_labels) > 0 if nucleus_labels is not None
                    else np.zeros(shape, bool))
     nucleoli = _organelle_mask("nucleolus", masks, fl_channels, fl_threshold)
@@ -620,6 +640,10 @@ def measure_cells(ri: np.ndarray, cell_labels: np.ndarray,
         for ch in fl_channels:
             crop[f"fl:{ch}"] = np.asarray(fl_channels[ch][sl])
         row = _measure_one(crop, spacing, names, medium_index, alpha)
+        for ch in names:
+            u = (uncertainty or {}).get(ch)
+            row[f"cell_{ch}{UNCERTAINTY_SUFFIX}"] = (float(np.mean(np.asarray(u[sl])[cell]))
+                                                     if u is not None else np.nan)
         offset = np.array([s.start for s in sl])
         centroid = (np.argwhere(cell).mean(0) + offset) * spacing
         centroids.append(centroid)

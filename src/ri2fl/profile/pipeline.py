@@ -44,6 +44,7 @@ def profile_volume(ri: np.ndarray, voxel_size_um: Sequence[float],
                    masks: Mapping[str, np.ndarray] | None = None,
                    model: Any = "default", tta: int = 0, mc: int = 0,
                    method: str = "network", seed: int = 0,
+                   segment_options: Mapping[str, Any] | None = None,
                    **measure_options: Any) -> ProfiledField:
     """Profile one RI tomogram; predict the fluorescence and segment the cells if not given.
 
@@ -61,6 +62,8 @@ def profile_volume(ri: np.ndarray, voxel_size_um: Sequence[float],
     cell_labels, nucleus_labels, masks : arrays, optional
         Instances and organelle masks; default: ``ri2fl.segment.segment_volume`` with
         ``method`` (given the predicted fluorescence).
+    segment_options : mapping, optional
+        More keyword arguments of ``segment_volume`` (e.g. ``model``, ``cell_model``).
     **measure_options
         Passed to :func:`ri2fl.profile.measure_cells`.
 
@@ -85,11 +88,13 @@ def profile_volume(ri: np.ndarray, voxel_size_um: Sequence[float],
     if cell_labels is None:
         from ..segment import segment_volume
 
-        seg = segment_volume(ri, voxel_size_um, medium_index, method=method, fl=dict(fl))
+        seg = segment_volume(ri, voxel_size_um, medium_index, method=method, fl=dict(fl),
+                             **dict(segment_options or {}))
         cell_labels, nucleus_labels = seg.cell_labels, seg.nucleus_labels
         masks = dict(seg.masks) if masks is None else masks
     table = measure_cells(ri, cell_labels, nucleus_labels, dict(fl), voxel_size_um,
-                          medium_index=medium_index, masks=masks, **measure_options)
+                          medium_index=medium_index, masks=masks,
+                          uncertainty=uncertainty or None, **measure_options)
     return ProfiledField(table=table, ri=ri, voxel_size_um=tuple(voxel_size_um),
                          medium_index=float(medium_index), fl=dict(fl),
                          cell_labels=np.asarray(cell_labels),

@@ -1,8 +1,9 @@
 """The profiling report: one self-contained HTML page with embedded figures.
 
 Sections (each an ``<section id=...>``): ``summary``, ``embedding``, ``anova``,
-``boxplots``, ``ttests``, ``timecourses`` (time-lapses only), ``examples`` (when example
-fields are given) and ``features`` (per-feature summary).
+``boxplots``, ``ttests``, ``uncertainty`` (when the table has uncertainty columns),
+``timecourses`` (time-lapses only), ``examples`` (when example fields are given) and
+``features`` (per-feature summary).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from .. import __version__
 from .._atomic import atomic_path
 from ..errors import ConfigError
 from ..profile import anova_ranking, embed, feature_columns, time_courses, ttests
+from ..profile.features import UNCERTAINTY_SUFFIX
 from .figures import box_plots, embedding_figure, example_figure, figure_png, time_course_figure
 
 _STYLE = """
@@ -142,6 +144,18 @@ def build_report(table: pd.DataFrame, path: str | Path, *, group_by: str | None 
         sections.append(("anova", "Features ranked by one-way ANOVA",
                          ["<p class='note'>Only one group: no ANOVA, t-tests or box plots. "
                           "Profile several conditions (--condition) to compare them.</p>"]))
+    unc_cols = [c for c in table.columns
+                if c.endswith(UNCERTAINTY_SUFFIX) and table[c].notna().any()]
+    if unc_cols:
+        by = group if group is not None else None
+        frag = ["<p>Mean inference uncertainty (s.d. over test-time augmentations and "
+                "MC-dropout passes) of each channel in each cell: high values flag cells whose "
+                "inferred fluorescence, and the features measured on it, are less reliable.</p>"]
+        if by is not None:
+            frag.append(_img(box_plots(table, unc_cols, by), "uncertainty"))
+        else:
+            frag.append(_table(table[unc_cols].describe().T.reset_index(names="channel")))
+        sections.append(("uncertainty", "Inference uncertainty per cell", frag))
     if "frame" in table.columns and table["frame"].nunique() > 1:
         sections.append(("timecourses", "Time courses (mean ± s.d. per frame)",
                          _timecourses(table, best, group)))
