@@ -233,3 +233,17 @@ def test_hostile_ome_zarr_metadata_gives_input_error(tmp_path, edit, monkeypatch
     _edit_zarr_json(path, edit)
     with pytest.raises(InputError):
         np.asarray(read(path).data)
+
+
+def test_eager_reads_are_bounded_but_lazy_reads_are_not(tmp_path, monkeypatch):
+    """Many channels of a big field: refused eagerly, fine lazily (nothing allocated)."""
+    import zarr
+    path = write_ome_zarr(tmp_path / "big.ome.zarr", np.zeros((2, 2, 3, 4), np.float32), 0.2,
+                          channel_names=["a", "b"])
+    zarr.open_array(path / "0", mode="r+").resize((5000, 2, 3, 4))  # 120 000 voxels
+    monkeypatch.setenv("RI2FL_MAX_VOXELS", "1000")
+    with pytest.raises(InputError, match="read it lazily"):
+        read(path)
+    vol = read(path, lazy=True)
+    assert vol.shape == (5000, 2, 3, 4)
+    assert vol.channel(4999).data.shape == (2, 3, 4)

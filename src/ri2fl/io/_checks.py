@@ -73,8 +73,9 @@ def check_size(shape: Sequence[int], where: str | Path) -> tuple[int, ...]:
     n = int(np.prod([float(s) for s in shape]))
     if n > max_voxels():
         raise InputError(f"declared size {shape} ({n:.3g} voxels) is larger than the "
-                         f"{max_voxels():.3g} voxels allowed per frame", where,
-                         "the file is corrupt, or set RI2FL_MAX_VOXELS to allow larger frames")
+                         f"{max_voxels():.3g} voxels read at once", where,
+                         "the file is corrupt; or read it lazily (OME-Zarr: lazy=True), or set "
+                         "RI2FL_MAX_VOXELS to allow larger reads")
     return shape
 
 

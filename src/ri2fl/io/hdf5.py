@@ -110,7 +110,8 @@ def read_hdf5(path: str | Path, *, frame: int | None = None, modality: str = "ri
         # an explicitly named dataset other than ``ri`` is not range-checked as RI
         is_ri = modality == "ri" and (dataset is None or ds.name == "/ri")
         modality = "ri" if is_ri else "fl"
-        check_size(ds.shape[-3:], where)
+        # what one read allocates: a frame (all channels), or the whole array without t
+        check_size(ds.shape[1:] if axes.startswith("t") else ds.shape, where)
         vs = voxel_size_um if voxel_size_um is not None else attr(
             ds, "voxel_size_um", attr(f, "voxel_size_um"))
         if vs is None:

@@ -507,7 +507,9 @@ def read_ome_zarr(path: str | Path, *, frame: int | None = None, modality: str =
     axes, units = _axes_of(ms, arr.ndim, where)
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
         raise InputError(f"unsupported data type {arr.dtype}", where)
-    check_size(arr.shape[-3:], where)
+    # what one read allocates: a frame (all channels), or everything unless kept lazy
+    check_size(arr.shape[1:] if axes.startswith("t") else
+               (arr.shape[-3:] if lazy else arr.shape), where)
     if voxel_size_um is None:
         scale = _scale_of(ds_meta.get("coordinateTransformations")) or [1.0] * arr.ndim
         outer = _scale_of(ms.get("coordinateTransformations")) or [1.0] * arr.ndim
