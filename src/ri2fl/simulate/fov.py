@@ -337,8 +337,9 @@ def simulate_fov(cell_type: str = "fibroblast", seed: int = 0,
                                  "fl_shift_z_um": float(fl_shift_z_um)})
     if modalities:
         from .brightfield import synthesize
-        for m in modalities:
-            setattr(fov, m, synthesize(ri_true, voxel, medium_index, m))
+        images = synthesize(ri_true, voxel, medium_index, tuple(modalities),
+                            noise=0.005 if fl_noise else 0.0, rng=rng)
+        fov.bf, fov.dic = images.get("bf"), images.get("dic")
     return fov
 
 
