@@ -243,3 +243,16 @@ def test_inconsistent_frame_is_reported_when_loaded(tmp_path, ri):
     np.testing.assert_allclose(vol.frame(2).data, ri, atol=5.1e-5)
     with pytest.raises(InputError, match="time point 1 has shape"):
         vol.frame(1)
+
+
+def test_add_fl_channels_refuses_inconsistent_channels(tmp_path, ri):
+    src = write_tcf(tmp_path / "a.TCF", ri, VOXEL)
+    with pytest.raises(InputError, match="one \\(z, y, x\\) shape"):
+        add_fl_channels(src, tmp_path / "b.TCF", {"a": np.zeros((2, 2, 2)),
+                                                  "b": np.zeros((3, 2, 2))})
+    with pytest.raises(InputError):
+        add_fl_channels(src, tmp_path / "b.TCF", {})
+    assert not (tmp_path / "b.TCF").exists()
+    path = write_tcf(tmp_path / "c.TCF", ri, VOXEL, fl={"g": np.ones(ri.shape, np.uint8)},
+                     fl_offset_z_um=np.array([0.4]))
+    assert read(path, modality="fl").metadata["fl_offset_z_um"] == pytest.approx([0.4])

@@ -575,11 +575,14 @@ def write_tcf(path: str | Path, ri_frames, voxel_size_um, fl: Mapping[str, Any] 
 def _write_fl(f: h5py.File, fl: Mapping[str, Any], voxel_size_um, offset_z_um, layout: str,
               tile_shape, include_reduced: bool, comp: dict, time_interval_s: float) -> None:
     vz, vy, vx = voxel_size_from(voxel_size_um, "fl_voxel_size_um")
-    offsets = (list(offset_z_um) if isinstance(offset_z_um, Sequence)
-               else [float(offset_z_um)] * len(fl))
+    offsets = ([float(offset_z_um)] * len(fl) if np.ndim(offset_z_um) == 0
+               else [float(o) for o in offset_z_um])
     channels = {name: _as_frames(arr) for name, arr in fl.items()}
-    first = next(iter(channels.values()))
-    nz, ny, nx = first[0].shape
+    shapes = {x.shape for frames in channels.values() for x in frames}
+    if not channels or len(shapes) != 1 or len(offsets) != len(channels):
+        raise InputError(f"fluorescence channels must be non-empty, of one (z, y, x) shape "
+                         f"(got {sorted(shapes)}) with one OffsetZ each")
+    nz, ny, nx = shapes.pop()
     group = f.create_group("Data/3DFL")
     _set_attrs(group, Channels=len(channels), DataCount=max(len(x) for x in channels.values()),
                SizeX=nx, SizeY=ny, SizeZ=nz, ResolutionX=vx, ResolutionY=vy, ResolutionZ=vz,
