@@ -136,3 +136,19 @@ def test_dataset_writes_paired_files_and_a_manifest(tmp_path):
     assert set(sample.masks) == {"nucleus", "nucleolus", "membrane", "lipid_droplets"}
     again = simulate_fov("macrophage", int(rows[4]["seed"]), shape=(16, 48, 48))
     np.testing.assert_array_equal(sample.ri, again.ri)
+
+
+def test_tiles_reassemble_the_full_field_at_their_offsets():
+    from ri2fl.simulate import simulate_tiles
+
+    tiles, offsets, full = simulate_tiles(seed=2, grid=(2, 3), tile_shape=(24, 64, 64),
+                                          overlap=16, cell_type="macrophage", physics="none",
+                                          n_cells=4)
+    assert len(tiles) == 6 and offsets.shape == (6, 3)
+    assert not np.array_equal(offsets[1, 1:] - offsets[0, 1:], [0, 48])  # stage jitter
+    for tile, (oz, oy, ox) in zip(tiles, offsets):
+        window = full[oz:oz + 24, oy:oy + 64, ox:ox + 64]
+        np.testing.assert_allclose(tile, np.clip(window, *RI_CLIP), atol=1e-6)
+    # neighbours really overlap: the right edge of tile 0 reappears in tile 1
+    shift = offsets[1] - offsets[0]
+    assert 0 < shift[2] < 64

@@ -12,9 +12,9 @@ Examples
 """
 
 from .dataset import simulate_dataset
-from .fov import SimulatedFOV, simulate_fov
+from .fov import SimulatedFOV, simulate_fov, simulate_tiles
 from .phantoms import CELL_TYPES
 from .timelapse import simulate_timelapse
 
 __all__ = ["CELL_TYPES", "SimulatedFOV", "simulate_dataset", "simulate_fov",
-           "simulate_timelapse"]
+           "simulate_tiles", "simulate_timelapse"]

@@ -355,3 +355,64 @@ def reconstruct(dn: np.ndarray, voxel: tuple[float, float, float], medium_index:
     else:
         rec = dn
     return np.clip(np.float32(medium_index) + rec, *RI_CLIP).astype(np.float32)
+
+
+def simulate_tiles(seed: int = 0, grid: tuple[int, int] = (2, 2),
+                   tile_shape: tuple[int, int, int] = (64, 256, 256),
+                   overlap: float | int = 0.15, cell_type: str = "fibroblast",
+                   physics: str = "fast", jitter_vox: int = 3, **fov_options
+                   ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """A large field acquired as overlapping tiles, each measured and reconstructed alone.
+
+    Parameters
+    ----------
+    seed : int
+        Random seed.
+    grid : (rows, cols)
+        Tiles along y and x.
+    tile_shape : (z, y, x)
+        Voxels per tile.
+    overlap : float or int
+        Overlap between neighbouring tiles: a fraction of the tile (< 1) or voxels.
+    jitter_vox : int
+        Stage positioning error: each tile lands up to this many voxels (y, x) away from its
+        nominal position (stitching must find the true offsets).
+    **fov_options
+        Passed to :func:`simulate_fov` for the ground-truth field (e.g. ``n_cells``).
+
+    Returns
+    -------
+    tiles : list of ndarray
+        Reconstructed, clipped RI per tile (float32), row-major.
+    offsets : ndarray
+        (n_tiles, 3) int: true (z, y, x) voxel position of each tile's origin in the field.
+    full_volume : ndarray
+        True RI of the whole field (float32); tile i equals (up to the tomograph's blur,
+        noise and clipping) ``full_volume[offsets[i] + tile_shape window]``.
+    """
+    rows, cols = (int(g) for g in grid)
+    tz, ty, tx = (int(s) for s in tile_shape)
+    if rows < 1 or cols < 1:
+        raise ConfigError(f"grid must be at least (1, 1), got {grid}", "grid")
+    ov = [round(overlap * s) if isinstance(overlap, float) and overlap < 1 else int(overlap)
+          for s in (ty, tx)]
+    if not all(0 <= o < s for o, s in zip(ov, (ty, tx))):
+        raise ConfigError(f"overlap {overlap} does not fit tiles of {tile_shape}", "overlap",
+                          "use a fraction below 1 or fewer voxels than the tile")
+    steps = (ty - ov[0], tx - ov[1])
+    full_shape = (tz, (rows - 1) * steps[0] + ty + 2 * jitter_vox,
+                  (cols - 1) * steps[1] + tx + 2 * jitter_vox)
+    field_ = simulate_fov(cell_type, seed, full_shape, physics="none", fl_noise=False,
+                          **fov_options)
+    rng = np.random.default_rng([seed, 3])
+    dn = field_.ri_true - np.float32(field_.medium_index)
+    tiles, offsets = [], []
+    for r in range(rows):
+        for c in range(cols):
+            jy, jx = rng.integers(-jitter_vox, jitter_vox + 1, 2) if jitter_vox else (0, 0)
+            oy, ox = jitter_vox + r * steps[0] + jy, jitter_vox + c * steps[1] + jx
+            crop = dn[:, oy:oy + ty, ox:ox + tx]
+            tiles.append(reconstruct(crop, field_.voxel_size_um, field_.medium_index, physics,
+                                     rng))
+            offsets.append((0, oy, ox))
+    return tiles, np.asarray(offsets, dtype=np.int64), field_.ri_true
