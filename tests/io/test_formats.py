@@ -260,3 +260,9 @@ def test_bioformats2raw_layout_reads_first_image(tmp_path, ri):
     vol = read(root)
     assert vol.voxel_size_um == pytest.approx(VOXEL)
     np.testing.assert_array_equal(vol.data, ri)
+
+
+def test_volume_repr_is_a_summary(hl60_path):
+    text = repr(read(hl60_path))
+    assert text.startswith("Volume(axes='zyx', shape=(140, 140, 140)")
+    assert "0.139" in text and "1.335" in text and len(text) < 200

@@ -50,6 +50,13 @@ class Volume:
             raise ValueError(f"data has {len(self.data.shape)} dims but axes is {self.axes!r}")
         self.voxel_size_um = tuple(float(v) for v in self.voxel_size_um)
 
+    def __repr__(self) -> str:  # the data's summary, never its values
+        lazy = "" if isinstance(self.data, np.ndarray) else ", lazy"
+        vz, vy, vx = self.voxel_size_um
+        return (f"Volume(axes={self.axes!r}, shape={self.shape}{lazy}, "
+                f"voxel_size_um=({vz:g}, {vy:g}, {vx:g}), channels={self.channel_names}, "
+                f"medium_index={self.medium_index}, format={self.metadata.get('format')!r})")
+
     @property
     def shape(self) -> tuple[int, ...]:
         return tuple(self.data.shape)
