@@ -161,3 +161,13 @@ def test_hl60_resamples_to_canonical_grid_as_one_cell(hl60_path):
     volume_um3 = mask.sum() * np.prod(CANONICAL_VOXEL_SIZE_UM)
     diameter = (6 * volume_um3 / np.pi) ** (1 / 3)
     assert 10 < diameter < 18  # HL60 cells are 12-15 µm across
+
+
+def test_axial_shift_is_independent_of_column_blocking(rng, monkeypatch):
+    from ri2fl.preprocess import register
+    ri = ndimage.gaussian_filter(rng.random((30, 16, 16)), (2, 1, 1)).astype(np.float32)
+    fl = shift_axial(ri, 1.7) + 0.1 * rng.random(ri.shape).astype(np.float32)
+    whole = estimate_axial_shift(ri, fl, voxel_size_z_um=0.2)
+    monkeypatch.setattr(register, "_COLUMNS_PER_BLOCK", 7)  # 256 columns in 37 blocks
+    assert estimate_axial_shift(ri, fl, voxel_size_z_um=0.2) == pytest.approx(whole, abs=1e-9)
+    assert whole == pytest.approx(-1.7, abs=0.25)

@@ -13,21 +13,33 @@ from scipy import ndimage
 
 from ..constants import CANONICAL_VOXEL_SIZE_UM
 
+#: (y, x) columns transformed at once: bounds memory to about 1 MB per z-slice.
+_COLUMNS_PER_BLOCK = 16384
+
 
 def _axial_xcorr(a: np.ndarray, b: np.ndarray, max_shift: int) -> np.ndarray:
     """Normalised cross-correlation c[s] = corr(a[z + s], b[z]) for s in -max..max."""
     nz = a.shape[0]
-    a = a.reshape(nz, -1).astype(np.float64)
-    b = b.reshape(nz, -1).astype(np.float64)
-    a = a - a.mean()
-    b = b - b.mean()
+    a = a.reshape(nz, -1)
+    b = b.reshape(nz, -1)
+    mean_a, mean_b = float(a.mean(dtype=np.float64)), float(b.mean(dtype=np.float64))
     n = 2 * nz  # zero padding: no wrap-around
-    fa = np.fft.rfft(a, n=n, axis=0)
-    fb = np.fft.rfft(b, n=n, axis=0)
-    cc = np.fft.irfft((fa * np.conj(fb)).sum(axis=1), n=n)
+    cross = np.zeros(n // 2 + 1, dtype=np.complex128)
+    ea = np.zeros(nz)
+    eb = np.zeros(nz)
+    # the cross-power summed over columns equals the transform of the summed correlations,
+    # so columns are processed block by block (memory independent of the lateral size)
+    for start in range(0, a.shape[1], _COLUMNS_PER_BLOCK):
+        block_a = a[:, start:start + _COLUMNS_PER_BLOCK].astype(np.float64) - mean_a
+        block_b = b[:, start:start + _COLUMNS_PER_BLOCK].astype(np.float64) - mean_b
+        fa = np.fft.rfft(block_a, n=n, axis=0)
+        fb = np.fft.rfft(block_b, n=n, axis=0)
+        cross += (fa * np.conj(fb)).sum(axis=1)
+        ea += (block_a**2).sum(axis=1)
+        eb += (block_b**2).sum(axis=1)
+    cc = np.fft.irfft(cross, n=n)
     shifts = np.arange(-max_shift, max_shift + 1)
     # normalise by the energy of the overlapping slabs so that large shifts are not favoured
-    ea, eb = (a**2).sum(axis=1), (b**2).sum(axis=1)
     out = np.empty(shifts.size)
     for i, s in enumerate(shifts):
         sa = ea[max(s, 0): nz + min(s, 0)].sum()
