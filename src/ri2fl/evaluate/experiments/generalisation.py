@@ -92,7 +92,8 @@ def run(out_dir: str | Path, model: str = "default", cell_types: Sequence[str] |
     write_csv(ssim, out_dir / "generalisation_ssim.csv")
     write_csv(structures, out_dir / "structures.csv")
     config = getattr(net, "config", {}) or {}
-    trained = ", ".join((config.get("data") or {}).get("cell_types") or ["unknown"])
+    data_cfg = config.get("data") or (config.get("training") or {}).get("data") or {}
+    trained = ", ".join(data_cfg.get("cell_types") or ["unknown"])
     held_out = m[m["cell_type"] != "fibroblast"]
     summary = {
         "model": model, "trained_on": trained, "shape": list(shape), "n_per_type": n_per_type,
