@@ -26,6 +26,13 @@ log = logging.getLogger(__name__)
 PRIOR_WEIGHT = 1e-4
 
 
+#: Largest part (z, y, x) of an overlap searched for the integer shift: the masked
+#: correlation holds about ten complex float64 copies of its padded size, so the full strip
+#: of two 64 x 512 x 512 tiles would need gigabytes; its centre is plenty to register on, and
+#: shifts up to about 70 % of this extent are still found.
+COARSE_EXTENT = (32, 160, 160)
+#: Largest part of the aligned overlap used for the sub-voxel refinement.
+FINE_EXTENT = (64, 256, 256)
 #: Shortest overlap extent (voxels) along which a sub-voxel shift is estimated.
 _MIN_SUBVOXEL_LENGTH = 12
 
@@ -161,15 +168,23 @@ def measure_pair(tile_i, tile_j, pos_i: np.ndarray, pos_j: np.ndarray,
     b = _region(tile_j, pos_j, *box)
     if min(a.shape) < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:  # an empty field
         return np.zeros(3), 0.0
-    mask = np.ones(a.shape, bool)
     # region of j, moved by d, matches region of i: d is how far j really sits further on;
     # float64, as in float32 the masked correlation can peak one voxel off
-    coarse = np.asarray(phase_cross_correlation(a.astype(np.float64), b.astype(np.float64),
-                                                reference_mask=mask, moving_mask=mask)[0],
-                        dtype=float)
+    ca, cb = (_central(r, COARSE_EXTENT).astype(np.float64) for r in (a, b))
+    mask = np.ones(ca.shape, bool)
+    coarse = np.asarray(phase_cross_correlation(ca, cb, reference_mask=mask,
+                                                moving_mask=mask)[0], dtype=float)
     ca, cb = _common(a, b, coarse)
+    ca, cb = _central(ca, FINE_EXTENT), _central(cb, FINE_EXTENT)
     shift = coarse + _subvoxel(ca, cb, upsample_factor)
     return shift, _pearson(ca, cb)
+
+
+def _central(a: np.ndarray, extent: Sequence[int]) -> np.ndarray:
+    """The central part of ``a``, at most ``extent`` voxels along each axis."""
+    sl = tuple(slice((n - min(n, e)) // 2, (n - min(n, e)) // 2 + min(n, e))
+               for n, e in zip(a.shape, extent))
+    return a[sl]
 
 
 def measure_pairs(tiles: Sequence, positions: np.ndarray, pairs: Sequence[tuple[int, int]],
