@@ -21,6 +21,7 @@ import torch
 from ..constants import CANONICAL_VOXEL_SIZE_UM, MEDIUM_INDEX, TARGETS
 from ..errors import ConfigError, InputError, ModelError
 from .device import choose_device, make_runner
+from .lazy import LazyResampled, resample_blockwise
 from .tiling import predict_tiled
 from .uncertainty import ensemble_fn
 
@@ -154,7 +155,7 @@ def predict_volume(ri: Any, voxel_size_um: Sequence[float] | float,
                    batch_size: int = 2, device: str | torch.device | None = None,
                    patch_size: Sequence[int] | None = None, overlap: float = 0.25,
                    precision: str = "auto", out: Any = None, progress: bool | None = None,
-                   seed: int = 0) -> Prediction:
+                   seed: int = 0, scratch_dir: str | Path | None = None) -> Prediction:
     """Infer the fluorescence channels (and their uncertainty) of one RI tomogram.
 
     Parameters
@@ -191,6 +192,9 @@ def predict_volume(ri: Any, voxel_size_um: Sequence[float] | float,
         Show a progress bar over patches.
     seed : int
         Seed of the random parts (TTA noise, dropout masks) for reproducible output.
+    scratch_dir : str or Path, optional
+        With ``out`` and an input off the model's grid: folder for the temporary prediction
+        on the model's grid (a zarr store, removed afterwards; default: the system's).
 
     Returns
     -------
@@ -203,7 +207,7 @@ def predict_volume(ri: Any, voxel_size_um: Sequence[float] | float,
     >>> pred.fl["nucleus"].shape == ri.shape                       # doctest: +SKIP
     True
     """
-    from ..preprocess import resample, resample_to_shape
+    from ..preprocess import resample_to_shape, resampled_shape
 
     if getattr(ri, "ndim", None) != 3:
         raise InputError(f"expected a 3D (z, y, x) RI volume, got shape "
@@ -226,14 +230,34 @@ def predict_volume(ri: Any, voxel_size_um: Sequence[float] | float,
     if _same_grid(voxel, model_voxel):
         result = predict_tiled(fn, ri, out=out, **kwargs)
     else:
-        canonical = resample(np.asarray(ri, dtype=np.float32), voxel, model_voxel, order=1)
-        pred = predict_tiled(fn, canonical, **kwargs)
-        del canonical
-        result = out if out is not None else np.empty((len(names), *ri.shape), np.float32)
-        for c in range(len(names)):
-            result[c] = resample_to_shape(pred[c], tuple(ri.shape), order=1)
-        del pred
+        # the RI is read and resampled patch by patch (exactly preprocess.resample's linear
+        # zoom), so neither the input nor its canonical copy is ever whole in memory
+        canonical = LazyResampled(ri, resampled_shape(ri.shape, voxel, model_voxel))
+        if out is None:
+            pred = predict_tiled(fn, canonical, **kwargs)
+            result = resample_to_shape(pred, tuple(ri.shape), order=1)
+        else:
+            result = _predict_via_scratch(fn, canonical, out, scratch_dir, kwargs)
     return _as_prediction(result, chosen, tta, mc, voxel)
+
+
+def _predict_via_scratch(fn: Callable, canonical: LazyResampled, out: Any,
+                         scratch_dir: str | Path | None, kwargs: dict) -> Any:
+    """Tile into a temporary zarr on the model's grid, then resample it into ``out`` by blocks."""
+    import tempfile
+
+    import zarr
+    from zarr.codecs import BloscCodec
+
+    shape = (int(kwargs["n_out"]), *canonical.shape)
+    with tempfile.TemporaryDirectory(prefix="ri2fl-predict-", dir=scratch_dir) as tmp:
+        scratch = zarr.create_array(
+            Path(tmp) / "canonical.zarr", shape=shape, dtype="float32", fill_value=0,
+            chunks=(1, *(min(s, c) for s, c in zip(canonical.shape, (32, 256, 256)))),
+            compressors=BloscCodec(cname="lz4", clevel=1, shuffle="bitshuffle"))
+        predict_tiled(fn, canonical, out=scratch, **kwargs)
+        resample_blockwise(scratch, out, progress=kwargs.get("progress"))
+    return out
 
 
 def _as_prediction(result: Any, targets: list[str], tta: int, mc: int,
@@ -329,7 +353,8 @@ def predict_file(input_path: str | Path, output_path: str | Path,
             predict_volume(ri, vol.voxel_size_um, model=net, tta=tta, mc=mc, targets=chosen,
                            medium_index=n_index, batch_size=batch_size, device=device,
                            patch_size=patch_size, overlap=overlap, precision=precision,
-                           out=out, progress=progress, seed=t)
+                           out=out, progress=progress, seed=t,
+                           scratch_dir=Path(output_path).parent)
     if write_tcf is not None:
         _write_tcf_copy(input_path, write_tcf, output_path, chosen, frame)
     return Path(output_path)
