@@ -2,7 +2,8 @@
 
 A small simulated experiment goes through the whole pipeline: two cell types (macrophages
 and HEK 293 cells), two conditions (control and "stimulated": LPS-like, denser cytoplasm
-and larger lipid droplets), and a short time-lapse of each condition; the six fluorescence
+and larger lipid droplets), and a short time-lapse of each condition (drifting, crawling
+cells; in the stimulated one the central cell spreads lamellipodia); the six fluorescence
 channels are inferred with uncertainty by the shipped model, organelles and cells are
 segmented by the shipped networks, every cell is profiled, and a report is written. The
 real HL60 cell (ODTbrain, CC0) goes through the same steps as an out-of-distribution check.
@@ -80,21 +81,26 @@ def _stimulate(cells: list, strength: float) -> list:
     return out
 
 
-def _simulate(cell_type: str, seed: int, shape, strength: float, timepoint: int = 0,
-              cells: list | None = None):
+def _simulate(cell_type: str, seed: int, shape, strength: float):
     """One simulated field; ``strength`` 0 is control, 1 fully stimulated."""
+    from .constants import CANONICAL_VOXEL_SIZE_UM
     from .simulate import simulate_fov
     from .simulate.fov import layout_cells
 
-    if cells is None:
-        from .constants import CANONICAL_VOXEL_SIZE_UM
+    cells = layout_cells(cell_type, np.random.default_rng(seed), shape,
+                         CANONICAL_VOXEL_SIZE_UM)
+    return simulate_fov(cell_type, seed=seed, shape=shape,
+                        cells=_stimulate(cells, strength) if strength else cells,
+                        medium_index=1.337)
 
-        cells = layout_cells(cell_type, np.random.default_rng(seed), shape,
-                             CANONICAL_VOXEL_SIZE_UM)
-    fov = simulate_fov(cell_type, seed=seed + 7919 * timepoint, shape=shape,
-                       cells=_stimulate(cells, strength) if strength else cells,
-                       medium_index=1.337, timepoint=timepoint)
-    return fov, cells
+
+def _timelapse(plan: DemoPlan, seed: int, event: str | None) -> list:
+    """Frames of one field: drift, crawling cells, and the simulator's stimulation event
+    (the central cell spreads lamellipodia and remodels its actin) when ``event`` is set."""
+    from .simulate import simulate_timelapse
+
+    return simulate_timelapse(plan.timelapse_cell_type, seed=seed, n_frames=plan.frames,
+                              shape=plan.shape, event=event, medium_index=1.337)
 
 
 def _write_volumes(out_dir: Path, name: str, field_: ProfiledField) -> list[Path]:
@@ -194,7 +200,7 @@ def run_demo(out_dir: str | Path, plan: DemoPlan = FULL, *, model: str = "defaul
             strength = 0.0 if condition == plan.conditions[0] else 1.0
             for k in range(plan.fields_per_group):
                 seed += 1
-                fov, _ = _simulate(cell_type, seed, plan.shape, strength)
+                fov = _simulate(cell_type, seed, plan.shape, strength)
                 name = f"{cell_type}_{condition}_{k}"
                 field_ = process(name, fov, {"cell_type": cell_type, "condition": condition,
                                              "frame": 0, "position": name})
@@ -203,12 +209,8 @@ def run_demo(out_dir: str | Path, plan: DemoPlan = FULL, *, model: str = "defaul
     snapshot_rows = sum(len(t) for t in tables)
     for condition in plan.conditions:
         seed += 1
-        cells = None
-        for t in range(plan.frames):
-            strength = (0.0 if condition == plan.conditions[0]
-                        else t / max(plan.frames - 1, 1))
-            fov, cells = _simulate(plan.timelapse_cell_type, seed, plan.shape, strength, t,
-                                   cells)
+        event = None if condition == plan.conditions[0] else "stimulation"
+        for t, fov in enumerate(_timelapse(plan, seed, event)):
             name = f"timelapse_{condition}_t{t}"
             process(name, fov, {"cell_type": plan.timelapse_cell_type, "condition": condition,
                                 "frame": t, "time_s": t * plan.frame_interval_s,
