@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
+import scipy.fft as sfft
 
 from ..constants import CANONICAL_VOXEL_SIZE_UM, RI_CLIP, TARGETS
 from ..errors import ConfigError
@@ -167,16 +167,20 @@ def _texture(rng: np.random.Generator, shape: tuple[int, int, int],
              sigma: tuple[float, float, float]) -> np.ndarray:
     """Unit-variance Gaussian random field with correlation length ``sigma`` (voxels).
 
-    Coarse fields are drawn on a subsampled grid and interpolated up (much cheaper)."""
-    step = max(1, int(min(sigma[1:]) // 2))
-    small = tuple(max(2, -(-n // step) + 1) for n in shape)
-    noise = rng.standard_normal(small, dtype=np.float32)
-    field_ = ndimage.gaussian_filter(noise, [max(s / step, 0.5) for s in sigma], mode="wrap")
-    if step > 1:
-        field_ = ndimage.zoom(field_, [n / m for n, m in zip(shape, small)], order=1,
-                              grid_mode=True, mode="grid-wrap")[tuple(slice(0, n) for n in shape)]
+    White noise filtered by a Gaussian transfer function in Fourier space (periodic): one
+    FFT pair, whatever the correlation length.
+    """
+    from .optics import FFT_WORKERS
+
+    noise = rng.standard_normal(shape, dtype=np.float32)
+    spec = sfft.rfftn(noise, workers=FFT_WORKERS)
+    for axis, (n, s) in enumerate(zip(shape, sigma)):
+        f = np.fft.rfftfreq(n) if axis == 2 else np.fft.fftfreq(n)
+        g = np.exp(-2 * (np.pi * s * f) ** 2).astype(np.float32)
+        spec *= g.reshape([-1 if i == axis else 1 for i in range(3)])
+    field_ = sfft.irfftn(spec, s=shape, workers=FFT_WORKERS)
     field_ /= max(float(field_.std()), 1e-6)
-    return field_.astype(np.float32)
+    return field_.astype(np.float32, copy=False)
 
 
 @dataclass
@@ -213,7 +217,7 @@ class _Canvas:
         v += cell.membrane_dn * m.shell + cell.actin_dn * np.minimum(m.fibres + m.filopodia, 1)
         v += 0.003 * sp * (m.cell - m.nucleus)  # sub-resolution ER / vesicle speckle
         v += m.droplet_occ * (m.droplet_dn - v)
-        self.dn[sl] = np.where(own, v, self.dn[sl])
+        np.copyto(self.dn[sl], v, where=own)
         b = cell.brightness
         tex = np.clip(1 + 0.15 * sm, 0.5, 1.5)
         dens = {
@@ -227,16 +231,16 @@ class _Canvas:
             "nucleolus": m.nucleolus * b["nucleolus"],
         }
         for t, d in dens.items():
-            self.density[t][sl] = np.where(own, d, self.density[t][sl])
-        self.nucleolus[sl] = np.where(own, m.nucleolus, self.nucleolus[sl])
-        self.droplets[sl] = np.where(own, m.droplet_occ, self.droplets[sl])
+            np.copyto(self.density[t][sl], d, where=own)
+        np.copyto(self.nucleolus[sl], m.nucleolus, where=own)
+        np.copyto(self.droplets[sl], m.droplet_occ, where=own)
         inside = own & (m.cell > 0.5)
         self.cell_labels[sl][inside] = label
         self.cell_labels[sl][own & ~inside] = 0
         nuc = inside & ((m.nucleus + m.chromosomes) > 0.5)
         self.nucleus_labels[sl][own] = 0
         self.nucleus_labels[sl][nuc] = label
-        self.owner[sl] = np.where(own, m.cell, self.owner[sl])
+        np.copyto(self.owner[sl], m.cell, where=own)
 
 
 def render_cells(cells: list[CellSpec], shape: tuple[int, int, int], rng: np.random.Generator,
