@@ -1,0 +1,44 @@
+"""``ri2fl segment`` writes a readable, named OME-Zarr label stack."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ri2fl.models import available
+
+needs_weights = pytest.mark.skipif(
+    not {"segment-default", "cell-default"} <= set(available()),
+    reason="shipped segmentation weights not installed")
+
+
+@needs_weights
+def test_cli_writes_readable_ome_zarr(hl60_path, tmp_path, capsys):
+    import h5py
+
+    from ri2fl.cli.main import main
+    from ri2fl.io import read
+
+    with h5py.File(hl60_path) as f:  # a 70^3 crop keeps the test fast
+        np.save(tmp_path / "hl60.npy", f["ri"][35:105, 35:105, 35:105])
+    out = tmp_path / "masks"
+    rc = main(["--quiet", "segment", str(tmp_path / "hl60.npy"), "-o", str(out), "--serial",
+               "--voxel-size", "0.139", "0.139", "0.139", "--medium-index", "1.335"])
+    assert rc == 0
+    assert str(out / "hl60.ome.zarr") in capsys.readouterr().out
+    vol = read(out / "hl60.ome.zarr")
+    assert vol.axes == "czyx" and vol.spatial_shape == (70, 70, 70)
+    assert vol.channel_names == ["cell_labels", "nucleus_labels", "nucleus", "nucleolus",
+                                 "membrane", "lipid_droplets"]
+    assert np.allclose(vol.voxel_size_um, 0.139)
+    data = np.asarray(vol.data)
+    assert data[0].max() >= 1  # the cell is found
+    assert set(np.unique(data[2:])) <= {0, 1}
+
+
+def test_cli_refuses_bad_options(tmp_path, capsys):
+    from ri2fl.cli.main import main
+
+    rc = main(["segment", str(tmp_path / "x.npy"), "-o", str(tmp_path), "--fl", "infer"])
+    assert rc == 2
+    assert "--fl" in capsys.readouterr().err
