@@ -73,7 +73,7 @@ def _stores(tmp_path, frames=None):
     n_t = frames or 1
     ri = np.full((n_t, *shape), 1.337, np.float32)
     labels = np.zeros((n_t, 6, *shape), np.int32)  # cell, nucleus, 4 organelle masks
-    fl = np.zeros((n_t, 2, *shape), np.float32)
+    fl = np.zeros((n_t, 3, *shape), np.float32)
     for t in range(n_t):
         for i, x0 in enumerate((8, 34)):
             x = x0 + 2 * t  # drift 0.3 µm per frame
@@ -82,6 +82,7 @@ def _stores(tmp_path, frames=None):
         ri[t][labels[t, 0] > 0] = 1.36
         fl[t, 0] = labels[t, 1] > 0
         fl[t, 1] = np.where(labels[t, 0] > 0, 0.5, 0)
+        fl[t, 2] = np.where(labels[t, 0] == 2, 0.3, 0.1)  # nucleus uncertainty
     labels[:, 2] = labels[:, 1] > 0  # nucleus mask
     axes = "tczyx" if frames else "czyx"
     sl = slice(None) if frames else 0
@@ -90,8 +91,8 @@ def _stores(tmp_path, frames=None):
              tmp_path / "seg" / "cell.ome.zarr")
     write_ome_zarr(paths[0], ri[sl] if frames else ri[0], SPACING,
                    axes="tzyx" if frames else "zyx", channel_names=["ri"], **kw)
-    write_ome_zarr(paths[1], fl[sl], SPACING, axes=axes, channel_names=["nucleus", "actin"],
-                   **kw)
+    write_ome_zarr(paths[1], fl[sl], SPACING, axes=axes,
+                   channel_names=["nucleus", "actin", "nucleus_uncertainty_data"], **kw)
     write_ome_zarr(paths[2], labels[sl], SPACING, axes=axes,
                    channel_names=["cell_labels", "nucleus_labels", "nucleus", "nucleolus",
                                   "membrane", "lipid_droplets"], **kw)
@@ -108,6 +109,7 @@ def test_profile_reuses_predict_and_segment_outputs(tmp_path):
     assert table["cell_volume_um3"].to_numpy() == pytest.approx(6 * 20 * 14 * np.prod(SPACING))
     assert table["cytoplasm_actin_mean_au"].to_numpy() == pytest.approx(0.5)
     assert table["nucleus_nucleus_fraction"].to_numpy() == pytest.approx(1.0)
+    assert table["cell_nucleus_uncertainty_mean_au"].to_numpy() == pytest.approx([0.1, 0.3])
 
 
 def test_profile_time_lapse_tracks_cells(tmp_path):

@@ -47,6 +47,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="default",
                         help="fluorescence model: shipped name or checkpoint (default: "
                              "default)")
+    parser.add_argument("--tta", type=int, default=0, metavar="N",
+                        help="test-time augmentations when predicting here (0 off, else >= 2): "
+                             "adds per-cell uncertainty columns")
+    parser.add_argument("--mc", type=int, default=0, metavar="N",
+                        help="MC-dropout passes when predicting here (0 off, else >= 2)")
     parser.add_argument("--method", choices=("network", "watershed"), default="network",
                         help="cell segmentation method (default network)")
     parser.add_argument("--frame", type=int, metavar="T", help="only this time point")
@@ -85,7 +90,8 @@ def _profile_one(inp: Path, out: Path, *, args: argparse.Namespace, n_inputs: in
         inp, predictions=_side_path(args.predictions, inp, n_inputs, "predict output"),
         segmentation=_side_path(args.segmentation, inp, n_inputs, "segment output"),
         ground_truth=args.ground_truth, frame=args.frame, voxel_size_um=args.voxel_size,
-        medium_index=args.medium_index, model=args.model, method=args.method,
+        medium_index=args.medium_index, model=args.model, tta=args.tta, mc=args.mc,
+        method=args.method,
         metadata=metadata, max_track_distance_um=args.max_track_distance)
     table.to_parquet(out, index=False)
 
@@ -111,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     task = functools.partial(_profile_one, args=args, n_inputs=len(args.inputs))
     options = {k: getattr(args, k) for k in ("condition", "cell_type", "ground_truth", "model",
                                              "method", "frame", "voxel_size", "medium_index",
-                                             "max_track_distance")}
+                                             "max_track_distance", "tta", "mc")}
     options.update(predictions=str(args.predictions), segmentation=str(args.segmentation))
     parts = run_batch(task, args.inputs, parts_dir, ".parquet", scheduler=args.scheduler,
                       serial=args.serial, workers=args.workers, desc="profiling",

@@ -45,6 +45,7 @@ def profile_volume(ri: np.ndarray, voxel_size_um: Sequence[float],
                    model: Any = "default", tta: int = 0, mc: int = 0,
                    method: str = "network", seed: int = 0,
                    segment_options: Mapping[str, Any] | None = None,
+                   uncertainty: Mapping[str, np.ndarray] | None = None,
                    **measure_options: Any) -> ProfiledField:
     """Profile one RI tomogram; predict the fluorescence and segment the cells if not given.
 
@@ -64,6 +65,9 @@ def profile_volume(ri: np.ndarray, voxel_size_um: Sequence[float],
         ``method`` (given the predicted fluorescence).
     segment_options : mapping, optional
         More keyword arguments of ``segment_volume`` (e.g. ``model``, ``cell_model``).
+    uncertainty : dict, optional
+        Uncertainty maps per target that go with a given ``fl`` (when predicting here, the
+        larger of the TTA and MC-dropout s.d.).
     **measure_options
         Passed to :func:`ri2fl.profile.measure_cells`.
 
@@ -72,7 +76,7 @@ def profile_volume(ri: np.ndarray, voxel_size_um: Sequence[float],
     ProfiledField
     """
     ri = np.asarray(ri, dtype=np.float32)
-    uncertainty: dict[str, np.ndarray] = {}
+    uncertainty = dict(uncertainty or {})
     if fl is None:
         from ..infer import predict_volume
 
@@ -128,6 +132,17 @@ def _read_side(path: Path | None, t: int, shape: tuple[int, ...], kind: str):
             raise InputError(f"{kind} channel {name!r} has shape {arr.shape}, the RI has "
                              f"{shape}", path, f"give the {kind} made from this RI file")
     return channels
+
+
+def _uncertainty_channels(channels: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per target, the larger of ``<t>_uncertainty_data`` and ``<t>_uncertainty_model``."""
+    out: dict[str, np.ndarray] = {}
+    for t in TARGETS:
+        maps = [np.asarray(channels[f"{t}_uncertainty_{kind}"]) for kind in ("data", "model")
+                if f"{t}_uncertainty_{kind}" in channels]
+        if maps:
+            out[t] = np.maximum.reduce(maps) if len(maps) > 1 else maps[0]
+    return out
 
 
 def profile_file(path: str | Path, *, predictions: str | Path | None = None,
@@ -190,7 +205,9 @@ def profile_file(path: str | Path, *, predictions: str | Path | None = None,
                             "prediction")
             seg = _read_side(Path(segmentation) if segmentation else None, t, ri.shape,
                              "segmentation")
+            unc = None
             if fl is not None:
+                unc = _uncertainty_channels(fl)
                 fl = {k: v for k, v in fl.items() if k in TARGETS}
             kwargs = {}
             if seg is not None:
@@ -201,7 +218,8 @@ def profile_file(path: str | Path, *, predictions: str | Path | None = None,
                           "nucleus_labels": seg.get("nucleus_labels"),
                           "masks": {m: seg[m] > 0 for m in ORGANELLE_MASKS if m in seg}}
             field_ = profile_volume(ri, vol.voxel_size_um, n_medium, fl=fl, model=model,
-                                    tta=tta, mc=mc, method=method, seed=t, **kwargs)
+                                    tta=tta, mc=mc, method=method, seed=t,
+                                    uncertainty=unc, **kwargs)
             table = field_.table
             table.insert(1, "frame", frame if frame is not None else t)
             frames_done.append(table)
