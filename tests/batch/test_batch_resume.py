@@ -44,6 +44,7 @@ def test_output_names_stay_inside_the_output_folder(tmp_path):
     assert output_path_for("/data/cell.TCF", out, ".ome.zarr") == out / "cell.ome.zarr"
     assert output_path_for("a/b.ome.zarr/", out, ".csv") == out / "b.csv"
     assert output_path_for("../../etc/passwd.h5", out, ".ome.zarr").parent == out
+    assert output_path_for("CELL.Tcf", out, ".ome.zarr") == out / "CELL.ome.zarr"
     for bad in ("/x.zarr", "../x", "", "a\\b"):
         with pytest.raises(ConfigError):
             output_path_for("cell.h5", out, bad)
@@ -133,6 +134,8 @@ def test_bad_plans_are_refused_before_any_work(tmp_path):
         run_batch(smooth_task, [tmp_path / "missing.npy"], tmp_path / "out", ".npy")
     with pytest.raises(ConfigError, match="overwrite its own input"):
         run_batch(smooth_task, inputs[:1], tmp_path / "a", ".npy")
+    with pytest.raises(ConfigError, match="at least one worker"):
+        run_batch(smooth_task, inputs[:1], tmp_path / "out", ".npy", workers=0)
 
 
 def test_hostile_manifest_cannot_reach_outside_the_folder(tmp_path):
@@ -152,6 +155,21 @@ def test_hostile_manifest_cannot_reach_outside_the_folder(tmp_path):
     (out / MANIFEST_NAME).write_text("{ not json")
     run_batch(smooth_task, inputs, out, ".npy", serial=True)  # unreadable: redone, no crash
     assert (out / "cell00.npy").exists()
+
+
+def test_symlinks_in_the_output_folder_are_replaced_not_followed(tmp_path):
+    inputs = make_inputs(tmp_path / "in", 1)
+    out = tmp_path / "out"
+    out.mkdir()
+    outside = tmp_path / "outside.npy"
+    outside.write_text("keep")
+    (out / "cell00.npy").symlink_to(outside)
+    (out / ".cell00.npy.0123abcd.partial.npy").symlink_to(tmp_path / "in")  # stale, hostile
+    run_batch(smooth_task, inputs, out, ".npy", serial=True)
+    assert outside.read_text() == "keep" and (tmp_path / "in" / "cell00.npy").exists()
+    assert not (out / "cell00.npy").is_symlink()
+    np.testing.assert_array_equal(np.load(out / "cell00.npy"),
+                                  np.cumsum(np.load(inputs[0]), axis=0) * 2)
 
 
 def test_second_run_on_a_held_folder_is_refused(tmp_path):

@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 SCHEDULER_TIMEOUT_S = 30.0
 
 _INPUT_EXTENSIONS = (".ome.zarr", ".ome.tiff", ".ome.tif", ".tiff", ".tif", ".zarr", ".h5",
-                     ".hdf5", ".TCF", ".tcf", ".npy")
+                     ".hdf5", ".tcf", ".npy")
 
 
 def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
@@ -82,7 +82,7 @@ def output_path_for(input_path: str | Path, out_dir: str | Path, suffix: str) ->
         raise ConfigError(f"invalid output suffix {suffix!r}", hint="use e.g. '.ome.zarr'")
     name = Path(input_path).name
     for ext in _INPUT_EXTENSIONS:
-        if name.endswith(ext) and len(name) > len(ext):
+        if name.lower().endswith(ext.lower()) and len(name) > len(ext):
             name = name[: -len(ext)]
             break
     if name in ("", ".", "..") or "\0" in name:
@@ -271,6 +271,8 @@ def run_batch(task: Callable[[Path, Path], None], inputs: Sequence[str | Path],
     InputError
         If an input is missing, or some inputs failed (the others are still completed).
     """
+    if workers is not None and workers < 1:
+        raise ConfigError(f"needs at least one worker, got {workers}", "--workers")
     out_dir = Path(out_dir)
     inputs = [Path(p) for p in inputs]
     outputs = _plan(inputs, out_dir, suffix)
