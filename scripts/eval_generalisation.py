@@ -47,9 +47,10 @@ def main(argv=None) -> int:
     p.add_argument("--cell-types", nargs="*")
     p.add_argument("--out", type=Path, default=Path("runs/generalisation"))
     p.add_argument("--batch-size", type=int, default=2)
+    p.add_argument("--max-fovs", type=int, help="evaluate only the first N FOVs")
     args = p.parse_args(argv)
     model = load(args.model)
-    fovs = find_fovs(args.data, args.split, args.cell_types)
+    fovs = find_fovs(args.data, args.split, args.cell_types)[: args.max_fovs]
     metrics = evaluate_fovs(fovs, model_predictor(model, batch_size=args.batch_size),
                             targets=model.targets, structures=False)
     args.out.mkdir(parents=True, exist_ok=True)
