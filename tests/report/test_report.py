@@ -67,3 +67,13 @@ def test_unknown_group_column_is_a_config_error(rng, tmp_path):
     with pytest.raises(ConfigError, match="treatment"):
         build_report(_table(rng), tmp_path / "r.html", group_by="treatment")
     assert not (tmp_path / "r.html").exists()
+
+
+def test_time_courses_leave_snapshot_fields_out(rng):
+    from ri2fl.report.html import _time_lapse_rows
+
+    lapse = _table(rng).assign(time_s=lambda t: t["frame"] * 1800.0)
+    snapshots = _table(rng, frames=1).assign(time_s=np.nan)
+    mixed = pd.concat([snapshots, lapse], ignore_index=True)
+    assert len(_time_lapse_rows(mixed)) == len(lapse)
+    assert _time_lapse_rows(mixed)["time_s"].notna().all()

@@ -114,7 +114,8 @@ def time_course_figure(courses: pd.DataFrame, time_column: str = "frame",
             ax.plot(t, m, "-o", ms=3, color=colour, label=str(g) if has_group else None)
             ax.fill_between(t, m - s, m + s, color=colour, alpha=0.2)
         ax.set_title(feat, fontsize=8)
-        ax.set_xlabel(time_column, fontsize=7)
+        ax.set_xlabel({"time_h": "time (h)", "time_s": "time (s)"}.get(time_column, time_column),
+                      fontsize=7)
         ax.tick_params(labelsize=7)
         if has_group and i == 0:
             ax.legend(fontsize=7)

@@ -156,9 +156,9 @@ def build_report(table: pd.DataFrame, path: str | Path, *, group_by: str | None 
         else:
             frag.append(_table(table[unc_cols].describe().T.reset_index(names="channel")))
         sections.append(("uncertainty", "Inference uncertainty per cell", frag))
-    if "frame" in table.columns and table["frame"].nunique() > 1:
-        sections.append(("timecourses", "Time courses (mean ± s.d. per frame)",
-                         _timecourses(table, best, group)))
+    lapse = _time_lapse_rows(table) if "frame" in table.columns else table.iloc[:0]
+    if len(lapse) and lapse["frame"].nunique() > 1:
+        sections.append(("timecourses", "Time courses", _timecourses(lapse, best, group)))
     if examples:
         sections.append(("examples", "Example fields (maximum projections)",
                          [_img(example_figure(e.ri, e.cell_labels, e.fl, e.uncertainty,
@@ -209,10 +209,26 @@ def _most_variable(table: pd.DataFrame, feats: list[str], top: int) -> list[str]
     return list(cv.sort_values(ascending=False).index[:top])
 
 
-def _timecourses(table: pd.DataFrame, features: list[str], group: str | None) -> list[str]:
+def _time_lapse_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows that belong to time-lapses (snapshots mixed in the table are frame 0 too)."""
+    if "time_s" in table.columns and table["time_s"].notna().any():
+        return table[table["time_s"].notna()]
+    if "track_id" in table.columns and (table["track_id"] >= 0).any():
+        return table[table["track_id"] >= 0]
+    return table
+
+
+def _timecourses(lapse: pd.DataFrame, features: list[str], group: str | None) -> list[str]:
     by = group if group and group != "frame" else None
-    courses = time_courses(table, features, by=by)
-    return [_img(time_course_figure(courses), "time courses")]
+    if "time_s" in lapse.columns and lapse["time_s"].notna().all():
+        lapse = lapse.assign(time_h=lapse["time_s"] / 3600.0)
+        courses = time_courses(lapse, features, by=by, frame="time_h")
+        fig = time_course_figure(courses, time_column="time_h")
+    else:
+        fig = time_course_figure(time_courses(lapse, features, by=by))
+    n_tracks = lapse["track_id"].nunique() if "track_id" in lapse.columns else None
+    note = f" over {n_tracks} tracked cells" if n_tracks else ""
+    return [f"<p>Mean ± s.d. per time point{note}.</p>", _img(fig, "time courses")]
 
 
 def _feature_summary(table: pd.DataFrame, feats: list[str]) -> str:
