@@ -110,6 +110,12 @@ def test_profile_reuses_predict_and_segment_outputs(tmp_path):
     assert table["cytoplasm_actin_mean_au"].to_numpy() == pytest.approx(0.5)
     assert table["nucleus_nucleus_fraction"].to_numpy() == pytest.approx(1.0)
     assert table["cell_nucleus_uncertainty_mean_au"].to_numpy() == pytest.approx([0.1, 0.3])
+    report = tmp_path / "r.html"
+    assert main(["report", str(out), "-o", str(report), "--embedding", "pca", "--example",
+                 str(ri), "--predictions", str(pred.parent), "--segmentation",
+                 str(seg.parent)]) == 0
+    examples = report.read_text().split("<section id='examples'>")[1].split("</section>")[0]
+    assert examples.count("data:image/png;base64,") == 1
 
 
 def test_profile_time_lapse_tracks_cells(tmp_path):
