@@ -155,17 +155,54 @@ def test_predict_widget_uses_the_frame_on_screen_and_refuses_unscaled_layers():
 
 def test_segment_layer_returns_labels_layers():
     segment = pytest.importorskip("ri2fl.segment")
-    from ri2fl.errors import Ri2flError
+    models = pytest.importorskip("ri2fl.models")
     from ri2fl.napari import segment_layer
 
-    if not hasattr(segment, "segment_volume"):
-        pytest.skip("ri2fl.segment.segment_volume not available yet")
+    shipped = set(models.available()) if hasattr(models, "available") else set()
+    if not hasattr(segment, "segment_volume") or not {"segment-default",
+                                                      "cell-default"} <= shipped:
+        pytest.skip("segmentation models not shipped in this checkout")
     ri = ri_volume((16, 32, 32))
-    try:
-        layers = segment_layer(ri, VOXEL, method="watershed", name="cell")
-    except Ri2flError as exc:  # no shipped classifier/weights in this checkout
-        pytest.skip(f"segmentation models not available: {exc}")
+    layers = segment_layer(ri, VOXEL, method="network", name="cell")
     kinds = {k["name"]: t for _, k, t in layers}
     assert kinds["cell cell labels"] == "labels" and kinds["cell nucleus labels"] == "labels"
+    assert kinds["cell nucleus mask"] == "labels"
     for arr, kwargs, _ in layers:
         assert arr.shape == ri.shape and kwargs["scale"] == pytest.approx(VOXEL)
+
+
+def test_writer_round_trips_layers_through_ome_zarr(tmp_path):
+    pytest.importorskip("ri2fl.io")
+    from ri2fl.napari._contrib import write_ome_zarr_layers
+
+    rng = np.random.default_rng(0)
+    layers = [(rng.random((6, 16, 16), dtype=np.float32),
+               {"name": f"cell {n}", "scale": (1.0, *VOXEL),
+                "metadata": {"ri2fl": {"medium_index": 1.335}}}, "image")
+              for n in ("membrane", "nucleus")]
+    [written] = write_ome_zarr_layers(str(tmp_path / "x.ome.zarr"), layers)
+    back = read_layers(written)
+    assert [k["name"] for _, k, _ in back] == ["x membrane", "x nucleus"]
+    for (a, _, _), (b, kwargs, _) in zip(layers, back):
+        assert kwargs["scale"] == pytest.approx(VOXEL)
+        np.testing.assert_array_equal(np.asarray(b), a)
+    from ri2fl.errors import InputError
+
+    with pytest.raises(InputError, match="one shape"):
+        write_ome_zarr_layers(str(tmp_path / "y.ome.zarr"),
+                              [layers[0], (np.zeros((2, 2, 2)), {"name": "z"}, "image")])
+
+
+def test_sample_data_is_a_simulated_cell_with_ground_truth():
+    simulate = pytest.importorskip("ri2fl.simulate")
+    if not hasattr(simulate, "simulate_fov"):
+        pytest.skip("ri2fl.simulate.simulate_fov not available yet")
+    from ri2fl.napari._contrib import simulated_cell
+
+    layers = simulated_cell(shape=(16, 64, 64))
+    names = [k["name"] for _, k, _ in layers]
+    assert names[0] == "simulated RI" and "true nucleus" in names
+    assert names[-1] == "true cell labels" and layers[-1][2] == "labels"
+    scale = layers[0][1]["scale"]
+    assert all(k["scale"] == scale for _, k, _ in layers) and scale != (1.0, 1.0, 1.0)
+    assert layers[0][0].shape == (16, 64, 64)
