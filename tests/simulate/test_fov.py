@@ -152,3 +152,19 @@ def test_tiles_reassemble_the_full_field_at_their_offsets():
     # neighbours really overlap: the right edge of tile 0 reappears in tile 1
     shift = offsets[1] - offsets[0]
     assert 0 < shift[2] < 64
+
+
+def test_round_cells_have_the_refractive_index_of_a_measured_cell(hl60_path):
+    # the real HL60 cell (PBS, n_m = 1.335): its in-cell Δn distribution and a simulated
+    # round cell in the same medium must overlap (same order of dry-mass density)
+    import h5py
+
+    with h5py.File(hl60_path, "r") as f:
+        real = f["ri"][()]
+    inside = ndimage.binary_opening(real > 1.340, iterations=2)
+    real_dn = np.percentile(real[inside] - 1.335, [25, 50, 75])
+    sim = simulate_fov("macrophage", seed=1, shape=(48, 112, 112), n_cells=1,
+                       medium_index=1.335)
+    sim_dn = np.percentile(sim.ri[sim.masks["membrane"]] - 1.335, [25, 50, 75])
+    assert abs(sim_dn[1] - real_dn[1]) < 0.01
+    assert sim_dn[0] < real_dn[2] and real_dn[0] < sim_dn[2]

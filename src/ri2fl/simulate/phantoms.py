@@ -99,7 +99,7 @@ FAMILIES: dict[str, FamilyParams] = {
         diameter=(8, 12), height=(6.0, 10.0), elongation=(1.0, 1.2), lobes=0.06,
         profile_power=(2.0, 2.0), nucleus_fraction=(0.6, 0.8), n_droplets=(3, 12),
         mito_length_um=(40, 90), mito_fragmented=0.4, n_fibres=(0, 2), n_filopodia=(4, 12),
-        cyto_conc=(0.11, 0.16)),
+        cyto_conc=(0.09, 0.14)),
     # hepatocyte-like: polygonal, lipid-rich (tens of droplets), often binucleate
     "hepatocyte": FamilyParams(
         diameter=(20, 32), height=(6.0, 9.0), elongation=(1.0, 1.4), lobes=0.12,
