@@ -16,7 +16,8 @@ from ..stitch.files import TileFiles, positions_from_metadata, stitch_to_ome_zar
 
 HELP = "stitch overlapping tiles of a large field of view into one OME-Zarr volume"
 
-EPILOG = """Tiles are given in row-major order (row 0 left to right, then row 1, ...).
+EPILOG = """Tiles are given in row-major order (row 0 left to right, then row 1, ...): name them
+with zero-padded numbers (tile_03.TCF, not tile_3.TCF) so that the shell sorts them so.
 Their displacements are measured by phase correlation of neighbouring overlaps (sub-voxel),
 reconciled over the whole grid, and overlaps are blended; the result streams to disk.
 
