@@ -16,6 +16,8 @@ def parser(description: str, out: str) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (the machine is shared: keep it small)")
     p.add_argument("--batch-size", type=int, default=2, help="patches per forward pass")
+    p.add_argument("--data-dir", default="runs/experiments/data",
+                   help="held-out simulated FOVs, shared by the experiments (made when missing)")
     return p
 
 

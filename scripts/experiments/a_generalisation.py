@@ -19,4 +19,4 @@ if __name__ == "__main__":
     setup(args)
     report(generalisation.run(args.out, model=args.model, cell_types=args.cell_types,
                               n_per_type=args.n_per_type, shape=args.shape,
-                              batch_size=args.batch_size))
+                              batch_size=args.batch_size, data_dir=args.data_dir))

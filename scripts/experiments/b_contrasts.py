@@ -22,4 +22,4 @@ if __name__ == "__main__":
     setup(args)
     report(contrasts.run(args.out, {"RI2FL": args.ri, "BF2FL": args.bf, "DIC2FL": args.dic},
                          cell_types=args.cell_types, n_per_type=args.n_per_type,
-                         shape=args.shape, batch_size=args.batch_size))
+                         shape=args.shape, batch_size=args.batch_size, data_dir=args.data_dir))

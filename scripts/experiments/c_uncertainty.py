@@ -26,7 +26,8 @@ if __name__ == "__main__":
     if not args.skip_spearman:
         report(uncertainty.run(args.out, model=args.model, cell_types=args.cell_types,
                                n_per_type=args.n_per_type, shape=args.shape, tta=args.tta,
-                               mc=args.mc, batch_size=args.batch_size))
+                               mc=args.mc, batch_size=args.batch_size,
+                               data_dir=args.data_dir))
     if not args.skip_mitosis:
         report(timelapse.mitosis(args.out, model=args.model, n_frames=args.frames,
                                  tta=args.tta, mc=args.mc, batch_size=args.batch_size))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -30,8 +31,10 @@ def make_fovs(out_dir: str | Path, cell_types: Sequence[str], n_per_type: int,
               modalities: Sequence[str] = (), split: str = "test", **sim_kwargs: Any) -> Path:
     """Simulate ``n_per_type`` paired FOVs per cell type into ``out_dir`` (+ manifest.csv).
 
-    Files that already exist are kept (same seed and options give the same data), so an
-    interrupted experiment resumes. Returns the manifest path.
+    Files are named ``<cell type>_<seed>_<Z>x<Y>x<X>.h5``; those already there (with the
+    requested modalities) are kept, since the same seed and options give the same data: the
+    experiments share one data folder and an interrupted one resumes. Returns the path of a
+    manifest listing exactly these FOVs (``manifest_<hash>.csv``).
     """
     from ...io.paired import write_paired
     from ...progress import progress
@@ -46,16 +49,33 @@ def make_fovs(out_dir: str | Path, cell_types: Sequence[str], n_per_type: int,
     rows = []
     jobs = [(ct, seed0 + 1000 * CELL_TYPES.index(ct) + i) for ct in cell_types
             for i in range(n_per_type)]
+    tag = "x".join(str(int(n)) for n in shape)
     for ct, seed in progress(jobs, desc="simulate"):
-        path = out_dir / f"{ct}_{seed}.h5"
-        if not path.exists():
+        path = out_dir / f"{ct}_{seed}_{tag}.h5"
+        if not _has(path, modalities):
             fov = simulate_fov(ct, seed=seed, shape=tuple(shape), modalities=tuple(modalities),
                                **sim_kwargs)
             write_paired(path, fov.to_paired())
         rows.append({"path": path.name, "cell_type": ct, "seed": seed, "split": split})
-    manifest = out_dir / "manifest.csv"
-    write_csv(pd.DataFrame(rows), manifest)
+    table = pd.DataFrame(rows)
+    # one manifest per request, so experiments sharing the folder do not overwrite each other
+    key = hashlib.sha1(table.to_csv(index=False).encode()).hexdigest()[:8]
+    manifest = out_dir / f"manifest_{key}.csv"
+    write_csv(table, manifest)
     return manifest
+
+
+def _has(path: Path, modalities: Sequence[str]) -> bool:
+    """Whether ``path`` is a complete paired file holding the ``modalities`` stacks."""
+    import h5py
+
+    if not path.exists():
+        return False
+    try:
+        with h5py.File(path, "r") as f:
+            return "fl" in f and all(m in f for m in modalities)
+    except OSError:
+        return False
 
 
 def write_csv(table: pd.DataFrame, path: str | Path) -> Path:
