@@ -138,6 +138,7 @@ def layout_cells(cell_type: str, rng: np.random.Generator, shape: tuple[int, int
                                         lx / 2 + rng.normal(0, 0.05 * lx)),
                        z_base, variant, max_h)]
     tries = 0
+    edge_done = False
     while len(cells) < n_cells and tries < 50 * n_cells:
         tries += 1
         if cluster and len(cells) < 1 + min(3, n_cells - 1):
@@ -146,7 +147,7 @@ def layout_cells(cell_type: str, rng: np.random.Generator, shape: tuple[int, int
             dist = 0.9 * (anchor.r0 + d_mean / 2)
             c = (anchor.center[0] + dist * math.sin(t), anchor.center[1] + dist * math.cos(t))
             min_sep = 0.7
-        elif edge and len(cells) == (4 if cluster else 1):
+        elif edge and not edge_done:
             side = rng.integers(4)
             c = [rng.uniform(0, ly), rng.uniform(0, lx)]
             c[side % 2] = 0.0 if side < 2 else (ly, lx)[side % 2]
@@ -157,6 +158,8 @@ def layout_cells(cell_type: str, rng: np.random.Generator, shape: tuple[int, int
         if all(math.hypot(c[0] - o.center[0], c[1] - o.center[1]) > min_sep * (o.r0 + cand.r0)
                for o in cells):
             cells.append(cand)
+            edge_done = edge_done or (edge and min_sep == 0.9 and (
+                min(c) <= 0.0 or c[0] >= ly or c[1] >= lx))
     return cells
 
 
@@ -164,11 +167,13 @@ def layout_cells(cell_type: str, rng: np.random.Generator, shape: tuple[int, int
 # rendering
 # ---------------------------------------------------------------------------------------
 def _texture(rng: np.random.Generator, shape: tuple[int, int, int],
-             sigma: tuple[float, float, float]) -> np.ndarray:
+             sigma: tuple[float, float, float],
+             shift: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> np.ndarray:
     """Unit-variance Gaussian random field with correlation length ``sigma`` (voxels).
 
     White noise filtered by a Gaussian transfer function in Fourier space (periodic): one
-    FFT pair, whatever the correlation length.
+    FFT pair, whatever the correlation length; ``shift`` (voxels) translates the field
+    (a phase ramp), so time-lapse frames can move it with the stage drift.
     """
     from .optics import FFT_WORKERS
 
@@ -176,8 +181,8 @@ def _texture(rng: np.random.Generator, shape: tuple[int, int, int],
     spec = sfft.rfftn(noise, workers=FFT_WORKERS)
     for axis, (n, s) in enumerate(zip(shape, sigma)):
         f = np.fft.rfftfreq(n) if axis == 2 else np.fft.fftfreq(n)
-        g = np.exp(-2 * (np.pi * s * f) ** 2).astype(np.float32)
-        spec *= g.reshape([-1 if i == axis else 1 for i in range(3)])
+        g = np.exp(-2 * (np.pi * s * f) ** 2 - 2j * np.pi * f * shift[axis])
+        spec *= g.astype(np.complex64).reshape([-1 if i == axis else 1 for i in range(3)])
     field_ = sfft.irfftn(spec, s=shape, workers=FFT_WORKERS)
     field_ /= max(float(field_.std()), 1e-6)
     return field_.astype(np.float32, copy=False)
@@ -189,6 +194,7 @@ class _Canvas:
 
     shape: tuple[int, int, int]
     rng: np.random.Generator
+    shift: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     def __post_init__(self) -> None:
         z = np.zeros(self.shape, np.float32)
@@ -199,9 +205,9 @@ class _Canvas:
         self.density = {t: z.copy() for t in TARGETS}
         self.cell_labels = np.zeros(self.shape, np.int32)
         self.nucleus_labels = np.zeros(self.shape, np.int32)
-        self.speckle = _texture(self.rng, self.shape, (0.7, 0.9, 0.9))
-        self.smooth = _texture(self.rng, self.shape, (6.0, 16.0, 16.0))
-        self.chromatin = _texture(self.rng, self.shape, (1.5, 2.0, 2.0))
+        self.speckle = _texture(self.rng, self.shape, (0.7, 0.9, 0.9), self.shift)
+        self.smooth = _texture(self.rng, self.shape, (6.0, 16.0, 16.0), self.shift)
+        self.chromatin = _texture(self.rng, self.shape, (1.5, 2.0, 2.0), self.shift)
 
     def paint(self, cell: CellSpec, m: CellMaps, label: int) -> None:
         sl = m.bbox
@@ -245,9 +251,10 @@ class _Canvas:
 
 def render_cells(cells: list[CellSpec], shape: tuple[int, int, int], rng: np.random.Generator,
                  voxel: tuple[float, float, float] = CANONICAL_VOXEL_SIZE_UM,
-                 supersample: int = 2) -> _Canvas:
+                 supersample: int = 2,
+                 texture_shift_um: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> _Canvas:
     """Paint ``cells`` into a canvas of ``shape`` (labels 1, 2, ... in the order given)."""
-    canvas = _Canvas(shape, rng)
+    canvas = _Canvas(shape, rng, tuple(s / v for s, v in zip(texture_shift_um, voxel)))
     for label, cell in enumerate(cells, start=1):
         bbox = cell_bbox(cell, shape, voxel)
         if bbox is None:
@@ -274,7 +281,9 @@ def simulate_fov(cell_type: str = "fibroblast", seed: int = 0,
                  ri_noise_std: float = 6e-4, fl_noise: bool = True,
                  fl_shift_z_um: float = 0.0, bleed_through: float = 0.0,
                  bleach_half_life_frames: float | None = None,
-                 cells: list[CellSpec] | None = None) -> SimulatedFOV:
+                 cells: list[CellSpec] | None = None,
+                 texture_shift_um: tuple[float, float, float] = (0.0, 0.0, 0.0)
+                 ) -> SimulatedFOV:
     """Simulate one field of view of ``cell_type`` cells.
 
     Parameters
@@ -309,6 +318,9 @@ def simulate_fov(cell_type: str = "fibroblast", seed: int = 0,
         spectral bleed-through fraction.
     cells : list of CellSpec, optional
         Use these cells instead of drawing a layout (used by the time-lapse).
+    texture_shift_um : tuple of float
+        Translation (z, y, x) of the sub-cellular textures, so that they follow the stage
+        drift of a time-lapse.
     """
     shape = check_args(cell_type, shape, physics, tuple(modalities))
     voxel = CANONICAL_VOXEL_SIZE_UM
@@ -317,7 +329,7 @@ def simulate_fov(cell_type: str = "fibroblast", seed: int = 0,
         medium_index = float(np.round(rng.uniform(1.333, 1.340), 4))
     if cells is None:
         cells = layout_cells(cell_type, rng, shape, voxel, n_cells, variant, cluster, edge)
-    canvas = render_cells(cells, shape, rng, voxel, supersample)
+    canvas = render_cells(cells, shape, rng, voxel, supersample, texture_shift_um)
     rng = np.random.default_rng([seed, int(timepoint), 1])  # measurement noise of this frame
     dn = canvas.dn
     ri_true = (np.float32(medium_index) + dn).astype(np.float32)

@@ -205,6 +205,7 @@ def simulate_timelapse(cell_type: str = "fibroblast", seed: int = 0, n_frames: i
                 cells.append(c2)
         frames.append(simulate_fov(cell_type, seed, shape, physics, modalities=modalities,
                                    timepoint=t, cells=cells,
+                                   texture_shift_um=(0.0, drift[0], drift[1]),
                                    bleach_half_life_frames=bleach_half_life_frames,
                                    **fov_options))
     return frames
