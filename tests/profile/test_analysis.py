@@ -125,3 +125,14 @@ def test_time_courses_average_per_frame_and_group(rng):
     assert list(a.index) == [0, 1, 2, 3]
     assert a.loc[3, "mean"] - a.loc[0, "mean"] == pytest.approx(30.0)
     assert (a["n"] == 5).all()
+
+
+def test_nonredundant_features_drop_repeats_and_constants(rng):
+    from ri2fl.profile import nonredundant_features
+
+    table = _groups(rng).assign(
+        cell_volume_ml=lambda t: t["cell_volume_um3"] * 1e-12,  # the same, other unit
+        cell_inverse_volume=lambda t: -t["cell_volume_um3"],    # anti-correlated repeat
+        constant=1.0)
+    kept = nonredundant_features(table)
+    assert kept == ["cell_volume_um3", "cell_dry_mass_pg", "cell_ri_mean"]

@@ -7,7 +7,15 @@
   :func:`track_cells`, :func:`time_courses`: the population analysis.
 """
 
-from .analysis import anova_ranking, embed, time_courses, track_cells, ttests, zscore
+from .analysis import (
+    anova_ranking,
+    embed,
+    nonredundant_features,
+    time_courses,
+    track_cells,
+    ttests,
+    zscore,
+)
 from .features import (
     META_COLUMNS,
     METADATA_COLUMNS,
@@ -25,6 +33,7 @@ __all__ = [
     "feature_columns",
     "feature_dictionary",
     "measure_cells",
+    "nonredundant_features",
     "shape_features",
     "time_courses",
     "track_cells",

@@ -56,6 +56,28 @@ def zscore(table: pd.DataFrame, columns: Sequence[str] | None = None) -> pd.Data
     return (x - x.mean()) / sd.where(sd > 0, np.inf)
 
 
+def nonredundant_features(table: pd.DataFrame, columns: Sequence[str] | None = None,
+                          max_abs_correlation: float = 0.95) -> list[str]:
+    """Drop features that repeat another: a minimally redundant subset.
+
+    Features are visited in table order (the feature dictionary puts morphology first);
+    one is kept unless its absolute Pearson correlation with an already kept feature over
+    the cells exceeds ``max_abs_correlation``. Constant and all-missing features are
+    dropped. The paper embedded 65 "minimally redundant" features; this is a transparent
+    rule for any table.
+    """
+    cols = _columns(table, columns)
+    x = table[cols].astype(float)
+    x = x.loc[:, x.notna().sum() > 1]
+    x = x.loc[:, x.std(ddof=0) > 0]
+    corr = x.corr().abs().to_numpy()
+    kept: list[int] = []
+    for j in range(corr.shape[0]):
+        if all(not (corr[j, k] > max_abs_correlation) for k in kept):
+            kept.append(j)
+    return [x.columns[j] for j in kept]
+
+
 def _design_matrix(table: pd.DataFrame, columns: Sequence[str] | None) -> np.ndarray:
     z = zscore(table, columns)
     z = z.loc[:, z.notna().any() & (z.abs().sum() > 0)]

@@ -22,7 +22,14 @@ import pandas as pd
 from .. import __version__
 from .._atomic import atomic_path
 from ..errors import ConfigError
-from ..profile import anova_ranking, embed, feature_columns, time_courses, ttests
+from ..profile import (
+    anova_ranking,
+    embed,
+    feature_columns,
+    nonredundant_features,
+    time_courses,
+    ttests,
+)
 from ..profile.features import UNCERTAINTY_SUFFIX
 from .figures import box_plots, embedding_figure, example_figure, figure_png, time_course_figure
 
@@ -185,9 +192,10 @@ def _summary(table: pd.DataFrame, n_all: int, group: str | None,
 def _embedding(table, feats, group, colour_by, ranking, method) -> list[str]:
     if len(table) < 3:
         return ["<p class='note'>Too few cells for an embedding.</p>"]
+    used = nonredundant_features(table, feats)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        emb = embed(table, feats, method=method)
+        emb = embed(table, used, method=method)
     notes = [f"<p class='note'>{html.escape(str(w.message))}</p>" for w in caught
              if "principal components" in str(w.message)]
     if colour_by is None:
@@ -196,9 +204,10 @@ def _embedding(table, feats, group, colour_by, ranking, method) -> list[str]:
             colour_by.insert(0, group)
         if ranking is not None and len(ranking):
             colour_by.append(ranking["feature"].iloc[0])
-    desc = ("UMAP of the z-scored features (5 neighbours, min_dist 0.5)"
-            if emb.attrs["method"] == "umap" else "first two principal components of the "
-                                                  "z-scored features")
+    what = (f"the {len(used)} z-scored features left after dropping those correlated "
+            f"above 0.95 with another")
+    desc = (f"UMAP (5 neighbours, min_dist 0.5) of {what}" if emb.attrs["method"] == "umap"
+            else f"First two principal components of {what}")
     return [f"<p>{desc}.</p>", *notes, _img(embedding_figure(emb, table, list(colour_by)),
                                              "embedding")]
 
