@@ -206,3 +206,16 @@ def test_sample_data_is_a_simulated_cell_with_ground_truth():
     scale = layers[0][1]["scale"]
     assert all(k["scale"] == scale for _, k, _ in layers) and scale != (1.0, 1.0, 1.0)
     assert layers[0][0].shape == (16, 64, 64)
+
+
+def test_segmentation_outputs_open_as_labels(tmp_path):
+    io = pytest.importorskip("ri2fl.io")
+    stack = np.zeros((3, 4, 8, 8), np.int32)
+    stack[0, 1:3, 2:6, 2:6] = 1
+    stack[2, 1:2, 3:5, 3:5] = 1
+    path = io.write_ome_zarr(tmp_path / "cell.ome.zarr", stack, VOXEL,
+                             channel_names=["cell_labels", "nucleus_labels", "nucleus"])
+    layers = read_layers(path)
+    assert [t for _, _, t in layers] == ["labels"] * 3  # "nucleus" is a mask here
+    assert layers[2][1]["name"] == "cell nucleus"
+    np.testing.assert_array_equal(np.asarray(layers[0][0]), stack[0])

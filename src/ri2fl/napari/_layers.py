@@ -32,15 +32,17 @@ def _target_of(channel: str) -> str | None:
 
 
 def layer_for(data: Any, channel: str, scale: Sequence[float], name: str,
-              metadata: dict[str, Any] | None = None) -> LayerData:
+              metadata: dict[str, Any] | None = None, labels: bool = False) -> LayerData:
     """The layer data tuple of one channel: its type, colours and contrast from its name.
 
-    ``scale`` is the physical voxel size in µm, one value per axis of ``data``.
+    ``scale`` is the physical voxel size in µm, one value per axis of ``data``; ``labels``
+    forces a Labels layer (integer stores such as ``ri2fl segment`` outputs, whose mask
+    channels are named after the organelles).
     """
     kwargs: dict[str, Any] = {"name": name, "scale": tuple(float(s) for s in scale),
                               "metadata": {"ri2fl": {"channel": channel, **(metadata or {})}}}
-    if is_labels(channel):
-        return data, kwargs, "labels"
+    if labels or is_labels(channel):
+        return _maybe_labels(data, "labels"), kwargs, "labels"
     target = _target_of(channel)
     if channel == "ri":
         kwargs.update(colormap="gray", contrast_limits=RI_CONTRAST)
@@ -54,23 +56,25 @@ def layer_for(data: Any, channel: str, scale: Sequence[float], name: str,
 
 def volume_layers(data: Any, axes: str, channel_names: Sequence[str],
                   voxel_size_um: Sequence[float], stem: str,
-                  metadata: dict[str, Any] | None = None) -> list[LayerData]:
+                  metadata: dict[str, Any] | None = None,
+                  labels: bool = False) -> list[LayerData]:
     """One layer per channel of a ``zyx``/``czyx``/``tzyx``/``tczyx`` array.
 
-    The time axis (if any) stays the first, with a scale of 1 (one step per frame).
+    The time axis (if any) stays the first, with a scale of 1 (one step per frame);
+    ``labels`` makes every channel a Labels layer.
     """
     spatial = tuple(float(v) for v in voxel_size_um)
     scale = ((1.0,) if axes.startswith("t") else ()) + spatial
     if "c" not in axes:
         channel = channel_names[0] if channel_names else "ri"
         name = stem if channel == "ri" else f"{stem} {channel}"
-        return [layer_for(_maybe_labels(data, channel), channel, scale, name, metadata)]
+        return [layer_for(data, channel, scale, name, metadata, labels)]
     caxis = axes.index("c")
     layers = []
     for k, channel in enumerate(channel_names):
         index = (slice(None),) * caxis + (k,)
-        layers.append(layer_for(_maybe_labels(data[index], channel), channel, scale,
-                                f"{stem} {channel}", metadata))
+        layers.append(layer_for(data[index], channel, scale, f"{stem} {channel}", metadata,
+                                labels))
     return layers
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import Ri2flError
 from ._layers import LayerData, volume_layers
 
@@ -35,12 +37,21 @@ def read_layers(path: str | Path) -> list[LayerData]:
     from ..io import detect_format, read
 
     path = Path(path)
-    options = {"lazy": True} if detect_format(path) == "ome-zarr" else {}
-    vol = read(path, **options)
+    zarr_store = detect_format(path) == "ome-zarr"
+    vol = read(path, **({"lazy": True} if zarr_store else {}))
     metadata = {"path": str(path), "voxel_size_um": list(vol.voxel_size_um),
                 "medium_index": vol.medium_index, "time_interval_s": vol.time_interval_s}
+    labels = zarr_store and _stored_as_integers(path, vol.metadata.get("array_path", "0"))
     return volume_layers(vol.data, vol.axes, vol.channel_names, vol.voxel_size_um,
-                         _stem(path), metadata)
+                         _stem(path), metadata, labels=labels)
+
+
+def _stored_as_integers(path: Path, array_path: str) -> bool:
+    """Whether an OME-Zarr image holds integers (labels, masks) rather than intensities."""
+    import zarr
+
+    dtype = zarr.open_array(path / array_path, mode="r").dtype
+    return bool(np.issubdtype(dtype, np.integer) or dtype == np.bool_)
 
 
 def _read_all(paths: str | Path | list) -> list[LayerData]:
