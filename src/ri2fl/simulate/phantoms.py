@@ -565,7 +565,14 @@ def _add_mitochondria(cell: CellSpec, fp: FamilyParams, rng: np.random.Generator
     flat = cell.height < 7 and not cell.mitotic
     done = 0.0
     while done < total:
-        start = _random_cyto_point(cell, rng, 0.35, near_nucleus=2.5 + 0.1 * cell.r0)
+        if not fragmented and cell.mito and rng.random() < 0.4:
+            # networked: a branch grows out of an existing tubule
+            parent = cell.mito[rng.integers(len(cell.mito))]
+            start = parent.points[rng.integers(len(parent.points))]
+            r = float(parent.radius[0])
+        else:
+            start = _random_cyto_point(cell, rng, 0.35, near_nucleus=2.5 + 0.1 * cell.r0)
+            r = rng.uniform(0.15, 0.3)
         if start is None:
             break
         length = min(rng.exponential(mean_len) + 0.5, 15.0)
@@ -574,8 +581,7 @@ def _add_mitochondria(cell: CellSpec, fp: FamilyParams, rng: np.random.Generator
         if len(pts) < 2:
             continue
         pts = _densify(pts)
-        radius = np.full(len(pts), rng.uniform(0.15, 0.3), np.float32)
-        cell.mito.append(Chain(pts, radius))
+        cell.mito.append(Chain(pts, np.full(len(pts), r, np.float32)))
 
 
 def _add_actin(cell: CellSpec, fp: FamilyParams, rng: np.random.Generator) -> None:
