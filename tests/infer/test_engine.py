@@ -97,7 +97,7 @@ def test_real_hl60_cell_end_to_end(hl60_path, tiny_net):
     vol = io.read(hl60_path)
     ri = np.asarray(vol.data)
     pred = predict_volume(ri, vol.voxel_size_um, model=tiny_net, medium_index=1.335, tta=2,
-                          device="cpu", precision="fp32", patch_size=(32, 64, 64))
+                          device="cpu", precision="fp32", patch_size=(48, 136, 136))
     assert pred.fl["nucleus"].shape == ri.shape == (140, 140, 140)
     assert np.isfinite(pred.fl["nucleus"]).all()
     # inside the cell (RI well above PBS) the net sees signal: the output differs from medium

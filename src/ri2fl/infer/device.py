@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional
 
 from ..errors import ConfigError
 
@@ -68,7 +69,7 @@ def choose_precision(device: torch.device, precision: str = "auto") -> torch.dty
 
 
 class InstanceNormCL(nn.Module):
-    """Instance normalisation computed with reductions that keep the memory format.
+    """Instance normalisation that keeps the memory format.
 
     Same result as :class:`torch.nn.InstanceNorm3d` without running statistics, but
     PyTorch's own reshapes its input to (1, N*C, ...) for a batch norm, which copies a
@@ -83,14 +84,12 @@ class InstanceNormCL(nn.Module):
         self.bias = norm.bias
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        var, mean = torch.var_mean(x, dim=tuple(range(2, x.ndim)), keepdim=True, correction=0)
-        scale = torch.rsqrt(var + self.eps)
-        shift = -mean * scale
-        if self.weight is not None:
-            shape = (1, -1) + (1,) * (x.ndim - 2)
-            w = self.weight.view(shape)
-            scale, shift = scale * w, shift * w + self.bias.view(shape)
-        return torch.addcmul(shift.to(x.dtype), x, scale.to(x.dtype))
+        # instance norm of one sample = batch norm with batch statistics, whose CPU kernels
+        # have a channels-last path (and accumulate low-precision input in fp32)
+        parts = [functional.batch_norm(x[i:i + 1], None, None, self.weight, self.bias,
+                                       training=True, momentum=0.0, eps=self.eps)
+                 for i in range(x.shape[0])]
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
 def optimize_for_inference(model: nn.Module) -> nn.Module:

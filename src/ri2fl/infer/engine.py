@@ -284,6 +284,8 @@ class _FrameView:
         self.shape = tuple(array.shape[1:])
         self.ndim = len(self.shape)
         self.dtype = array.dtype
+        chunks = getattr(array, "chunks", None)
+        self.chunks = tuple(chunks[1:]) if chunks else None
 
     def __getitem__(self, key):
         key = key if isinstance(key, tuple) else (key,)
@@ -348,7 +350,7 @@ def predict_file(input_path: str | Path, output_path: str | Path,
                          axes="tczyx" if timelapse else "czyx",
                          time_interval_s=vol.time_interval_s) as writer:
         for t in range(n_frames):
-            ri = vol.data[t] if timelapse else vol.data
+            ri = _frame_source(vol.data[t] if timelapse else vol.data)
             out = _FrameView(writer, t) if timelapse else writer
             predict_volume(ri, vol.voxel_size_um, model=net, tta=tta, mc=mc, targets=chosen,
                            medium_index=n_index, batch_size=batch_size, device=device,
@@ -358,6 +360,17 @@ def predict_file(input_path: str | Path, output_path: str | Path,
     if write_tcf is not None:
         _write_tcf_copy(input_path, write_tcf, output_path, chosen, frame)
     return Path(output_path)
+
+
+def _frame_source(data: Any) -> Any:
+    """One frame as the tiler will read it: lazy if chunked finer than the frame, else loaded.
+
+    A dask frame stored as a single chunk would be read whole again for every patch.
+    """
+    chunksize = getattr(data, "chunksize", None)
+    if chunksize is not None and tuple(chunksize[-3:]) == tuple(data.shape[-3:]):
+        return np.asarray(data, dtype=np.float32)
+    return data
 
 
 def _first_channel(vol):
