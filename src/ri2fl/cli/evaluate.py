@@ -10,13 +10,12 @@ HELP = "evaluate models on paired RI/fluorescence data (metrics, t-tests, figure
 EPILOG = """\
 Examples:
   # the shipped model on the test split of a simulated data set
-  ri2fl simulate sim/ --cell-type all --n 4 --modalities ri,fl,bf,dic,masks
+  ri2fl simulate -o sim/ --cell-types fibroblast epithelial macrophage --n 10 --bf --dic
   ri2fl evaluate --data sim/manifest.csv -o eval/
   # only two cell types, with uncertainty (8 TTA + 8 MC-dropout passes)
-  ri2fl evaluate --model default --data sim/ -o eval/ --cell-types fibroblast hela --tta 8 --mc 8
+  ri2fl evaluate --data sim/ -o eval/ --cell-types epithelial macrophage --tta 8 --mc 8
   # RI2FL against BF2FL and DIC2FL on the same FOVs (t-tests against the first model)
-  ri2fl evaluate --model default runs/bf2fl/best.pt runs/dic2fl/best.pt \\
-      --label RI2FL BF2FL DIC2FL --data sim/ -o compare/
+  ri2fl evaluate --model default runs/bf2fl runs/dic2fl --data sim/ -o compare/
 
 Writes DIR/metrics.csv (one row per model, FOV and target: pcc, ssim, psnr, mae, structure
 matching and uncertainty columns), DIR/summary.csv (mean and s.d. by model, cell type and
