@@ -199,7 +199,7 @@ def start(tmp_path: Path, out: Path, inputs, delay: float, serial: bool = True):
                             stderr=subprocess.PIPE, start_new_session=True)
 
 
-def wait_for(predicate, timeout: float = 30.0) -> None:
+def wait_for(predicate, timeout: float = 120.0) -> None:
     end = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < end, "timed out"
@@ -228,7 +228,7 @@ def test_sigkill_midway_then_rerun_ends_identical_to_an_uninterrupted_run(tmp_pa
     wait_for(lambda: n_done(out) >= 1)
     # while it runs, a second run on the same folder is refused
     second = start(tmp_path, out, inputs, delay=0.0)
-    _, err = second.communicate(timeout=60)
+    _, err = second.communicate(timeout=180)
     assert second.returncode != 0 and b"in use by another ri2fl run" in err
     wait_for(lambda: n_done(out) >= 2 and half_written(out))
     os.killpg(proc.pid, signal.SIGKILL)
@@ -238,7 +238,7 @@ def test_sigkill_midway_then_rerun_ends_identical_to_an_uninterrupted_run(tmp_pa
     assert 2 <= done_before < 5
 
     rerun = start(tmp_path, out, inputs, delay=0.0)  # the same command, lock freed by death
-    _, err = rerun.communicate(timeout=60)
+    _, err = rerun.communicate(timeout=180)
     assert rerun.returncode == 0, err.decode()
     assert folder_contents(out) == folder_contents(ref)
     # finished outputs were skipped: 5 started once, plus the one killed midway redone
