@@ -48,3 +48,13 @@ def test_physical_path_underestimates_small_dense_objects_most(cell):
     assert ratio["droplet"] < 0.9 and ratio["droplet"] < ratio["nucleolus"]
     # reconstructed medium stays near n_m (no offset), values are Δn not RI
     assert abs(np.median(rec[~m["membrane"]])) < 2e-3
+
+
+def test_simulate_fov_physical_gives_a_clipped_tomogram_close_to_the_fast_one():
+    phys = simulate_fov("macrophage", seed=4, shape=(24, 48, 48), physics="physical",
+                        n_cells=1)
+    fast = simulate_fov("macrophage", seed=4, shape=(24, 48, 48), physics="fast", n_cells=1)
+    assert phys.ri.dtype == np.float32 and phys.ri.shape == (24, 48, 48)
+    assert phys.ri.min() >= 1.337 and phys.ri.max() <= 1.390
+    np.testing.assert_array_equal(phys.ri_true, fast.ri_true)  # same phantom
+    assert np.corrcoef(phys.ri.ravel(), fast.ri.ravel())[0, 1] > 0.8

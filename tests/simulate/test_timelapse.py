@@ -75,3 +75,13 @@ def test_cli_writes_files_and_manifest(tmp_path, capsys):
     assert read_paired(tmp_path / rows[0]["path"]).ri.shape == (16, 48, 48)
     assert main(["simulate", "-o", str(tmp_path), "--modalities", "xray"]) == 2
     assert "unknown modalities" in capsys.readouterr().err
+
+
+def test_stimulation_spreads_the_cell_and_strengthens_actin():
+    frames = simulate_timelapse("hek293", seed=2, n_frames=3, shape=(32, 128, 128),
+                                event="stimulation", n_cells=1, physics="none",
+                                drift_um_per_frame=0.0, bleach_half_life_frames=None,
+                                fl_noise=False)
+    first, last = frames[0], frames[-1]
+    assert last.masks["membrane"].sum() > 1.1 * first.masks["membrane"].sum()
+    assert last.fl["actin"].sum() > 1.2 * first.fl["actin"].sum()
