@@ -31,7 +31,9 @@ def _check_outputs(out, volumes) -> pd.DataFrame:
     assert volumes
     for store in volumes:
         vol = read(store, modality="fl")
-        assert vol.axes == "czyx" and np.isfinite(np.asarray(vol.data)).all()
+        assert vol.axes in ("zyx", "czyx") and np.isfinite(np.asarray(vol.data)).all()
+    assert {p.name.rsplit("_", 1)[1] for p in volumes} == {"ri.ome.zarr", "fluorescence.ome.zarr",
+                                                           "labels.ome.zarr"}
     assert not list(out.rglob(".*.partial*"))
     return parquet
 

@@ -104,20 +104,25 @@ def _timelapse(plan: DemoPlan, seed: int, event: str | None) -> list:
 
 
 def _write_volumes(out_dir: Path, name: str, field_: ProfiledField) -> list[Path]:
+    """Three OME-Zarr stores per field: RI (float32), inferred fluorescence and uncertainty
+    (float16: the quantitative [0, 1] scale needs no more, and it halves the demo's disk
+    use), and labels (cell and nucleus instances, organelle masks)."""
     from .io import write_ome_zarr
 
     vol_dir = out_dir / "volumes"
-    names = ["ri", *field_.fl, *(f"{k}_uncertainty" for k in field_.uncertainty)]
-    stack = np.stack([field_.ri, *field_.fl.values(), *field_.uncertainty.values()])
-    images = write_ome_zarr(vol_dir / f"{name}.ome.zarr", stack.astype(np.float32),
-                            field_.voxel_size_um, channel_names=names,
-                            medium_index=field_.medium_index)
+    ri = write_ome_zarr(vol_dir / f"{name}_ri.ome.zarr", field_.ri.astype(np.float32),
+                        field_.voxel_size_um, channel_names=["ri"],
+                        medium_index=field_.medium_index)
+    names = [*field_.fl, *(f"{k}_uncertainty" for k in field_.uncertainty)]
+    stack = np.stack([*field_.fl.values(), *field_.uncertainty.values()]).astype(np.float16)
+    fl = write_ome_zarr(vol_dir / f"{name}_fluorescence.ome.zarr", stack, field_.voxel_size_um,
+                        channel_names=names)
     label_names = ["cell_labels", "nucleus_labels", *field_.masks]
     labels = np.stack([field_.cell_labels, field_.nucleus_labels,
                        *(m.astype(np.int32) for m in field_.masks.values())]).astype(np.int32)
     masks = write_ome_zarr(vol_dir / f"{name}_labels.ome.zarr", labels, field_.voxel_size_um,
                            channel_names=label_names)
-    return [images, masks]
+    return [ri, fl, masks]
 
 
 def _hl60_path(path: Path | None) -> Path | None:
