@@ -39,10 +39,10 @@ class DemoPlan:
 
     cell_types: tuple[str, ...] = ("macrophage", "hek293")
     conditions: tuple[str, ...] = ("control", "stimulated")
-    fields_per_group: int = 1
-    shape: tuple[int, int, int] = (48, 256, 256)
+    fields_per_group: int = 2
+    shape: tuple[int, int, int] = (40, 192, 192)  # 8 x 28.8 x 28.8 µm
     timelapse_cell_type: str = "macrophage"
-    frames: int = 4
+    frames: int = 3
     frame_interval_s: float = 1800.0  # every 30 min, as the paper's LPS time-lapse
     tta: int = 2
     mc: int = 2
@@ -51,6 +51,7 @@ class DemoPlan:
 
 FULL = DemoPlan()
 QUICK = DemoPlan(fields_per_group=1, shape=(32, 128, 128), frames=2)
+# tests: one cell type, one field per condition, two frames
 TINY = DemoPlan(cell_types=("macrophage",), conditions=("control", "stimulated"),
                 shape=(24, 96, 96), frames=2, tta=2, mc=2)
 
