@@ -30,7 +30,7 @@ PRIOR_WEIGHT = 1e-4
 #: correlation holds about ten complex float64 copies of its padded size, so the full strip
 #: of two 64 x 512 x 512 tiles would need gigabytes; its centre is plenty to register on, and
 #: shifts up to about 70 % of this extent are still found.
-COARSE_EXTENT = (32, 160, 160)
+COARSE_EXTENT = (16, 128, 128)
 #: Largest part of the aligned overlap used for the sub-voxel refinement.
 FINE_EXTENT = (64, 256, 256)
 #: Shortest overlap extent (voxels) along which a sub-voxel shift is estimated.
