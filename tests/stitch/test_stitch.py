@@ -214,3 +214,33 @@ def test_cli_uses_stage_positions_from_metadata(tmp_path, capsys):
     assert main(["stitch", *map(str, paths), "-o", str(out), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     np.testing.assert_array_equal(np.round(report["offsets_voxels"]), true)
+
+
+def test_cli_reads_tcf_stage_positions_and_ignores_unrecorded_ones(tmp_path, capsys):
+    tcf = pytest.importorskip("ri2fl.io.tcf")
+    import h5py
+
+    from ri2fl.cli.main import main
+    from ri2fl.stitch.files import TCF_POSITION_UNIT_UM
+
+    full = textured((6, 100, 110), seed=12)
+    tiles, true, _ = cut_tiles(full, (2, 2), 0.25, jitter=3, seed=13)
+    paths = []
+    for k, tile in enumerate(tiles):
+        path = tcf.write_tcf(tmp_path / f"tile{k}.TCF", tile, (0.2, 0.15, 0.15))
+        paths.append(path)
+    # unrecorded positions (all 0): not used, the 4 tiles are taken as a 2x2 grid
+    assert main(["stitch", *map(str, paths), "-o", str(tmp_path / "a.ome.zarr"),
+                 "--overlap", "0.25", "--json"]) == 0
+    found = np.asarray(json.loads(capsys.readouterr().out)["offsets_voxels"])
+    np.testing.assert_array_equal(np.round(found), true)
+    # recorded stage positions (mm), 1 voxel off: used, then refined
+    for path, (_, y, x) in zip(paths, true):
+        with h5py.File(path, "r+") as f:
+            attrs = f["Data/3D/000000"].attrs
+            attrs["PositionY"] = [(y + 1) * 0.15 / TCF_POSITION_UNIT_UM]
+            attrs["PositionX"] = [(x - 1) * 0.15 / TCF_POSITION_UNIT_UM]
+    assert main(["stitch", *map(str, paths), "-o", str(tmp_path / "b.ome.zarr"),
+                 "--positions", "metadata", "--json"]) == 0
+    found = np.asarray(json.loads(capsys.readouterr().out)["offsets_voxels"])
+    np.testing.assert_array_equal(np.round(found), true)

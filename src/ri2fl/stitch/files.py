@@ -156,6 +156,11 @@ def positions_from_metadata(files: TileFiles) -> np.ndarray | None:
             return None
         out.append(pos / np.asarray(vol.voxel_size_um))
     pos = np.asarray(out)
+    distances = np.abs(pos[:, None, 1:] - pos[None, :, 1:]).max(axis=-1)
+    np.fill_diagonal(distances, np.inf)
+    if len(pos) > 1 and distances.min() < 1.0:  # e.g. positions never recorded (all 0)
+        log.warning("tiles share a stage position; their positions are not used")
+        return None
     return pos - pos.min(axis=0)
 
 
