@@ -285,7 +285,7 @@ def _sparse(classes: np.ndarray, rng: np.random.Generator, per_class: int,
 # --------------------------------------------------------------------------------------
 # evaluation
 # --------------------------------------------------------------------------------------
-def evaluate(root: Path, split: str = "test") -> Path:
+def evaluate(root: Path, split: str = "test", per_family: int | None = None) -> Path:
     """Dice per organelle and cell-instance F1 for both methods on held-out families."""
     import pandas as pd
 
@@ -294,8 +294,12 @@ def evaluate(root: Path, split: str = "test") -> Path:
     from ri2fl.io import read_paired
     from ri2fl.segment import segment_lipid_droplets_2d, segment_volume
 
-    rows = []
+    rows, seen = [], {}
     for path in _samples(root, split):
+        family = path.stem.rsplit("_", 1)[0]
+        seen[family] = seen.get(family, 0) + 1
+        if per_family is not None and seen[family] > per_family:
+            continue
         s = read_paired(path)
         t0 = time.time()
         net = segment_volume(s.ri, s.voxel_size_um, s.medium_index, method="network")
@@ -342,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-test", type=int, default=2, help="held-out FOVs per family")
     p.add_argument("--shape", type=int, nargs=3, default=[64, 256, 256])
     p.add_argument("--split", default="test", help="split to evaluate")
+    p.add_argument("--per-family", type=int, default=None,
+                   help="evaluate at most this many files per family")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(1)
@@ -357,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         elif step == "classifiers":
             build_classifiers(args.root)
         else:
-            evaluate(args.root, args.split)
+            evaluate(args.root, args.split, args.per_family)
     return 0
 
 

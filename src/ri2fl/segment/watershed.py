@@ -8,8 +8,8 @@ nuclei by marker-controlled watershed (:func:`skimage.segmentation.watershed`) o
 cell foreground. The work is done on a coarser working grid (default 0.4 x 0.3 x 0.3 µm),
 which is ample for cell-scale decisions and keeps the forest's cost small.
 
-Like :mod:`ri2fl.segment.lipid2d`, a classifier is described by its training data and
-parameters and stored as a plain ``.npz`` that is retrained deterministically on load.
+A classifier is stored as a plain ``.npz`` of its sampled training features, their classes
+and its parameters, and refitted deterministically on load: no pickle is ever read.
 """
 
 from __future__ import annotations
@@ -81,8 +81,8 @@ class VoxelClassifier:
     channels: tuple[str, ...]
     voxel_size_um: tuple[float, float, float] = WORKING_VOXEL_SIZE_UM
     sigmas_um: tuple[float, ...] = DEFAULT_SIGMAS_UM
-    training_volumes: list[np.ndarray] = field(default_factory=list, repr=False)
-    training_labels: list[np.ndarray] = field(default_factory=list, repr=False)
+    training_features: np.ndarray | None = field(default=None, repr=False)
+    training_targets: np.ndarray | None = field(default=None, repr=False)
 
     def predict_proba(self, channels: np.ndarray, chunk: int = 1 << 18) -> np.ndarray:
         """Class probabilities (3, Z, Y, X) of a (C, Z, Y, X) stack on the working grid."""
@@ -98,7 +98,7 @@ class VoxelClassifier:
         return np.moveaxis(out.reshape(*feats.shape[:-1], -1), -1, 0)
 
     def save(self, path: str | Path) -> Path:
-        """Write training volumes, sparse labels and parameters to a ``.npz``."""
+        """Write the sampled training features, their classes and the parameters (.npz)."""
         arrays: dict[str, np.ndarray] = {
             "channels": np.asarray(self.channels),
             "voxel_size_um": np.asarray(self.voxel_size_um, dtype=np.float64),
@@ -106,33 +106,38 @@ class VoxelClassifier:
             "n_estimators": np.int64(self.forest.n_estimators),
             "max_depth": np.int64(self.forest.max_depth or 0),
             "random_state": np.int64(self.forest.random_state or 0),
+            "features": np.asarray(self.training_features, np.float32),
+            "targets": np.asarray(self.training_targets, np.int8),
         }
-        for i, (vol, lab) in enumerate(zip(self.training_volumes, self.training_labels)):
-            arrays[f"volume_{i}"] = vol.astype(np.float32)
-            arrays[f"labels_{i}"] = lab.astype(np.int8)
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.savez_compressed(fh, **arrays)
         return Path(path)
 
     @classmethod
     def load(cls, path: str | Path) -> VoxelClassifier:
-        """Rebuild a classifier written by :meth:`save` (retrained deterministically)."""
+        """Rebuild a classifier written by :meth:`save` (refitted deterministically)."""
         try:
             z = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise InputError(f"not a saved voxel classifier ({exc})", path) from None
         with z:
-            n = sum(1 for k in z.files if k.startswith("volume_"))
-            if n == 0 or "channels" not in z.files:
-                raise InputError("not a saved voxel classifier (no training volumes)", path)
-            return train_voxel_classifier(
-                [z[f"volume_{i}"].astype(np.float32) for i in range(n)],
-                [z[f"labels_{i}"] for i in range(n)],
-                channels=tuple(str(c) for c in z["channels"]),
-                voxel_size_um=tuple(float(v) for v in z["voxel_size_um"]),
-                sigmas_um=tuple(float(s) for s in z["sigmas_um"]),
+            if not {"channels", "features", "targets"} <= set(z.files):
+                raise InputError("not a saved voxel classifier (no training features)", path)
+            channels = tuple(str(c) for c in z["channels"])
+            sigmas = tuple(float(s) for s in z["sigmas_um"])
+            X = z["features"]
+            if X.shape[1] != n_features(len(channels), len(sigmas)):
+                raise InputError(f"saved features ({X.shape[1]}) do not match this version's "
+                                 "feature set", path, "retrain the classifier")
+            return fit_voxel_classifier(
+                X, z["targets"], channels, tuple(float(v) for v in z["voxel_size_um"]), sigmas,
                 n_estimators=int(z["n_estimators"]), max_depth=int(z["max_depth"]) or None,
                 random_state=int(z["random_state"]))
+
+
+def n_features(n_channels: int, n_sigmas: int) -> int:
+    """Number of features :func:`voxel_features` computes."""
+    return n_channels * (1 + 3 * n_sigmas)
 
 
 def train_voxel_classifier(volumes: Sequence[np.ndarray], sparse_labels: Sequence[np.ndarray],
@@ -167,18 +172,29 @@ def train_voxel_classifier(volumes: Sequence[np.ndarray], sparse_labels: Sequenc
         keep = lab >= 0
         X.append(voxel_features(vol, voxel_size_um, sigmas_um)[keep])
         y.append(lab[keep].astype(np.int8))
-    y_all = np.concatenate(y)
-    if not set(np.unique(y_all)) <= {0, 1, 2} or np.unique(y_all).size < 2:
+    return fit_voxel_classifier(np.concatenate(X), np.concatenate(y), channels,
+                                voxel_size_um, sigmas_um, n_estimators, max_depth,
+                                random_state)
+
+
+def fit_voxel_classifier(features: np.ndarray, targets: np.ndarray, channels: Sequence[str],
+                         voxel_size_um: Sequence[float] = WORKING_VOXEL_SIZE_UM,
+                         sigmas_um: Sequence[float] = DEFAULT_SIGMAS_UM,
+                         n_estimators: int = 40, max_depth: int | None = 14,
+                         random_state: int = 0) -> VoxelClassifier:
+    """Fit the forest on (N, F) features and their classes (0, 1, 2)."""
+    features = np.asarray(features, np.float32)
+    targets = np.asarray(targets, np.int8)
+    classes = np.unique(targets)
+    if not set(classes) <= {0, 1, 2} or classes.size < 2:
         raise ConfigError("labels must be 0 (background), 1 (cytoplasm), 2 (nucleus), with "
                           "at least two classes present", "train_voxel_classifier")
     forest = RandomForestClassifier(n_estimators=n_estimators, max_depth=max_depth,
                                     min_samples_leaf=3, class_weight="balanced",
                                     random_state=random_state, n_jobs=1)
-    forest.fit(np.concatenate(X), y_all)
+    forest.fit(features, targets)
     return VoxelClassifier(forest, tuple(channels), tuple(float(v) for v in voxel_size_um),
-                           tuple(float(s) for s in sigmas_um),
-                           [np.asarray(v, np.float32) for v in volumes],
-                           [np.asarray(lab, np.int8) for lab in sparse_labels])
+                           tuple(float(s) for s in sigmas_um), features, targets)
 
 
 @lru_cache(maxsize=2)
