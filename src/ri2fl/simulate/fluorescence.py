@@ -55,11 +55,12 @@ def add_noise(image: np.ndarray, rng: np.random.Generator,
     Shot noise uses the Gaussian approximation of the Poisson law (variance = mean), exact
     enough at tens of photons and far faster than drawing Poisson variates.
     """
-    img = np.clip(image, 0, None).astype(np.float32)
-    shot = np.sqrt(img / np.float32(photons_at_one))
-    noisy = img + rng.standard_normal(img.shape, dtype=np.float32) * np.hypot(
-        shot, np.float32(read_noise))
-    return np.clip(noisy, 0.0, None)
+    img = np.maximum(image, np.float32(0), dtype=np.float32)
+    std = np.sqrt(img * np.float32(1.0 / photons_at_one) + np.float32(read_noise ** 2))
+    noisy = rng.standard_normal(img.shape, dtype=np.float32)
+    noisy *= std
+    noisy += img
+    return np.maximum(noisy, np.float32(0), out=noisy)
 
 
 def shift_z(image: np.ndarray, shift_vox: float) -> np.ndarray:
@@ -89,7 +90,10 @@ def record(densities: dict[str, np.ndarray], voxel_size_um: tuple[float, float, 
         Fraction of each channel leaking into the next one in ``order`` (spectral neighbours).
     """
     names = list(order or densities)
-    out = {n: blur(densities[n], voxel_size_um) * np.float32(bleach) for n in names}
+    out = {n: blur(densities[n], voxel_size_um) for n in names}
+    if bleach != 1.0:
+        for n in names:
+            out[n] *= np.float32(bleach)
     if bleed_through > 0:
         leaked = {n: out[n] + np.float32(bleed_through) * out[names[i - 1]]
                   for i, n in enumerate(names) if i > 0}
