@@ -208,6 +208,26 @@ def _machine() -> dict:
             "bf16_native": cpu_has_fast_bf16(), "python": platform.python_version()}
 
 
+def markdown(results: dict) -> str:
+    """The runs as a Markdown table (for docs/inference.md and BENCHMARKS.md)."""
+    m = results["machine"]
+    lines = [f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}, native bf16: "
+             f"{m['bf16_native']}.", "",
+             "| volume (z x y x x) | method | patches | s | Mvox/s | GFLOP/s | of a large conv "
+             "| peak RSS (MB) |", "|---|---|---|---|---|---|---|---|"]
+    for r in results["runs"]:
+        if "error" in r:
+            lines.append(f"| {'x'.join(map(str, r['shape']))} | {r['method']} | error: "
+                         f"{r['error'][:60]} | | | | | |")
+            continue
+        gf = f"{r['gflop_per_s']:.1f}" if "gflop_per_s" in r else ""
+        frac = f"{100 * r['fraction_of_large_conv']:.0f} %" if "gflop_per_s" in r else ""
+        lines.append(f"| {'x'.join(map(str, r['shape']))} | {r['method']} ({r['net']}) | "
+                     f"{r.get('patches', '')} | {r['seconds']:.1f} | {r['mvox_per_s']:.3f} | "
+                     f"{gf} | {frac} | {r['peak_rss_mb']:.0f} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "_case":
@@ -222,7 +242,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--markdown", type=Path, help="render a results JSON as a table")
     args = parser.parse_args(argv)
+    if args.markdown:
+        print(markdown(json.loads(args.markdown.read_text())))
+        return 0
     global PATCH
     results = {"machine": _machine(), "runs": []}
     if args.quick:
