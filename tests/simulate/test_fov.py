@@ -117,6 +117,8 @@ def test_mitotic_cell_has_chromosomes_but_no_nucleoli_and_binucleate_has_two_nuc
 def test_bad_options_raise_config_errors():
     with pytest.raises(ConfigError, match="unknown cell type"):
         simulate_fov("neuronz", 0, shape=(16, 32, 32))
+    with pytest.raises(ConfigError, match="variant"):
+        simulate_fov("fibroblast", 0, shape=(16, 32, 32), variant="apoptotic")
     with pytest.raises(ConfigError, match="physics"):
         simulate_fov("fibroblast", 0, shape=(16, 32, 32), physics="exact")
 

@@ -17,6 +17,7 @@ from . import fluorescence, optics
 from .phantoms import (
     CELL_TYPES,
     FAMILIES,
+    VARIANTS,
     CellMaps,
     CellSpec,
     cell_bbox,
@@ -323,6 +324,9 @@ def simulate_fov(cell_type: str = "fibroblast", seed: int = 0,
         drift of a time-lapse.
     """
     shape = check_args(cell_type, shape, physics, tuple(modalities))
+    if variant is not None and variant not in VARIANTS:
+        raise ConfigError(f"unknown variant {variant!r}", "variant",
+                          f"choose one of {', '.join(VARIANTS)} or None (random)")
     voxel = CANONICAL_VOXEL_SIZE_UM
     rng = np.random.default_rng(seed)
     if medium_index is None:

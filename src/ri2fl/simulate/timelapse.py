@@ -51,25 +51,27 @@ def _jitter(cell: CellSpec, rng: np.random.Generator, step_um: float) -> None:
                          for p, r in cell.nucleoli]
 
 
-def _mitosis(cell: CellSpec, f: float, seed: int) -> list[CellSpec]:
+def _mitosis(cell: CellSpec, f: float, seed: int, max_height: float) -> list[CellSpec]:
     """The central cell at mitotic progress ``f`` in [0, 1]: interphase and rounding,
     nuclear envelope breakdown and metaphase, anaphase, then two daughter cells."""
     rng = np.random.default_rng(seed)
+    r_round = 0.6 * cell.r0 + 2.0  # radius of the rounded mitotic cell
+    h_round = min(1.6 * r_round, max_height)
     if f < 0.2:  # G2 / prophase: the cell rounds up, nucleoli fade
         c = copy.deepcopy(cell)
         k = f / 0.2
         c.lamella_height *= 1 - k
         c.dome_fraction = c.dome_fraction + (1 - c.dome_fraction) * k
         c.elongation = 1 + (c.elongation - 1) * (1 - k)
-        c.height = c.height + (0.8 * 2 * c.r0 * 0.6 - c.height) * k
+        c.height = c.height + (h_round - c.height) * k
         if k > 0.5:
             c.nucleoli = []
         c._lookup = None
         return [c]
     if f < 0.65:  # prometaphase .. anaphase: no envelope, condensed chromosomes
-        c = make_cell(cell.family, rng, cell.center, cell.z_base, "mitotic")
-        c.r0 = min(c.r0, 0.6 * cell.r0 + 2.0)
-        c.height = 1.6 * c.r0
+        c = make_cell(cell.family, rng, cell.center, cell.z_base, "mitotic", max_height)
+        c.r0 = min(c.r0, r_round)
+        c.height = min(1.6 * c.r0, max_height)
         c.chromosomes = []
         sub = np.random.default_rng(seed + 1)
         _add_chromosomes(c, sub, anaphase=f >= 0.45, separation=2.0 + 12 * max(f - 0.45, 0))
@@ -83,7 +85,7 @@ def _mitosis(cell: CellSpec, f: float, seed: int) -> list[CellSpec]:
         center = (cell.center[0] + sign * sep * math.sin(t),
                   cell.center[1] + sign * sep * math.cos(t))
         d = make_cell(cell.family, np.random.default_rng([seed, sign + 2]), center,
-                      cell.z_base, "normal")
+                      cell.z_base, "normal", max_height)
         d.r0 = 0.55 * d.r0 / max(d.elongation, 1.0) ** 0.25
         d.elongation = 1.0 + 0.3 * (d.elongation - 1.0)
         d.lamella_height = 0.0
@@ -182,6 +184,7 @@ def simulate_timelapse(cell_type: str = "fibroblast", seed: int = 0, n_frames: i
     variant = "normal" if event else fov_options.pop("variant", None)
     base = layout_cells(cell_type, rng, shape, CANONICAL_VOXEL_SIZE_UM, n_cells, variant,
                         fov_options.pop("cluster", None), fov_options.pop("edge", None))
+    max_height = max(shape[0] * CANONICAL_VOXEL_SIZE_UM[0] - base[0].z_base - 0.8, 1.5)
     direction = rng.uniform(0, 2 * np.pi)
     velocities = [rng.normal(0, 0.15, 2) for _ in base]
     frames = []
@@ -193,7 +196,7 @@ def simulate_timelapse(cell_type: str = "fibroblast", seed: int = 0, n_frames: i
         frame_rng = np.random.default_rng([seed, 11, t])
         for i, cell in enumerate(base):
             if i == 0 and event == "mitosis":
-                moved = _mitosis(cell, f, seed * 7919 + 1 + int(f >= 0.65))
+                moved = _mitosis(cell, f, seed * 7919 + 1 + int(f >= 0.65), max_height)
             elif i == 0 and event == "stimulation":
                 moved = [_stimulate(cell, f, seed * 7919 + 3)]
             else:
