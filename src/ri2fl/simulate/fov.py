@@ -184,8 +184,8 @@ def _texture(rng: np.random.Generator, shape: tuple[int, int, int],
         f = np.fft.rfftfreq(n) if axis == 2 else np.fft.fftfreq(n)
         g = np.exp(-2 * (np.pi * s * f) ** 2 - 2j * np.pi * f * shift[axis])
         spec *= g.astype(np.complex64).reshape([-1 if i == axis else 1 for i in range(3)])
-    field_ = sfft.irfftn(spec, s=shape, workers=FFT_WORKERS)
-    field_ /= max(float(field_.std()), 1e-6)
+    field_ = sfft.irfftn(spec, s=shape, workers=FFT_WORKERS, overwrite_x=True)
+    field_ /= max(float(field_[::2, ::3, ::3].std()), 1e-6)  # a subsample is plenty
     return field_.astype(np.float32, copy=False)
 
 
@@ -198,12 +198,11 @@ class _Canvas:
     shift: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     def __post_init__(self) -> None:
-        z = np.zeros(self.shape, np.float32)
-        self.dn = z.copy()
-        self.owner = z.copy()
-        self.nucleolus = z.copy()
-        self.droplets = z.copy()
-        self.density = {t: z.copy() for t in TARGETS}
+        def zeros() -> np.ndarray:
+            return np.zeros(self.shape, np.float32)
+
+        self.dn, self.owner, self.nucleolus, self.droplets = (zeros() for _ in range(4))
+        self.density = {t: zeros() for t in TARGETS}
         self.cell_labels = np.zeros(self.shape, np.int32)
         self.nucleus_labels = np.zeros(self.shape, np.int32)
         self.speckle = _texture(self.rng, self.shape, (0.7, 0.9, 0.9), self.shift)

@@ -131,7 +131,7 @@ def gerchberg_papoulis(spectrum: np.ndarray, mask: np.ndarray, shape: tuple[int,
         np.maximum(x, 0.0, out=x)
         g = sfft.rfftn(x, workers=FFT_WORKERS)
         np.copyto(g, measured, where=mask)
-        x = sfft.irfftn(g, s=shape, workers=FFT_WORKERS)
+        x = sfft.irfftn(g, s=shape, workers=FFT_WORKERS, overwrite_x=True)
     return x.astype(np.float32)
 
 
