@@ -61,7 +61,7 @@ def test_unknown_target_is_a_config_error(tiny_net, rng):
 def test_bf16_matches_fp32_within_the_stated_tolerance(rng):
     models = pytest.importorskip("ri2fl.models")
     torch.manual_seed(0)
-    net = models.UNet3D(1, 2, features=8, depth=3, dropout=0.1).eval()
+    net = models.UNet3D(1, 2, features=4, depth=2, dropout=0.1).eval()
     ri = _ri(rng, (16, 32, 32))
     kw = {"model": net, "device": "cpu", "patch_size": (16, 32, 32)}
     ref = predict_volume(ri, 0.2, precision="fp32", **kw).fl
@@ -113,7 +113,8 @@ def test_default_model_on_real_cell(hl60_path):
         pytest.skip(f"default weights not available: {exc}")
     io = pytest.importorskip("ri2fl.io")
     vol = io.read(hl60_path)
-    pred = predict_volume(np.asarray(vol.data), vol.voxel_size_um, model=net,
-                          medium_index=1.335, device="cpu")
+    ri = np.asarray(vol.data)[38:102, 38:102, 38:102]  # the cell's centre, to stay fast
+    pred = predict_volume(ri, vol.voxel_size_um, model=net, medium_index=1.335, device="cpu")
     assert set(pred.fl) == set(net.targets)
-    assert all(m.shape == (140, 140, 140) and np.isfinite(m).all() for m in pred.fl.values())
+    for m in pred.fl.values():
+        assert m.shape == ri.shape and np.isfinite(m).all() and m.std() > 0
