@@ -158,14 +158,14 @@ def test_tiles_reassemble_the_full_field_at_their_offsets():
 
 def test_round_cells_have_the_refractive_index_of_a_measured_cell(hl60_path):
     # the real HL60 cell (PBS, n_m = 1.335): its in-cell Δn distribution and a simulated
-    # round cell in the same medium must overlap (same order of dry-mass density)
+    # suspension cell in the same medium must overlap (same order of dry-mass density)
     import h5py
 
     with h5py.File(hl60_path, "r") as f:
         real = f["ri"][()]
     inside = ndimage.binary_opening(real > 1.340, iterations=2)
     real_dn = np.percentile(real[inside] - 1.335, [25, 50, 75])
-    sim = simulate_fov("macrophage", seed=1, shape=(48, 112, 112), n_cells=1,
+    sim = simulate_fov("suspension", seed=1, shape=(64, 112, 112), n_cells=1,
                        medium_index=1.335)
     sim_dn = np.percentile(sim.ri[sim.masks["membrane"]] - 1.335, [25, 50, 75])
     assert abs(sim_dn[1] - real_dn[1]) < 0.01

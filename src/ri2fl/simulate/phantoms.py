@@ -34,6 +34,7 @@ CELL_TYPES: tuple[str, ...] = (
     "astrocyte",
     "macrophage",
     "hepatocyte",
+    "suspension",
 )
 
 #: Variants a cell can take; ``None`` draws one at random with small probabilities.
@@ -62,6 +63,7 @@ class FamilyParams:
     cyto_conc: tuple[float, float] = (0.10, 0.15)
     binucleate_p: float = 0.03
     mitotic_p: float = 0.04
+    sphere: bool = False  # floating round cell resting on the substrate (no spreading)
 
 
 FAMILIES: dict[str, FamilyParams] = {
@@ -106,6 +108,12 @@ FAMILIES: dict[str, FamilyParams] = {
         profile_power=(2.5, 3.5), nucleus_fraction=(0.3, 0.4), n_droplets=(20, 60),
         mito_length_um=(200, 350), mito_fragmented=0.2, n_fibres=(2, 6), n_filopodia=(0, 4),
         binucleate_p=0.25, lamella=(1.5, 3.0), dome_fraction=(0.7, 0.9)),
+    # HL60 / lymphocyte-like suspension cells: 8-14 µm spheres, nucleus 0.6-0.8 of the cell
+    "suspension": FamilyParams(
+        diameter=(8, 14), height=(4.0, 7.0), elongation=(1.0, 1.1), lobes=0.04,
+        profile_power=(2.0, 2.0), nucleus_fraction=(0.6, 0.8), n_droplets=(0, 4),
+        mito_length_um=(30, 80), mito_fragmented=0.5, n_fibres=(0, 0), n_filopodia=(0, 3),
+        cyto_conc=(0.08, 0.12), sphere=True),
 }
 
 
@@ -155,6 +163,7 @@ class CellSpec:
     profile_power: float
     lamella_height: float = 0.0
     dome_fraction: float = 1.0
+    z_offset: float = 0.0  # height of the dome's centre above the substrate (spheres)
     nuclei: list[tuple[np.ndarray, np.ndarray, float]] = field(default_factory=list)
     nucleoli: list[tuple[np.ndarray, float]] = field(default_factory=list)
     droplets: list[tuple[np.ndarray, float, float]] = field(default_factory=list)
@@ -219,10 +228,11 @@ class CellSpec:
         rd = r * np.float32(self.dome_fraction)
         s = (rho / rd).astype(np.float32)
         p = self.profile_power
-        q = np.sqrt(s ** p + (zr / np.float32(self.height)) ** 2)
+        zd = zr - np.float32(self.z_offset)
+        q = np.sqrt(s ** p + (zd / np.float32(self.height)) ** 2)
         # first-order distance (q - 1) / |grad q| of the dome q = 1
         g_rho = 0.5 * p * s ** (p - 1) / rd
-        grad = np.sqrt(g_rho ** 2 + (zr / np.float32(self.height ** 2)) ** 2)
+        grad = np.sqrt(g_rho ** 2 + (zd / np.float32(self.height ** 2)) ** 2)
         d = (q - 1.0) / np.maximum(grad / np.maximum(q, 1e-3), 0.05)
         if self.lamella_height > 0:
             half = np.float32(self.lamella_height / 2)
@@ -336,9 +346,16 @@ def make_cell(family: str, rng: np.random.Generator, center: tuple[float, float]
     if family == "mda_mb_231":  # a broad leading lamella on one side
         harmonics.append((1, rng.uniform(0.1, 0.25), 0.0))
     if mitotic:  # rounded up
-        diameter = rng.uniform(12, 18) if family != "macrophage" else diameter
+        diameter = rng.uniform(12, 18) if family not in ("macrophage", "suspension") \
+            else diameter
         height, elong, power = 0.8 * diameter, 1.0, 2.0
         harmonics = [(k, a * 0.1, p) for k, a, p in harmonics]
+    z_offset = 0.0
+    if fp.sphere:  # a resting sphere: semi-axis ≈ radius, centre one semi-axis up
+        height = diameter / 2 * rng.uniform(0.85, 1.0)
+        z_offset = height
+        if max_height is not None and 2 * height > max_height:
+            height = z_offset = max_height / 2
     if max_height is not None:
         height = min(height, max_height)
     lamella = 0.0 if mitotic else min(rng.uniform(*fp.lamella), 0.5 * height)
@@ -346,6 +363,7 @@ def make_cell(family: str, rng: np.random.Generator, center: tuple[float, float]
     cell = CellSpec(family=family, center=center, z_base=z_base, angle=rng.uniform(0, np.pi),
                     r0=diameter / 2, elongation=elong, harmonics=harmonics, height=height,
                     profile_power=power, lamella_height=lamella, dome_fraction=dome,
+                    z_offset=z_offset,
                     mitotic=mitotic, variant=variant, cyto_conc=rng.uniform(*fp.cyto_conc))
     cell.nucleus_offset_dn = rng.uniform(0.003, 0.01)
     cell.nucleolus_conc = rng.uniform(0.17, 0.26)
@@ -378,7 +396,7 @@ def _local_height(cell: CellSpec, y: float, x: float) -> tuple[float, float]:
         return 0.0, s
     sd = s / cell.dome_fraction
     dome = cell.height * math.sqrt(max(1 - sd ** cell.profile_power, 0.0)) if sd < 1 else 0.0
-    return max(dome, cell.lamella_height), s
+    return max(dome + cell.z_offset if sd < 1 else 0.0, cell.lamella_height), s
 
 
 def _to_world(cell: CellSpec, u: float, v: float) -> tuple[float, float]:
@@ -396,9 +414,12 @@ def _add_nuclei(cell: CellSpec, fp: FamilyParams, rng: np.random.Generator, n: i
         offset = (i - (n - 1) / 2) * 2.5 * a + rng.normal(0, 0.03 * cell.r0)
         y, x = _to_world(cell, offset, rng.normal(0, 0.05 * cell.r0))
         h_local, _ = _local_height(cell, y, x)
-        c = min(rng.uniform(0.3, 0.45) * cell.height, 0.5 * h_local - 0.6, b)
-        c = max(c, 1.0)
-        zc = cell.z_base + 0.4 + c
+        if cell.z_offset > 0:  # round cell: round nucleus at its centre
+            c = min(b * rng.uniform(0.85, 1.0), cell.height - 0.8)
+            zc = cell.z_base + cell.z_offset
+        else:
+            c = max(min(rng.uniform(0.3, 0.45) * cell.height, 0.5 * h_local - 0.6, b), 1.0)
+            zc = cell.z_base + 0.4 + c
         cell.nuclei.append((np.array([zc, y, x]), np.array([c, b, a]),
                             cell.angle + rng.normal(0, 0.15)))
 
@@ -415,7 +436,7 @@ def _add_chromosomes(cell: CellSpec, rng: np.random.Generator, anaphase: bool | 
                      separation: float = 3.6) -> None:
     """Condensed chromosomes on a metaphase plate, or two anaphase sets ``separation`` µm
     apart."""
-    zc = cell.z_base + 0.5 * cell.height
+    zc = cell.z_base + (cell.z_offset if cell.z_offset > 0 else 0.5 * cell.height)
     plate_normal = rng.uniform(0, np.pi)
     if anaphase is None:
         anaphase = rng.random() < 0.4
@@ -461,7 +482,8 @@ def _build_lookup(cell: CellSpec) -> None:
     ext = cell.extent
     st = _LOOKUP_STEP
     origin = np.array([cell.z_base - 0.5, cell.center[0] - ext, cell.center[1] - ext])
-    n = np.ceil(np.array([cell.height + 1.0, 2 * ext, 2 * ext]) / st).astype(int) + 1
+    n = np.ceil(np.array([cell.z_offset + cell.height + 1.0, 2 * ext, 2 * ext]) / st
+                ).astype(int) + 1
     z, y, x = (np.float32(o + st * np.arange(k)) for o, k in zip(origin, n))
     body = cell.body_sdf(z[:, None, None], y[None, :, None], x[None, None, :])
     nuc = np.full(body.shape, np.inf, np.float32)
@@ -639,7 +661,8 @@ def cell_bbox(cell: CellSpec, shape: tuple[int, int, int],
     """Voxel bounding box of ``cell`` clipped to the field, or None when outside it."""
     ext = cell.extent
     lo = [cell.z_base - 0.5, cell.center[0] - ext, cell.center[1] - ext]
-    hi = [cell.z_base + cell.height + 0.5, cell.center[0] + ext, cell.center[1] + ext]
+    hi = [cell.z_base + cell.z_offset + cell.height + 0.5, cell.center[0] + ext,
+          cell.center[1] + ext]
     sl = []
     for a, b, v, n in zip(lo, hi, voxel, shape):
         i0, i1 = max(math.floor(a / v) - 1, 0), min(math.ceil(b / v) + 2, n)

@@ -63,7 +63,8 @@ def _mitosis(cell: CellSpec, f: float, seed: int, max_height: float) -> list[Cel
         c.lamella_height *= 1 - k
         c.dome_fraction = c.dome_fraction + (1 - c.dome_fraction) * k
         c.elongation = 1 + (c.elongation - 1) * (1 - k)
-        c.height = c.height + (h_round - c.height) * k
+        if c.z_offset == 0:  # spreading cells round up; floating ones already are round
+            c.height = c.height + (h_round - c.height) * k
         if k > 0.5:
             c.nucleoli = []
         c._lookup = None
@@ -71,7 +72,10 @@ def _mitosis(cell: CellSpec, f: float, seed: int, max_height: float) -> list[Cel
     if f < 0.65:  # prometaphase .. anaphase: no envelope, condensed chromosomes
         c = make_cell(cell.family, rng, cell.center, cell.z_base, "mitotic", max_height)
         c.r0 = min(c.r0, r_round)
-        c.height = min(1.6 * c.r0, max_height)
+        if c.z_offset > 0:
+            c.height = c.z_offset = min(c.r0, max_height / 2)
+        else:
+            c.height = min(1.6 * c.r0, max_height)
         c.chromosomes = []
         sub = np.random.default_rng(seed + 1)
         _add_chromosomes(c, sub, anaphase=f >= 0.45, separation=2.0 + 12 * max(f - 0.45, 0))
