@@ -22,6 +22,7 @@ for time-lapses).
 Examples:
   ri2fl simulate -o sim/ --n 20                          # 20 fibroblast fields, 64x256x256
   ri2fl simulate -o sim/ --cell-types fibroblast hek293 astrocyte --n 10 --seed 1
+  ri2fl simulate -o sim/ --cell-types all --n 5 --workers 2
   ri2fl simulate -o sim/ --n 2 --shape 64 512 512 --physics physical --bf --dic
   ri2fl simulate -o movie/ --cell-types hek293 --timelapse 12 --event mitosis
   ri2fl simulate sim/ --cell-type macrophage --n 4 --workers 2
@@ -36,8 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--out", dest="out_opt", type=Path, metavar="DIR",
                         help="output folder")
     parser.add_argument("--cell-types", "--cell-type", nargs="+", default=["fibroblast"],
-                        choices=CELL_TYPES, metavar="TYPE",
-                        help=f"cell-type families ({', '.join(CELL_TYPES)}); "
+                        choices=(*CELL_TYPES, "all"), metavar="TYPE",
+                        help=f"cell-type families ({', '.join(CELL_TYPES)}) or 'all'; "
                              "default: fibroblast")
     parser.add_argument("--n", type=int, default=4, help="fields per cell type (default 4)")
     parser.add_argument("--seed", type=int, default=0, help="data-set seed (default 0)")
@@ -90,6 +91,10 @@ def run(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise ConfigError(f"--n must be at least 1, got {args.n}", "--n")
     mods = _modalities(args)
+    if "all" in args.cell_types:
+        from ..simulate import CELL_TYPES
+
+        args.cell_types = list(CELL_TYPES)
     if args.timelapse:
         manifest = _timelapses(out, args, mods)
     else:
