@@ -58,3 +58,23 @@ def test_simulate_fov_physical_gives_a_clipped_tomogram_close_to_the_fast_one():
     assert phys.ri.min() >= 1.337 and phys.ri.max() <= 1.390
     np.testing.assert_array_equal(phys.ri_true, fast.ri_true)  # same phantom
     assert np.corrcoef(phys.ri.ravel(), fast.ri.ravel())[0, 1] > 0.8
+
+
+def test_physical_path_elongates_a_bead_along_z():
+    shape, voxel = (40, 48, 48), (0.2, 0.15, 0.15)
+    z, y, x = (np.arange(n) * v - n * v / 2 for n, v in zip(shape, voxel))
+    r = np.sqrt(z[:, None, None] ** 2 + y[None, :, None] ** 2 + x[None, None, :] ** 2)
+    cell = np.clip(0.5 - (np.sqrt((z[:, None, None] / 2.5) ** 2 + (y[None, :, None] / 3) ** 2
+                                  + (x[None, None, :] / 3) ** 2) - 1) * 2.5 / 0.15, 0, 1)
+    bead = np.clip(0.5 - (r - 0.4) / 0.15, 0, 1)
+    dn = (0.02 * cell * (1 - bead) + 0.06 * bead).astype(np.float32)
+    rec = reconstruct_physical(dn, voxel, 1.337, noise_std=0.0)
+    c = tuple(n // 2 for n in shape)
+
+    def width(profile, spacing):  # extent (µm) above half the bead's excess over cytoplasm
+        p = profile - 0.02
+        return float((p > p.max() / 2).sum() * spacing)
+
+    assert width(dn[:, c[1], c[2]], 0.2) == pytest.approx(width(dn[c[0], c[1], :], 0.15),
+                                                          abs=0.2)
+    assert width(rec[:, c[1], c[2]], 0.2) > 1.3 * width(rec[c[0], c[1], :], 0.15)
