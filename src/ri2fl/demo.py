@@ -42,6 +42,7 @@ class DemoPlan:
     fields_per_group: int = 2
     shape: tuple[int, int, int] = (40, 192, 192)  # 8 x 28.8 x 28.8 µm
     timelapse_cell_type: str = "macrophage"
+    timelapse_conditions: tuple[str, ...] | None = None  # None: every condition
     frames: int = 3
     frame_interval_s: float = 1800.0  # every 30 min, as the paper's LPS time-lapse
     tta: int = 2
@@ -215,6 +216,8 @@ def run_demo(out_dir: str | Path, plan: DemoPlan = FULL, *, model: str = "defaul
     snapshot_rows = sum(len(t) for t in tables)
     for condition in plan.conditions:
         seed += 1
+        if plan.timelapse_conditions is not None and condition not in plan.timelapse_conditions:
+            continue
         event = None if condition == plan.conditions[0] else "stimulation"
         for t, fov in enumerate(_timelapse(plan, seed, event)):
             name = f"timelapse_{condition}_t{t}"
