@@ -170,3 +170,12 @@ def test_round_cells_have_the_refractive_index_of_a_measured_cell(hl60_path):
     sim_dn = np.percentile(sim.ri[sim.masks["membrane"]] - 1.335, [25, 50, 75])
     assert abs(sim_dn[1] - real_dn[1]) < 0.01
     assert sim_dn[0] < real_dn[2] and real_dn[0] < sim_dn[2]
+
+
+def test_dataset_can_misalign_fluorescence_along_z(tmp_path):
+    manifest = simulate_dataset(tmp_path, ["macrophage"], n_per_type=2, seed=1,
+                                shape=(16, 48, 48), physics="none", max_fl_shift_um=0.4)
+    with open(manifest, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    shifts = [float(read_paired(tmp_path / r["path"]).attrs["fl_shift_z_um"]) for r in rows]
+    assert all(0 < abs(s) <= 0.4 for s in shifts) and shifts[0] != shifts[1]

@@ -55,6 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "are always written)")
     parser.add_argument("--split", nargs=3, type=float, default=[0.8, 0.1, 0.1],
                         metavar=("TRAIN", "VAL", "TEST"), help="split fractions (0.8 0.1 0.1)")
+    parser.add_argument("--fl-shift", type=float, default=0.0, metavar="UM",
+                        help="misalign FL and RI along z by up to ±UM µm per field (default 0)")
     parser.add_argument("--timelapse", "--frames", type=int, default=0, metavar="K",
                         help="simulate K-frame time-lapses instead of single fields")
     parser.add_argument("--event", choices=("mitosis", "stimulation"), default=None,
@@ -101,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
         manifest = simulate_dataset(out, args.cell_types, args.n, seed=args.seed,
                                     shape=tuple(args.shape), physics=args.physics,
                                     modalities=mods, split_fractions=args.split,
-                                    overwrite=args.overwrite, workers=args.workers)
+                                    overwrite=args.overwrite, workers=args.workers,
+                                    max_fl_shift_um=args.fl_shift)
     print(manifest)
     return 0
 

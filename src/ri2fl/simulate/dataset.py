@@ -63,12 +63,20 @@ def _simulate_one(job: tuple) -> Path:
     return write_paired(path, sample)
 
 
+def _shift_option(seed: int, max_shift: float) -> dict[str, float]:
+    if max_shift <= 0:
+        return {}
+    shift = np.random.default_rng([seed, 17]).uniform(-max_shift, max_shift)
+    return {"fl_shift_z_um": float(np.round(shift, 3))}
+
+
 def simulate_dataset(out_dir: str | Path, cell_types: Sequence[str] = ("fibroblast",),
                      n_per_type: int = 10, seed: int = 0,
                      shape: tuple[int, int, int] = (64, 256, 256), physics: str = "fast",
                      modalities: Sequence[str] = (),
                      split_fractions: Sequence[float] = (0.8, 0.1, 0.1),
-                     overwrite: bool = False, workers: int = 1, **fov_options) -> Path:
+                     overwrite: bool = False, workers: int = 1, max_fl_shift_um: float = 0.0,
+                     **fov_options) -> Path:
     """Simulate ``n_per_type`` fields of view of each cell type into ``out_dir``.
 
     Parameters
@@ -89,6 +97,10 @@ def simulate_dataset(out_dir: str | Path, cell_types: Sequence[str] = ("fibrobla
         Re-simulate fields whose file exists (default: keep them, so a run can resume).
     workers : int
         Processes simulating in parallel (each then uses one FFT thread).
+    max_fl_shift_um : float
+        Misalign fluorescence and RI along z by a shift drawn per field in
+        [-max_fl_shift_um, max_fl_shift_um] (recorded as the file attribute
+        ``fl_shift_z_um``), as real RI/FL pairs are.
     **fov_options
         Further keyword arguments for :func:`simulate_fov`.
 
@@ -114,7 +126,8 @@ def simulate_dataset(out_dir: str | Path, cell_types: Sequence[str] = ("fibrobla
     todo = [row for row in rows if overwrite or not (out_dir / str(row["path"])).exists()]
     jobs = [(out_dir / str(r["path"]), str(r["cell_type"]), int(r["seed"]), str(r["split"]),
              dict(shape=tuple(shape), physics=physics, modalities=tuple(modalities),
-                  **fov_options)) for r in todo]
+                  **_shift_option(int(r["seed"]), max_fl_shift_um), **fov_options))
+            for r in todo]
     if workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(max_workers=workers, initializer=_single_threaded_fft) as pool:
             for _ in progress(pool.map(_simulate_one, jobs), desc="simulate", total=len(jobs)):
