@@ -54,7 +54,7 @@ FULL = DemoPlan()
 QUICK = DemoPlan(fields_per_group=1, shape=(32, 128, 128), frames=2)
 # tests: one cell type, one field per condition, two frames
 TINY = DemoPlan(cell_types=("macrophage",), conditions=("control", "stimulated"),
-                shape=(24, 96, 96), frames=2, tta=2, mc=2)
+                fields_per_group=1, shape=(24, 96, 96), frames=2, tta=2, mc=2)
 
 
 @dataclass
