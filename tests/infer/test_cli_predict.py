@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import zarr
 
 from ri2fl.cli.main import main
 
@@ -37,6 +38,8 @@ def test_predict_writes_readable_ome_zarr_with_uncertainty(tmp_path, checkpoint,
                                  "nucleus_uncertainty_model"]
     data = np.asarray(vol.data)
     assert np.isfinite(data).all() and data[4:].max() > 0
+    attrs = zarr.open_group(tmp_path / "out" / "cell.ome.zarr", mode="r").attrs["ri2fl"]
+    assert attrs["tta"] == 2 and attrs["mc"] == 2 and attrs["medium_index"] == 1.337
 
 
 def test_timelapse_is_predicted_frame_by_frame(tmp_path, checkpoint, rng):

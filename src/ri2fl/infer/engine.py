@@ -357,9 +357,30 @@ def predict_file(input_path: str | Path, output_path: str | Path,
                            patch_size=patch_size, overlap=overlap, precision=precision,
                            out=out, progress=progress, seed=t,
                            scratch_dir=Path(output_path).parent)
+        writer.group.attrs["ri2fl"] = _provenance(net, input_path, n_index, tta, mc,
+                                                  precision, patch_size, overlap, frame)
     if write_tcf is not None:
         _write_tcf_copy(input_path, write_tcf, output_path, chosen, frame)
     return Path(output_path)
+
+
+def _provenance(net: torch.nn.Module, input_path: str | Path, medium_index: float, tta: int,
+                mc: int, precision: str, patch_size: Sequence[int] | None, overlap: float,
+                frame: int | None) -> dict[str, Any]:
+    """What produced a prediction, stored in the OME-Zarr attributes under ``ri2fl``."""
+    from .. import __version__
+
+    return {
+        "version": __version__, "input": str(input_path), "frame": frame,
+        "model": str(getattr(net, "checkpoint_path", None) or type(net).__name__),
+        "model_voxel_size_um": list(getattr(net, "voxel_size_um", None)
+                                    or CANONICAL_VOXEL_SIZE_UM),
+        "medium_index": float(medium_index), "tta": int(tta), "mc": int(mc),
+        "precision": precision,
+        "patch_size": list(patch_size or getattr(net, "patch_size", None) or DEFAULT_PATCH_SIZE),
+        "overlap": float(overlap),
+        "uncertainty": "population s.d. (ddof=0) over passes; final FL = mean of the means",
+    }
 
 
 def _frame_source(data: Any) -> Any:
