@@ -86,6 +86,9 @@ def test_golden_demo_with_shipped_models(tmp_path):
     per_field = table.groupby("field").agg(found=("label", "size"),
                                            truth=("n_cells_simulated", "first"))
     assert (abs(per_field["found"] - per_field["truth"]) <= 1).all()
+    # ... and they are cells, not the medium: simulated cells hold 0.10-0.16 pg/µm³ of dry
+    # mass (n - n_m = 0.02-0.03); the medium holds none
+    assert (table["cell_dry_mass_density_pg_per_um3"] > 0.06).all()
     # model quality is the evaluation's business; here the number must exist and be a
     # correlation
     assert -1 <= result.validation_r <= 1
