@@ -120,15 +120,20 @@ def build_report(table: pd.DataFrame, path: str | Path, *, group_by: str | None 
         hint = (f"group by one of {', '.join(present)}" if present
                 else "profile with --condition NAME to add a condition column")
         raise ConfigError(f"no column {group_by!r} in the feature table", "--group-by", hint)
-    n_all = len(table)
+    edge_note = ""
     if exclude_edge_cells and "cut_by_edge" in table.columns:
-        kept = table[~table["cut_by_edge"].astype(bool)]
-        table = kept if len(kept) >= 2 else table
+        edge = table["cut_by_edge"].astype(bool)
+        if (~edge).sum() >= 2:
+            table = table[~edge]
+            edge_note = f"{int(edge.sum())} cells cut by the field edge left out"
+        elif edge.any():
+            edge_note = (f"{int(edge.sum())} cells touch the field edge, kept since too few "
+                         "are whole: shapes and masses of those are truncated")
     table = table.reset_index(drop=True)
     group = group_by or default_group(table)
     feats = feature_columns(table)
     sections: list[tuple[str, str, list[str]]] = []
-    summary = _summary(table, n_all, group, feats)
+    summary = _summary(table, edge_note, group, feats)
     if note:
         summary.insert(1, f"<p>{html.escape(note)}</p>")
     sections.append(("summary", "Summary", summary))
@@ -176,10 +181,11 @@ def build_report(table: pd.DataFrame, path: str | Path, *, group_by: str | None 
     return _write(path, title, sections)
 
 
-def _summary(table: pd.DataFrame, n_all: int, group: str | None,
+def _summary(table: pd.DataFrame, edge_note: str, group: str | None,
              feats: list[str]) -> list[str]:
-    out = [f"<p>{len(table)} cells ({n_all - len(table)} cut by the field edge left out), "
-           f"{len(feats)} features. See docs/features.md for the feature dictionary.</p>"]
+    edge = f" ({edge_note})" if edge_note else ""
+    out = [f"<p>{len(table)} cells{edge}, {len(feats)} features. See docs/features.md for "
+           "the feature dictionary.</p>"]
     keys = [c for c in ("cell_type", "condition", "frame") if c in table.columns]
     if group and group not in keys:
         keys.insert(0, group)
