@@ -84,7 +84,8 @@ def segment_volume(ri: np.ndarray, voxel_size_um: Sequence[float] | float,
                    cell_model: str | torch.nn.Module = "cell-default",
                    voxel_classifier: VoxelClassifier | None = None,
                    threshold: float = MASK_THRESHOLD,
-                   return_probabilities: bool = False) -> Segmentation:
+                   return_probabilities: bool = False,
+                   probabilities: Mapping[str, np.ndarray] | None = None) -> Segmentation:
     """Segment organelles and individual cells in an RI tomogram.
 
     Parameters
@@ -112,6 +113,10 @@ def segment_volume(ri: np.ndarray, voxel_size_um: Sequence[float] | float,
         Probability threshold of the organelle masks.
     return_probabilities : bool
         Also return the organelle probabilities (input grid) in ``.probabilities``.
+    probabilities : dict, optional
+        Organelle probabilities of this volume from an earlier call
+        (``return_probabilities=True``): the organelle network is not run again, e.g. to
+        compare the two cell methods.
 
     Returns
     -------
@@ -128,7 +133,14 @@ def segment_volume(ri: np.ndarray, voxel_size_um: Sequence[float] | float,
     net = load_organelle_model(model)
     grid = tuple(getattr(net, "voxel_size_um", CANONICAL_VOXEL_SIZE_UM))
     ri_n = normalize_ri(to_grid(ri, vs, grid), medium_index)
-    prob = predict_organelles(ri_n, net)
+    if probabilities is not None:
+        if sorted(probabilities) != sorted(net.targets) or any(
+                np.shape(v) != ri.shape for v in probabilities.values()):
+            raise InputError("probabilities do not match this volume and model", "probabilities",
+                             "pass the .probabilities of a call on the same volume")
+        prob = {k: resize(v, ri_n.shape, order=1) for k, v in probabilities.items()}
+    else:
+        prob = predict_organelles(ri_n, net)
     if method == "network":
         nuclei = nucleus_instances(prob["nucleus"] > threshold, grid)
         cells = predict_cells(ri_n, prob["membrane"], nuclei, _load_cell_model(cell_model),
