@@ -130,7 +130,8 @@ def weighted_dice_bce(prob: torch.Tensor, target: torch.Tensor,
 
 
 def finetune_organelles(root: Path, minutes: float, config: Path, init: Path,
-                        pos_weight: tuple[float, ...] = (3.0, 10.0, 1.0, 10.0)) -> Path:
+                        pos_weight: tuple[float, ...] = (3.0, 10.0, 1.0, 10.0),
+                        scale: tuple[float, float] = (0.6, 2.0)) -> Path:
     """Compact training loop on the engine's pieces (data, augmentation, checkpoints),
     with :func:`weighted_dice_bce`; starts from ``init`` and keeps the best validation Dice.
     """
@@ -162,6 +163,7 @@ def finetune_organelles(root: Path, minutes: float, config: Path, init: Path,
     ck_cfg = {**model_cfg, "targets": names, "task": "organelle_seg", "input_kind": "ri",
               "patch_size": list(cfg["patch_size"]), "voxel_size_um": cfg["voxel_size_um"],
               "loss": "dice_bce (foreground-weighted BCE)", "pos_weight": list(pos_weight),
+              "intensity_scale": list(scale),
               "trained_on": "simulated fibroblast FOVs", "init": str(init)}
     best, t0, step, bs = -1.0, time.time(), 0, int(cfg["batch_size"])
     while time.time() - t0 < 60 * minutes:
@@ -169,6 +171,9 @@ def finetune_organelles(root: Path, minutes: float, config: Path, init: Path,
         for _ in range(20):
             batch = [train_set[step * bs + k] for k in range(bs)]
             x = torch.stack([b[0] for b in batch])
+            # intensity rescaling: RI contrast differs between cell types (a round HL60 is
+            # denser than a flat fibroblast), the organelles' relative contrast does not
+            x = (x * torch.exp(torch.empty(bs, 1, 1, 1, 1).uniform_(*np.log(scale)))).clamp(0, 1)
             y = (torch.stack([b[1] for b in batch]) > 0.5).float()
             loss = weighted_dice_bce(model(x), y, weight)
             opt.zero_grad()
@@ -468,8 +473,9 @@ def main(argv: list[str] | None = None) -> int:
         elif step == "organelles":
             train_organelles(args.root, args.minutes, REPO / "configs" / "segment.yaml")
         elif step == "finetune":
+            init = args.root / "organelles_ft" / "best.pt"
             finetune_organelles(args.root, args.minutes, REPO / "configs" / "segment.yaml",
-                                args.root / "organelles" / "best.pt")
+                                init if init.exists() else args.root / "organelles" / "best.pt")
         elif step == "cells":
             train_cells(args.root, args.minutes, REPO / "configs" / "segment_cells.yaml")
         elif step == "classifiers":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import VS, make_phantom, two_touching
+from conftest import VS, make_phantom, sparse_classes, two_touching
 from ri2fl.errors import ConfigError
 from ri2fl.evaluate.metrics import match_instances
 from ri2fl.segment import VoxelClassifier, nucleus_instances, watershed_cells
@@ -83,3 +83,22 @@ def test_classifier_roundtrip_and_label_check(fl_classifier, tmp_path):
 
     with pytest.raises(ConfigError):
         train_voxel_classifier([x], [np.full(x.shape[1:], 5, np.int8)])
+
+
+def test_intensity_scaled_training_copes_with_denser_cells(training_phantoms):
+    from ri2fl.segment import train_voxel_classifier
+
+    rng = np.random.default_rng(2)
+    vols = [normalize_ri(p.ri, 1.337)[None] for p in training_phantoms]
+    labs = [sparse_classes(p, rng) for p in training_phantoms]
+    plain = train_voxel_classifier(vols, labs, ("ri",), VS, n_estimators=10)
+    scaled = train_voxel_classifier(vols, labs, ("ri",), VS, n_estimators=10,
+                                    intensity_scale=(0.5, 2.5))
+    # a cell twice as dense as any seen in training (all RI contrasts doubled)
+    ph = two_touching(seed=9)
+    dense = np.clip(2 * normalize_ri(ph.ri, 1.337), 0, 1)[None]
+    f1 = {name: match_instances(ph.cell_labels,
+                                watershed_cells(clf.predict_proba(dense), VS)[0]).f1
+          for name, clf in (("plain", plain), ("scaled", scaled))}
+    assert f1["scaled"] == 1.0
+    assert scaled.intensity_scale == (0.5, 2.5)
