@@ -39,8 +39,8 @@ class DemoPlan:
 
     cell_types: tuple[str, ...] = ("macrophage", "hek293")
     conditions: tuple[str, ...] = ("control", "stimulated")
-    fields_per_group: int = 2
-    shape: tuple[int, int, int] = (40, 192, 192)  # 8 x 28.8 x 28.8 µm
+    fields_per_group: int = 1
+    shape: tuple[int, int, int] = (32, 160, 160)  # 6.4 x 24 x 24 µm
     timelapse_cell_type: str = "macrophage"
     timelapse_conditions: tuple[str, ...] | None = None  # None: every condition
     frames: int = 3
@@ -51,7 +51,7 @@ class DemoPlan:
 
 
 FULL = DemoPlan()
-QUICK = DemoPlan(fields_per_group=1, shape=(32, 128, 128), frames=2)
+QUICK = DemoPlan(shape=(32, 128, 128), frames=2, timelapse_conditions=("stimulated",))
 # tests: one cell type, one field per condition, two frames
 TINY = DemoPlan(cell_types=("macrophage",), conditions=("control", "stimulated"),
                 fields_per_group=1, shape=(24, 96, 96), frames=2, tta=2, mc=2)
