@@ -85,3 +85,15 @@ def test_stimulation_spreads_the_cell_and_strengthens_actin():
     first, last = frames[0], frames[-1]
     assert last.masks["membrane"].sum() > 1.1 * first.masks["membrane"].sum()
     assert last.fl["actin"].sum() > 1.2 * first.fl["actin"].sum()
+
+
+def test_cli_writes_one_file_per_frame_of_a_time_lapse(tmp_path):
+    rc = main(["simulate", str(tmp_path), "--cell-type", "macrophage", "--n", "1",
+               "--fov", "16", "48", "48", "--frames", "3", "--physics", "none"])
+    assert rc == 0
+    with open(tmp_path / "manifest.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(r["frame"]) for r in rows] == [0, 1, 2]
+    first, last = (read_paired(tmp_path / rows[i]["path"]) for i in (0, 2))
+    assert int(last.attrs["timepoint"]) == 2
+    assert last.fl["membrane"].sum() < first.fl["membrane"].sum()  # default bleaching
