@@ -142,7 +142,9 @@ def segment_volume(ri: np.ndarray, voxel_size_um: Sequence[float] | float,
     else:
         prob = predict_organelles(ri_n, net)
     if method == "network":
-        nuclei = nucleus_instances(prob["nucleus"] > threshold, grid)
+        # a nucleus lies inside a cell: nucleus voxels outside the whole-cell mask are noise
+        nuclei = nucleus_instances((prob["nucleus"] > threshold) & (prob["membrane"] > threshold),
+                                   grid)
         cells = predict_cells(ri_n, prob["membrane"], nuclei, _load_cell_model(cell_model),
                               grid, membrane_mask=prob["membrane"] > threshold)
         cell_labels, nucleus_labels = (resize(a, ri.shape, order=0) for a in (cells, nuclei))
@@ -151,6 +153,10 @@ def segment_volume(ri: np.ndarray, voxel_size_um: Sequence[float] | float,
                                                              voxel_classifier, prob)
     prob_in = {k: resize(v, ri.shape, order=1) for k, v in prob.items()}
     masks = {k: prob_in[k] > threshold for k in ORGANELLE_MASKS}
+    # organelles nest: nucleus and droplets inside the cell, nucleoli inside the nucleus
+    masks["nucleus"] &= masks["membrane"]
+    masks["lipid_droplets"] &= masks["membrane"]
+    masks["nucleolus"] &= masks["nucleus"]
     # masks and instances must agree: every labelled nucleus/cell voxel is in its mask
     masks["nucleus"] |= nucleus_labels > 0
     masks["membrane"] |= cell_labels > 0
