@@ -101,10 +101,13 @@ def main() -> None:
             run_batch(task, inputs, out, ".ome.zarr", **kwargs)
             times[label] = time.perf_counter() - t0
             outputs[label] = read_outputs(out)
-            print(f"{label}: {times[label]:.1f} s", flush=True)
+            print(f"{label}: {times[label]:.1f} s (load average {os.getloadavg()[0]:.1f})",
+                  flush=True)
         ref = outputs[modes[0][0]]
-        identical = all(o.keys() == ref.keys() and all(np.array_equal(o[k], ref[k]) for k in ref)
-                        for o in outputs.values())
+        identical = all(o.keys() == ref.keys() and all(
+            np.array_equal(o[k], ref[k], equal_nan=True) for k in ref) for o in outputs.values())
+        max_diff = max(float(np.nanmax(np.abs(o[k] - ref[k]))) if o.keys() == ref.keys()
+                       else float("inf") for o in outputs.values() for k in ref)
         one = times.get("dask, 1 worker")
         print()
         print(f"{args.inputs} inputs of {' x '.join(map(str, args.shape))} voxels, "
@@ -114,9 +117,10 @@ def main() -> None:
         for label, t in times.items():
             speed = f"{one / t:.2f}x" if one else "-"
             print(f"| {label} | {t:.1f} | {60 * args.inputs / t:.1f} | {speed} |")
-        print(f"outputs identical across modes: {identical}")
+        print(f"outputs identical across modes: {identical} (max difference {max_diff:.3g})")
         print(json.dumps({"inputs": args.inputs, "shape": list(args.shape),
-                          "cores": os.cpu_count(), "times_s": times, "identical": identical}))
+                          "cores": os.cpu_count(), "load_average": os.getloadavg(),
+                          "times_s": times, "identical": identical, "max_diff": max_diff}))
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)

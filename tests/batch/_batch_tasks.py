@@ -23,8 +23,12 @@ def make_inputs(folder: Path, n: int, shape=(4, 8, 8)) -> list[Path]:
 
 
 def smooth_task(inp: Path, tmp: Path, gain: float = 2.0, delay: float = 0.0,
-                log: str | None = None) -> None:
-    """A stand-in for prediction: a deterministic function of the input, saved as .npy."""
+                log: str | None = None, gate: str | None = None, open_inputs: int = 2) -> None:
+    """A stand-in for prediction: a deterministic function of the input, saved as .npy.
+
+    With ``gate``, inputs after the first ``open_inputs`` stop half-written until the file
+    ``gate`` exists: a test can then act while a run is certainly in the middle of an output.
+    """
     if log:
         with open(log, "a") as fh:
             fh.write(f"{inp.name} {os.getpid()}\n")
@@ -37,6 +41,8 @@ def smooth_task(inp: Path, tmp: Path, gain: float = 2.0, delay: float = 0.0,
         np.lib.format.write_array_header_1_0(fh, np.lib.format.header_data_from_array_1_0(out))
         fh.flush()
         time.sleep(delay)
+        while gate and int(inp.stem[-2:]) >= open_inputs and not os.path.exists(gate):
+            time.sleep(0.02)
         fh.write(np.ascontiguousarray(out).tobytes())
 
 

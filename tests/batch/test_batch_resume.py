@@ -105,10 +105,12 @@ def test_directory_outputs_replace_atomically_and_partials_are_cleaned(tmp_path)
     out.mkdir()
     stale = out / ".cell00.zarr.0123abcd.partial.zarr"
     (stale / "c").mkdir(parents=True)
+    nested = out / "..cell01.zarr.0123abcd.partial.zarr.89abcdef.partial.zarr"  # atomic writer
+    nested.mkdir()
     other = out / ".keep.me.0123abcd.partial"
     other.write_text("not ours")
     run_batch(zarr_task, inputs, out, ".zarr", serial=True)
-    assert not stale.exists() and other.exists()
+    assert not stale.exists() and not nested.exists() and other.exists()
     np.testing.assert_array_equal(zarr.open_array(str(out / "cell00.zarr"))[:],
                                   np.load(inputs[0]) + 1)
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == \
@@ -185,18 +187,19 @@ SCRIPT = textwrap.dedent("""
     sys.path.insert(0, {tests!r})
     from _batch_tasks import smooth_task
     from ri2fl.batch import run_batch
-    inputs = sys.argv[2:]
-    task = functools.partial(smooth_task, delay=float(sys.argv[1]), log={log!r})
-    run_batch(task, inputs, {out!r}, ".npy", serial={serial}, options={{"gain": 2.0}})
+    task = functools.partial(smooth_task, delay=float(sys.argv[1]), gate=sys.argv[2],
+                             log={log!r})
+    run_batch(task, sys.argv[3:], {out!r}, ".npy", serial={serial}, options={{"gain": 2.0}})
 """)
 
 
-def start(tmp_path: Path, out: Path, inputs, delay: float, serial: bool = True):
+def start(tmp_path: Path, out: Path, inputs, delay: float = 0.0, serial: bool = True):
     script = tmp_path / f"run_{out.name}.py"
     log = str(tmp_path / f"log_{out.name}.txt")
     script.write_text(SCRIPT.format(tests=str(TESTS), out=str(out), serial=serial, log=log))
-    return subprocess.Popen([sys.executable, str(script), str(delay), *map(str, inputs)],
-                            stderr=subprocess.PIPE, start_new_session=True)
+    gate = str(tmp_path / "gate")
+    return subprocess.Popen([sys.executable, str(script), str(delay), gate,
+                             *map(str, inputs)], stderr=subprocess.PIPE, start_new_session=True)
 
 
 def wait_for(predicate, timeout: float = 120.0) -> None:
@@ -224,25 +227,23 @@ def test_sigkill_midway_then_rerun_ends_identical_to_an_uninterrupted_run(tmp_pa
     run_batch(smooth_task, inputs, ref, ".npy", serial=True, options={"gain": 2.0})
 
     out = tmp_path / "out"
-    proc = start(tmp_path, out, inputs, delay=0.3)
-    wait_for(lambda: n_done(out) >= 1)
+    proc = start(tmp_path, out, inputs, delay=0.05)  # stops half-way through the 3rd output
+    wait_for(lambda: n_done(out) == 2 and half_written(out))
     # while it runs, a second run on the same folder is refused
-    second = start(tmp_path, out, inputs, delay=0.0)
+    second = start(tmp_path, out, inputs)
     _, err = second.communicate(timeout=180)
     assert second.returncode != 0 and b"in use by another ri2fl run" in err
-    wait_for(lambda: n_done(out) >= 2 and half_written(out))
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
-    assert any("partial" in p.name for p in out.iterdir())  # a half-written output was left
-    done_before = n_done(out)
-    assert 2 <= done_before < 5
+    assert half_written(out) and n_done(out) == 2  # a half-written output was left behind
 
-    rerun = start(tmp_path, out, inputs, delay=0.0)  # the same command, lock freed by death
+    (tmp_path / "gate").touch()
+    rerun = start(tmp_path, out, inputs)  # the same command; the kernel freed the lock
     _, err = rerun.communicate(timeout=180)
     assert rerun.returncode == 0, err.decode()
     assert folder_contents(out) == folder_contents(ref)
-    # finished outputs were skipped: 5 started once, plus the one killed midway redone
-    assert len(processed(tmp_path / "log_out.txt")) == 5 + 1
+    # finished outputs were skipped: 3 started by the killed run, 3 redone or new
+    assert len(processed(tmp_path / "log_out.txt")) == 3 + 3
 
 
 def test_dask_cluster_gives_the_same_outputs_as_serial(tmp_path):

@@ -118,8 +118,13 @@ def _remove(path: Path) -> None:
 
 
 def _clean_partials(out_dir: Path, names: Sequence[str]) -> int:
-    """Remove temporary outputs (``ri2fl._atomic`` names) a killed run left behind."""
-    patterns = [re.compile(rf"^\.{re.escape(n)}\.[0-9a-f]{{8}}\.(partial.*|old)$")
+    """Remove temporary outputs (``ri2fl._atomic`` names) a killed run left behind.
+
+    Writers that are atomic themselves (``create_ome_zarr``) nest a temporary name inside
+    the one the task was given, ``..<name>.<hex>.partial<ext>.<hex>.partial<ext>``: one
+    leading dot per level.
+    """
+    patterns = [re.compile(rf"^\.+{re.escape(n)}\.[0-9a-f]{{8}}\.(partial.*|old)$")
                 for n in names]
     removed = 0
     for entry in os.scandir(out_dir):
