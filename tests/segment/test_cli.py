@@ -12,6 +12,7 @@ needs_weights = pytest.mark.skipif(
     reason="shipped segmentation weights not installed")
 
 
+@pytest.mark.slow
 @needs_weights
 def test_cli_writes_readable_ome_zarr(hl60_path, tmp_path, capsys):
     import h5py
@@ -32,7 +33,7 @@ def test_cli_writes_readable_ome_zarr(hl60_path, tmp_path, capsys):
                                  "membrane", "lipid_droplets"]
     assert np.allclose(vol.voxel_size_um, 0.139)
     data = np.asarray(vol.data)
-    assert data[0].max() >= 1  # the cell is found
+    assert data[4].mean() > 0.2  # the whole-cell mask holds the cell (70³ crop of a 19 µm cell)
     assert set(np.unique(data[2:])) <= {0, 1}
 
 
