@@ -121,7 +121,7 @@ def test_ddp_two_cpu_processes(paired_folder, tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
          "--standalone", "-m", "ri2fl.cli.main", "train", str(cfg_path)],
-        capture_output=True, text=True, env=env, timeout=120)
+        capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     rows = _rows(tmp_path / "ddp")
     assert len(rows) == 1  # only rank 0 logs
