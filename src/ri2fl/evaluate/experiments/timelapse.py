@@ -19,6 +19,8 @@ from ..runner import model_predictor
 from .common import Timer, load_model, markdown_table, write_csv, write_json
 
 TIMELAPSE_SHAPE: tuple[int, int, int] = (32, 160, 160)
+#: Mean intensity (fixed scale) below which a channel counts as empty in the bleaching ratios.
+MIN_MEAN_FOR_RATIO = 0.005
 
 
 def _as_sample(frame: Any) -> PairedSample:
@@ -154,6 +156,8 @@ def bleaching(out_dir: str | Path, model: str = "default", cell_type: str = "fib
     table = pd.DataFrame(rows)
     for col in ("true_mean", "inferred_mean"):
         first = table[table["frame"] == 0].set_index("target")[col]
+        # a channel with (almost) nothing in it at frame 0 has no meaningful ratio
+        first = first.where(first > MIN_MEAN_FOR_RATIO)
         table[col.replace("_mean", "_relative")] = table[col] / table["target"].map(first)
     write_csv(table, out_dir / "bleaching.csv")
     per_frame = table.groupby("frame")[["true_relative", "inferred_relative"]].mean()
