@@ -6,6 +6,9 @@ import pytest
 import torch
 from torch import nn
 
+# the suite runs with pytest -n 2 on 2 cores: one thread per worker avoids oversubscription
+torch.set_num_threads(1)
+
 
 class TinyNet(nn.Module):
     """A small conv net with instance norm and dropout, shaped like the RI2FL U-Net's blocks."""
