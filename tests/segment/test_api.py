@@ -79,14 +79,25 @@ def test_real_hl60_is_one_cell_with_its_nucleus_inside(hl60, hl60_segmentations,
     assert 0.1 < nucleus_fraction < 0.9
 
 
-@needs_weights
-def test_label_stack_names_every_channel(hl60_segmentations):
-    seg = hl60_segmentations["network"]
+def test_label_stack_names_every_channel():
+    from ri2fl.segment import Segmentation
+
+    shape = (4, 6, 8)
+    cells = np.zeros(shape, np.int32)
+    cells[:, :3] = 1
+    cells[:, 3:] = 2
+    masks = {m: np.zeros(shape, bool) for m in ("nucleus", "nucleolus", "membrane",
+                                                 "lipid_droplets")}
+    masks["membrane"][:] = True
+    seg = Segmentation(masks, cells, (cells == 1).astype(np.int32), (0.2, 0.15, 0.15),
+                       "network")
     stack, names = seg.label_stack()
     assert names == ["cell_labels", "nucleus_labels", "nucleus", "nucleolus", "membrane",
                      "lipid_droplets"]
-    assert stack.shape == (6, *seg.cell_labels.shape) and stack.dtype == np.int32
-    np.testing.assert_array_equal(stack[4], seg.masks["membrane"])
+    assert stack.shape == (6, *shape) and stack.dtype == np.int32
+    np.testing.assert_array_equal(stack[0], cells)
+    np.testing.assert_array_equal(stack[4], 1)
+    assert seg.n_cells == 2
 
 
 def test_bad_inputs_are_one_line_errors():
