@@ -33,7 +33,7 @@ def test_evaluate_cli_single_model_with_uncertainty(tiny_models, paired_dataset,
                                                     capsys):
     out = tmp_path / "eval"
     rc = main(["evaluate", "--model", str(tiny_models["ri"]), "--data", str(paired_dataset),
-               "-o", str(out), "--tta", "2", "--mc", "2", "--panels", "1", "--cell-types", "hela"])
+               "-o", str(out), "--mc", "3", "--panels", "1", "--cell-types", "hela"])
     assert rc == 0
     table = pd.read_csv(out / "metrics.csv")
     assert {"fov", "cell_type", "target", "pcc", "ssim", "psnr", "mae",
