@@ -20,20 +20,23 @@ def test_cli_writes_readable_ome_zarr(hl60_path, tmp_path, capsys):
     from ri2fl.cli.main import main
     from ri2fl.io import read
 
-    with h5py.File(hl60_path) as f:  # a 70^3 crop keeps the test fast
-        np.save(tmp_path / "hl60.npy", f["ri"][35:105, 35:105, 35:105])
+    with h5py.File(hl60_path) as f:  # every other voxel (70^3) keeps the test fast
+        np.save(tmp_path / "hl60.npy", f["ri"][::2, ::2, ::2])
     out = tmp_path / "masks"
     rc = main(["--quiet", "segment", str(tmp_path / "hl60.npy"), "-o", str(out), "--serial",
-               "--voxel-size", "0.139", "0.139", "0.139", "--medium-index", "1.335"])
+               "--voxel-size", "0.278", "0.278", "0.278", "--medium-index", "1.335"])
     assert rc == 0
     assert str(out / "hl60.ome.zarr") in capsys.readouterr().out
     vol = read(out / "hl60.ome.zarr")
     assert vol.axes == "czyx" and vol.spatial_shape == (70, 70, 70)
     assert vol.channel_names == ["cell_labels", "nucleus_labels", "nucleus", "nucleolus",
                                  "membrane", "lipid_droplets"]
-    assert np.allclose(vol.voxel_size_um, 0.139)
+    assert np.allclose(vol.voxel_size_um, 0.278)
     data = np.asarray(vol.data)
-    assert data[4].mean() > 0.2  # the whole-cell mask holds the cell (70³ crop of a 19 µm cell)
+    # the whole-cell mask holds one cell, not a fragment: equivalent diameter over 10 µm (the
+    # real cell is 15-19 µm; the shipped CPU-trained weights read it as about 12 µm)
+    diameter = (6 * data[4].sum() * 0.278**3 / np.pi) ** (1 / 3)
+    assert diameter > 10
     assert set(np.unique(data[2:])) <= {0, 1}
 
 
