@@ -9,6 +9,7 @@ from typing import Any
 
 from ..batch import add_batch_arguments, output_path_for, run_batch
 from ..errors import ConfigError
+from ._checks import check_medium_index
 
 HELP = "infer the six fluorescence channels (with uncertainty) from RI tomograms"
 
@@ -75,9 +76,7 @@ def _check(args: argparse.Namespace) -> None:
         raise ConfigError(f"must be between 0 and 0.5, got {args.overlap}", "--overlap")
     if args.patch_size and min(args.patch_size) < 1:
         raise ConfigError("patch sizes must be positive", "--patch-size")
-    if args.medium_index is not None and not 1.0 <= args.medium_index <= 1.6:
-        raise ConfigError(f"implausible medium index {args.medium_index}", "--medium-index",
-                          "1.337 for culture medium, 1.335 for PBS")
+    check_medium_index(args.medium_index)
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:

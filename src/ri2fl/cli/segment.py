@@ -11,6 +11,7 @@ import numpy as np
 
 from ..batch import add_batch_arguments, run_batch
 from ..errors import ConfigError
+from ._checks import check_medium_index
 
 HELP = "segment organelles, nuclei and individual cells in RI tomograms"
 
@@ -65,9 +66,7 @@ def _check(args: argparse.Namespace) -> None:
         raise ConfigError(f"must be between 0 and 1, got {args.threshold}", "--threshold")
     if args.fl == "infer" and args.method != "watershed":
         raise ConfigError("--fl infer applies to --method watershed only", "--fl")
-    if args.medium_index is not None and not 1.0 <= args.medium_index <= 1.6:
-        raise ConfigError(f"implausible medium index {args.medium_index}", "--medium-index",
-                          "1.337 for culture medium, 1.335 for PBS")
+    check_medium_index(args.medium_index)
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
