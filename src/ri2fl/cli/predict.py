@@ -9,7 +9,7 @@ from typing import Any
 
 from ..batch import add_batch_arguments, output_path_for, run_batch
 from ..errors import ConfigError
-from ._checks import check_medium_index
+from ._common import add_input_arguments, check_medium_index
 
 HELP = "infer the six fluorescence channels (with uncertainty) from RI tomograms"
 
@@ -49,12 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="default: cuda when available, else cpu")
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
                         help="auto: bf16 where the CPU/GPU computes it natively, else fp32")
-    parser.add_argument("--voxel-size", type=float, nargs=3, metavar=("Z", "Y", "X"),
-                        help="input voxel size in µm (overrides the file's metadata)")
-    parser.add_argument("--medium-index", type=float, default=None, metavar="N",
-                        help="medium refractive index (default: the file's, else 1.337)")
-    parser.add_argument("--frame", type=int, default=None, metavar="T",
-                        help="predict only this time point (default: every frame)")
+    add_input_arguments(parser, "predict")
     parser.add_argument("--patch-size", type=int, nargs=3, metavar=("Z", "Y", "X"),
                         help="patch size in voxels (default: the model's)")
     parser.add_argument("--overlap", type=float, default=0.25,

@@ -11,6 +11,7 @@ import pandas as pd
 from .._atomic import atomic_path
 from ..batch import add_batch_arguments, output_path_for, run_batch
 from ..errors import ConfigError, InputError
+from ._common import add_input_arguments, check_medium_index
 
 HELP = "measure every cell (morphology, dry mass, fluorescence, texture...) into a table"
 
@@ -54,11 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="MC-dropout passes when predicting here (0 off, else >= 2)")
     parser.add_argument("--method", choices=("network", "watershed"), default="network",
                         help="cell segmentation method (default network)")
-    parser.add_argument("--frame", type=int, metavar="T", help="only this time point")
-    parser.add_argument("--voxel-size", type=float, nargs=3, metavar=("Z", "Y", "X"),
-                        help="voxel size in µm (overrides the file's)")
-    parser.add_argument("--medium-index", type=float,
-                        help="medium RI (default: the file's, else 1.337)")
+    add_input_arguments(parser, "profile")
     parser.add_argument("--max-track-distance", type=float, default=10.0, metavar="UM",
                         help="largest move (µm) between frames linked into a track "
                              "(default 10)")
@@ -113,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output.suffix.lower() not in (".parquet", ".csv"):
         raise ConfigError(f"unknown table format {args.output.suffix!r}", args.output,
                           "use .parquet or .csv")
+    check_medium_index(args.medium_index)
     parts_dir = args.output.with_name(f"{args.output.name}.parts")
     task = functools.partial(_profile_one, args=args, n_inputs=len(args.inputs))
     options = {k: getattr(args, k) for k in ("condition", "cell_type", "ground_truth", "model",

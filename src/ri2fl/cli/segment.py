@@ -11,7 +11,7 @@ import numpy as np
 
 from ..batch import add_batch_arguments, run_batch
 from ..errors import ConfigError
-from ._checks import check_medium_index
+from ._common import add_input_arguments, check_medium_index
 
 HELP = "segment organelles, nuclei and individual cells in RI tomograms"
 
@@ -52,12 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="fluorescence model for --fl infer (default: default)")
     parser.add_argument("--threshold", type=float, default=0.5,
                         help="probability threshold of the organelle masks (default 0.5)")
-    parser.add_argument("--voxel-size", type=float, nargs=3, metavar=("Z", "Y", "X"),
-                        help="input voxel size in µm (overrides the file's metadata)")
-    parser.add_argument("--medium-index", type=float, default=None, metavar="N",
-                        help="medium refractive index (default: the file's, else 1.337)")
-    parser.add_argument("--frame", type=int, default=None, metavar="T",
-                        help="segment only this time point (default: every frame)")
+    add_input_arguments(parser, "segment")
     add_batch_arguments(parser)
 
 
