@@ -69,8 +69,9 @@ def test_golden_demo_on_simulator_ground_truth(tmp_path, monkeypatch, capsys):
     assert (lapse.groupby("track_id")["frame"].nunique() == frames).all()
 
 
-@pytest.mark.slow
-def test_golden_demo_with_shipped_models(tmp_path):
+@pytest.fixture(scope="module")
+def shipped_demo(tmp_path_factory):
+    """The demo pipeline with the shipped networks on the tiniest plan (run once)."""
     models = pytest.importorskip("ri2fl.models")
     missing = {"default", "segment-default", "cell-default"} - set(models.available())
     if missing:
@@ -78,25 +79,34 @@ def test_golden_demo_with_shipped_models(tmp_path):
     # as small as the pipeline goes: a time-lapse of the stimulated condition only, TTA
     # uncertainty only, and no HL60 cell (tests/segment and tests/infer run it)
     plan = dataclasses.replace(demo.TINY, timelapse_conditions=("stimulated",), mc=0)
-    result = demo.run_demo(tmp_path / "demo", plan, run_hl60=False, echo=lambda _: None)
-    table = _check_outputs(result.out_dir, result.volumes)
+    result = demo.run_demo(tmp_path_factory.mktemp("demo") / "demo", plan, run_hl60=False,
+                           echo=lambda _: None)
+    return result, _check_outputs(result.out_dir, result.volumes)
+
+
+@pytest.mark.slow
+def test_golden_demo_with_shipped_models(shipped_demo):
+    result, table = shipped_demo
     assert len(table) == len(result.features)
     assert np.isfinite(table[["cell_volume_um3", "cell_dry_mass_pg"]].to_numpy()).all()
-    # segmentation by the networks finds the simulated cells, give or take one per field
-    per_field = table.groupby("field").agg(found=("label", "size"),
-                                           truth=("n_cells_simulated", "first"))
-    # ... and they are cells, not the medium: simulated cells hold 0.10-0.16 pg/µm³ of dry
-    # mass (n - n_m = 0.02-0.03); the medium holds none
-    counts_ok = (abs(per_field["found"] - per_field["truth"]) <= 1).all()
-    density_ok = (table["cell_dry_mass_density_pg_per_um3"] > 0.06).all()
-    if not (counts_ok and density_ok):
-        # the shipped CPU-trained segmentation still over-splits nuclei on these tiny
-        # 24 x 96 x 96 fields (issue 7 stays open); the pipeline assertions above still hold
-        pytest.xfail(f"segmentation accuracy: found/true per field {per_field.to_dict()}")
     # model quality is the evaluation's business; here the number must exist and be a
     # correlation
     assert -1 <= result.validation_r <= 1
     assert (table["cell_nucleus_uncertainty_mean_au"] >= 0).all()
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="the shipped CPU-trained segmentation over-splits "
+                   "nuclei on tiny 24 x 96 x 96 fields (issue 7); turns red once it does not")
+def test_shipped_segmentation_finds_the_simulated_cells(shipped_demo):
+    _, table = shipped_demo
+    # the networks find the simulated cells, give or take one per field ...
+    per_field = table.groupby("field").agg(found=("label", "size"),
+                                           truth=("n_cells_simulated", "first"))
+    assert (abs(per_field["found"] - per_field["truth"]) <= 1).all()
+    # ... and they are cells, not the medium: simulated cells hold 0.10-0.16 pg/µm³ of dry
+    # mass (n - n_m = 0.02-0.03); the medium holds none
+    assert (table["cell_dry_mass_density_pg_per_um3"] > 0.06).all()
 
 
 def test_stimulation_makes_the_same_cells_denser_with_larger_droplets():
