@@ -179,7 +179,16 @@ def _run_serial(jobs: list[tuple[Path, Path, str | None]], task: Callable, run: 
             run.done(inp, out, result)
 
 
+# Dask starts workers with MALLOC_TRIM_THRESHOLD_=65536, which also pins glibc's mmap threshold
+# at 128 KiB: every tile-sized array is then a fresh mmap whose pages fault in again. Measured on
+# a 32 x 256 x 256 prediction: 3x the page faults and 7.1 s instead of 2.5 s of system time per
+# input. Larger thresholds keep freed tiles in the heap for the next one.
+WORKER_MALLOC_ENV = {"MALLOC_TRIM_THRESHOLD_": str(256 * 2**20),
+                     "MALLOC_MMAP_THRESHOLD_": str(32 * 2**20)}
+
+
 def _client(scheduler: str | None, workers: int | None, n_jobs: int):
+    import dask
     from distributed import Client, LocalCluster
 
     if scheduler is not None:
@@ -189,8 +198,10 @@ def _client(scheduler: str | None, workers: int | None, n_jobs: int):
             raise ConfigError(f"cannot reach the Dask scheduler: {exc}", scheduler,
                               "check the address (tcp://HOST:PORT) or drop --scheduler") from None
     n = max(1, min(workers or os.cpu_count() or 1, n_jobs))
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                           dashboard_address=None, silence_logs=logging.ERROR)
+    with dask.config.set({f"distributed.nanny.pre-spawn-environ.{key}": value
+                          for key, value in WORKER_MALLOC_ENV.items()}):
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=logging.ERROR)
     return Client(cluster), cluster
 
 
