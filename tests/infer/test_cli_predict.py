@@ -83,3 +83,25 @@ def test_write_tcf_adds_the_channels_to_a_copy(tmp_path, checkpoint, rng):
     zarr_fl = np.asarray(io.read(tmp_path / "out" / "cell.ome.zarr", modality="fl").data)
     expected = np.round(np.clip(zarr_fl, 0, 1) * 255)
     assert np.abs(np.asarray(fl.data, np.float32) - expected).max() <= 1
+
+
+def test_rerun_skips_same_weights_and_redoes_retrained_ones(tmp_path, checkpoint, rng):
+    np.save(tmp_path / "cell.npy", (1.337 + 0.03 * rng.random((8, 24, 24))).astype(np.float32))
+    args = ["predict", str(tmp_path / "cell.npy"), "-o", str(tmp_path / "out"),
+            "--model", str(checkpoint), "--voxel-size", "0.25", "0.1", "0.1", "--serial"]
+    out = tmp_path / "out" / "cell.ome.zarr"
+
+    def prediction() -> np.ndarray:
+        return np.asarray(io.read(out, modality="fl").data)
+
+    assert main(args) == 0
+    first, mtime = prediction(), (out / "zarr.json").stat().st_mtime_ns
+    assert main(args) == 0
+    assert (out / "zarr.json").stat().st_mtime_ns == mtime  # same weights: skipped
+
+    torch.manual_seed(1)  # "retrained" weights saved under the same file name
+    config = {"model": {"features": 4, "depth": 2, "dropout": 0.2},
+              "targets": ["membrane", "nucleus"], "patch_size": [16, 32, 32]}
+    models.save_checkpoint(checkpoint, models.build(config), config)
+    assert main(args) == 0
+    assert not np.allclose(prediction(), first)

@@ -118,3 +118,25 @@ def test_default_model_on_real_cell(hl60_path):
     assert set(pred.fl) == set(net.targets)
     for m in pred.fl.values():
         assert m.shape == ri.shape and np.isfinite(m).all() and m.std() > 0
+
+
+def test_large_ome_zarr_frames_stay_lazy_and_predict_the_same(tiny_net, rng, tmp_path,
+                                                              monkeypatch):
+    import dask.array as da
+
+    from ri2fl.infer import engine, predict_file
+    from ri2fl.io import read, write_ome_zarr
+
+    ri = (1.337 + 0.03 * rng.random((12, 40, 36))).astype(np.float32)
+    src = write_ome_zarr(tmp_path / "field.ome.zarr", ri, (0.2, 0.15, 0.15), chunks=(12, 16, 16))
+    eager = np.asarray(read(predict_file(src, tmp_path / "a.ome.zarr", model=tiny_net),
+                            modality="fl").data)
+
+    seen = []
+    source = engine._frame_source
+    monkeypatch.setattr(engine, "LOAD_FRAME_BYTES", 0)  # every frame counts as large
+    monkeypatch.setattr(engine, "_frame_source", lambda d: seen.append(source(d)) or seen[-1])
+    lazy = np.asarray(read(predict_file(src, tmp_path / "b.ome.zarr", model=tiny_net),
+                           modality="fl").data)
+    assert isinstance(seen[0], da.Array)  # the tiler reads patches, not the whole frame
+    np.testing.assert_allclose(lazy, eager, atol=1e-6)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
+from typing import Any
 
 from ..errors import ConfigError
 
@@ -22,3 +24,16 @@ def check_medium_index(value: float | None) -> None:
     if value is not None and not 1.0 <= value <= 1.6:
         raise ConfigError(f"implausible medium index {value}", "--medium-index",
                           "1.337 for culture medium, 1.335 for PBS")
+
+
+def with_model_digests(options: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """``options`` plus the SHA-256 of each model named under ``keys``, for resumable runs.
+
+    A name such as ``default`` or ``runs/x/best.pt`` says nothing about the weights behind it;
+    with the digest, outputs made by weights retrained since are redone, not skipped.
+    """
+    from ..models import model_sha256
+
+    digests = {f"{key}_sha256": model_sha256(options[key]) for key in keys
+               if options.get(key) not in (None, "None")}
+    return {**options, **digests}

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..batch import add_batch_arguments, output_path_for, run_batch
 from ..errors import ConfigError
-from ._common import add_input_arguments, check_medium_index
+from ._common import add_input_arguments, check_medium_index, with_model_digests
 
 HELP = "infer the six fluorescence channels (with uncertainty) from RI tomograms"
 
@@ -104,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
     task = functools.partial(_task, out_dir=args.output, write_tcf=args.write_tcf, **options)
     outputs = run_batch(task, args.inputs, args.output, ".ome.zarr", scheduler=args.scheduler,
                         serial=args.serial, workers=args.workers, desc="predict",
-                        options={**options, "write_tcf": args.write_tcf})
+                        options=with_model_digests({**options, "write_tcf": args.write_tcf},
+                                                   ("model",)))
     for out in outputs:
         print(out)
     return 0

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..batch import add_batch_arguments, run_batch
 from ..errors import ConfigError
-from ._common import add_input_arguments, check_medium_index
+from ._common import add_input_arguments, check_medium_index, with_model_digests
 
 HELP = "segment organelles, nuclei and individual cells in RI tomograms"
 
@@ -74,6 +74,12 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _model_keys(options: dict[str, Any]) -> tuple[str, ...]:
+    """The networks a segment run loads: organelles, cells (network route), FL if inferred."""
+    keys = ("model", "cell_model") if options["method"] == "network" else ("model",)
+    return keys + (("fl_model",) if options["fl"] == "infer" else ())
+
+
 def segment_file(input_path: Path, output_path: Path, *, method: str = "network",
                  fl: str = "none", model: str = "segment-default",
                  cell_model: str = "cell-default", fl_model: str = "default",
@@ -119,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     task = functools.partial(segment_file, **options)
     outputs = run_batch(task, args.inputs, args.output, ".ome.zarr", scheduler=args.scheduler,
                         serial=args.serial, workers=args.workers, desc="segment",
-                        options=options)
+                        options=with_model_digests(options, _model_keys(options)))
     for out in outputs:
         print(out)
     return 0

@@ -335,7 +335,7 @@ def predict_file(input_path: str | Path, output_path: str | Path,
     from ..io import read
     from ..io.ome_zarr import create_ome_zarr
 
-    vol = read(input_path, frame=frame, voxel_size_um=voxel_size_um)
+    vol = read(input_path, frame=frame, voxel_size_um=voxel_size_um, lazy=True)
     if "c" in vol.axes:
         vol = vol.channel(0) if vol.axes == "czyx" else _first_channel(vol)
     n_index = medium_index if medium_index is not None else (vol.medium_index or MEDIUM_INDEX)
@@ -383,13 +383,19 @@ def _provenance(net: torch.nn.Module, input_path: str | Path, medium_index: floa
     }
 
 
-def _frame_source(data: Any) -> Any:
-    """One frame as the tiler will read it: lazy if chunked finer than the frame, else loaded.
+#: Frames up to this size are loaded whole; larger ones (stitched fields) stay lazy, so that
+#: the tiler reads one patch at a time and memory stays bounded.
+LOAD_FRAME_BYTES = 1 << 30
 
-    A dask frame stored as a single chunk would be read whole again for every patch.
-    """
+
+def _frame_source(data: Any) -> Any:
+    """One frame as the tiler will read it: loaded if small or stored as a single chunk
+    (which would be read whole again for every patch), else lazy."""
     chunksize = getattr(data, "chunksize", None)
-    if chunksize is not None and tuple(chunksize[-3:]) == tuple(data.shape[-3:]):
+    if chunksize is None:
+        return data
+    whole_chunk = tuple(chunksize[-3:]) == tuple(data.shape[-3:])
+    if whole_chunk or np.prod(data.shape, dtype=float) * 4 <= LOAD_FRAME_BYTES:
         return np.asarray(data, dtype=np.float32)
     return data
 

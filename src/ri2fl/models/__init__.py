@@ -12,6 +12,7 @@ from .checkpoint import (
     available,
     build,
     load,
+    model_sha256,
     read_checkpoint,
     register_arch,
     save_checkpoint,
@@ -22,6 +23,6 @@ from .unet import UNet3D, enable_mc_dropout, n_parameters
 
 __all__ = [
     "FORMAT_VERSION", "WEIGHTS_DIR", "UNet3D", "available", "build", "enable_mc_dropout", "load",
-    "n_parameters", "read_checkpoint", "register_arch", "save_checkpoint", "sha256_file",
-    "write_sha256",
+    "model_sha256", "n_parameters", "read_checkpoint", "register_arch", "save_checkpoint",
+    "sha256_file", "write_sha256",
 ]

@@ -197,6 +197,15 @@ def _resolve(name_or_path: str | Path) -> tuple[Path, bool]:
     return path, path.resolve().parent == WEIGHTS_DIR
 
 
+def model_sha256(name_or_path: str | Path) -> str:
+    """Hex SHA-256 of the checkpoint file behind a shipped name, a file or a training folder.
+
+    Batch runs fingerprint a model by its bytes, not its name, so that outputs made with
+    weights that were since retrained in place are redone.
+    """
+    return sha256_file(_resolve(name_or_path)[0])
+
+
 def read_checkpoint(name_or_path: str | Path) -> dict[str, Any]:
     """Read and validate a checkpoint dictionary without building the network."""
     path, shipped = _resolve(name_or_path)
