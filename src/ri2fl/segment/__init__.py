@@ -16,7 +16,7 @@ from .lipid2d import (
     segment_lipid_droplets_2d,
     train_lipid_classifier,
 )
-from .organelles import predict_organelles
+from .organelles import cell_support, predict_organelles
 from .watershed import (
     VoxelClassifier,
     default_voxel_classifier,
@@ -26,7 +26,7 @@ from .watershed import (
 
 __all__ = [
     "LABEL_CHANNELS", "METHODS", "LipidClassifier", "Segmentation", "VoxelClassifier",
-    "default_lipid_classifier", "default_voxel_classifier", "nucleus_instances",
+    "cell_support", "default_lipid_classifier", "default_voxel_classifier", "nucleus_instances",
     "predict_cells", "predict_organelles", "segment_lipid_droplets_2d", "segment_volume",
     "train_lipid_classifier", "train_voxel_classifier", "watershed_cells",
 ]

@@ -12,7 +12,7 @@ from ..constants import CANONICAL_VOXEL_SIZE_UM, MEDIUM_INDEX, ORGANELLE_MASKS
 from ..errors import ConfigError, InputError, ModelError
 from ._grid import normalize_ri, resize, to_grid
 from .cells import nucleus_instances, predict_cells
-from .organelles import MASK_THRESHOLD, load_organelle_model, predict_organelles
+from .organelles import MASK_THRESHOLD, cell_support, load_organelle_model, predict_organelles
 from .watershed import (
     VoxelClassifier,
     default_voxel_classifier,
@@ -141,6 +141,8 @@ def segment_volume(ri: np.ndarray, voxel_size_um: Sequence[float] | float,
         prob = {k: resize(v, ri_n.shape, order=1) for k, v in probabilities.items()}
     else:
         prob = predict_organelles(ri_n, net)
+    support = cell_support(to_grid(ri, vs, grid), grid, medium_index)
+    prob = {k: v * support for k, v in prob.items()}
     if method == "network":
         # a nucleus lies inside a cell: nucleus voxels outside the whole-cell mask are noise
         nuclei = nucleus_instances((prob["nucleus"] > threshold) & (prob["membrane"] > threshold),
@@ -151,6 +153,7 @@ def segment_volume(ri: np.ndarray, voxel_size_um: Sequence[float] | float,
     else:
         cell_labels, nucleus_labels, prob = _watershed_route(ri, vs, medium_index, fl,
                                                              voxel_classifier, prob)
+        prob = {k: v * support for k, v in prob.items()}
     prob_in = {k: resize(v, ri.shape, order=1) for k, v in prob.items()}
     masks = {k: prob_in[k] > threshold for k in ORGANELLE_MASKS}
     # organelles nest: nucleus and droplets inside the cell, nucleoli inside the nucleus
@@ -198,6 +201,9 @@ def _watershed_route(ri: np.ndarray, vs: tuple, medium_index: float,
     else:
         channels = normalize_ri(to_grid(ri, vs, work), medium_index)[None]
     proba = clf.predict_proba(channels)
+    outside = ~cell_support(to_grid(ri, vs, work), work, medium_index)
+    proba[0][outside] = 1.0
+    proba[1:, outside] = 0.0
     membrane = channels[list(clf.channels).index("membrane")] \
         if "membrane" in clf.channels else None
     cells, nuclei = watershed_cells(proba, work, membrane=membrane)
