@@ -96,8 +96,6 @@ def test_golden_demo_with_shipped_models(shipped_demo):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="the shipped CPU-trained segmentation over-splits "
-                   "nuclei on tiny 24 x 96 x 96 fields (issue 7); turns red once it does not")
 def test_shipped_segmentation_finds_the_simulated_cells(shipped_demo):
     _, table = shipped_demo
     # the networks find the simulated cells, give or take one per field ...
