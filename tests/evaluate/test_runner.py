@@ -149,3 +149,19 @@ def test_align_z_corrects_ri_fl_misregistration(paired_dataset, tmp_path):
     assert fixed["z_shift_vox"].iloc[0] == pytest.approx(-2.0, abs=0.3)
     assert (fixed["pcc"].to_numpy() > raw["pcc"].to_numpy() + 0.05).all()
     assert fixed["pcc"].min() > 0.9
+
+
+def test_absent_target_has_no_pcc_and_stays_out_of_the_means():
+    from ri2fl.evaluate.runner import score_target
+
+    rng = np.random.default_rng(0)
+    pred = rng.random((8, 16, 16)).astype(np.float32)
+    absent = np.zeros_like(pred)  # e.g. the nucleoli of a mitotic cell
+    present = np.zeros_like(pred)
+    present[2:5, 4:9, 4:9] = 1.0
+    assert np.isnan(score_target(absent, pred, (0.2, 0.15, 0.15), "membrane")["pcc"])
+    row = score_target(present, present * 0.5, (0.2, 0.15, 0.15), "membrane")
+    assert row["pcc"] == pytest.approx(1.0)
+    table = pd.DataFrame({"cell_type": "a", "target": "membrane", "pcc": [np.nan, row["pcc"]],
+                          "ssim": 0.5, "psnr": 20.0, "mae": 0.1})
+    assert summarise(table).set_index("cell_type").loc["a", "pcc_mean"] == pytest.approx(1.0)

@@ -38,6 +38,11 @@ STRUCTURE_METRICS: tuple[str, ...] = ("n_true", "n_pred", "fraction_matched",
 UNCERTAINTY_METRICS: tuple[str, ...] = ("uncertainty_mean", "uncertainty_spearman")
 #: Voxels drawn (at random, fixed seed) for the uncertainty-error Spearman correlation.
 SPEARMAN_MAX_VOXELS = 200_000
+#: A true channel whose maximum stays below this holds no structure (the training code's
+#: signal threshold): its PCC is undefined and reported as NaN, left out of every mean. The
+#: nucleoli of a mitotic cell, dissolved in prophase, are the common case; scoring their
+#: absence as PCC 0 would average a model's skill with the biology of the held-out set.
+MIN_TRUE_SIGNAL = 0.1
 
 
 @dataclass
@@ -197,8 +202,9 @@ def score_target(true: np.ndarray, pred: np.ndarray, voxel_size_um: Sequence[flo
                  cell_mask: np.ndarray | None = None, structures: bool = True
                  ) -> dict[str, float]:
     """All metrics of one target of one FOV (a metrics.csv row without the identifiers)."""
+    present = float(np.max(true)) >= MIN_TRUE_SIGNAL
     row: dict[str, float] = {
-        "pcc": pcc(true, pred), "ssim": ssim(true, pred),
+        "pcc": pcc(true, pred) if present else float("nan"), "ssim": ssim(true, pred),
         "psnr": psnr(true, pred), "mae": mae(true, pred),
     }
     if structures and target in TARGET_KINDS:
