@@ -57,6 +57,15 @@ def test_a_cell_keeps_its_process(assign, process_label):
     assert (cells[0, :, 0:10] == 0).all()  # below the threshold: background
 
 
+def test_unknown_assignment_is_a_config_error():
+    from ri2fl.errors import ConfigError
+
+    nuclei, maps = _cell_with_a_process()
+    with pytest.raises(ConfigError, match="assign"):
+        predict_cells(np.zeros(SHAPE, np.float32), np.ones(SHAPE, np.float32), nuclei,
+                      ScriptedCellNet(maps, nuclei), VS, assign="nearest")
+
+
 def test_nucleus_instances_drop_specks_beside_a_real_nucleus():
     mask = np.zeros((20, 60, 60), bool)
     mask[5:15, 10:40, 10:40] = True  # 9000 voxels

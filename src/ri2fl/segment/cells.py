@@ -31,6 +31,7 @@ from scipy import ndimage as ndi
 from skimage.segmentation import watershed
 
 from ..constants import CANONICAL_VOXEL_SIZE_UM
+from ..errors import ConfigError
 from ._grid import resize
 from ._morph import ball, relabel_sequential, scaled_voxel_count
 
@@ -172,6 +173,9 @@ def predict_cells(ri_norm: np.ndarray, membrane_prob: np.ndarray, nucleus_labels
     (Z, Y, X) int32
         Cell labels; cell *i* is the cell of nucleus *i* and always contains it.
     """
+    if assign not in ("flood", "argmax"):
+        raise ConfigError(f"unknown cell assignment {assign!r}", "assign",
+                          "use 'flood' (default) or 'argmax' (Choi et al.)")
     shape = nucleus_labels.shape
     n = int(nucleus_labels.max())
     if n == 0:
@@ -181,8 +185,6 @@ def predict_cells(ri_norm: np.ndarray, membrane_prob: np.ndarray, nucleus_labels
     ri_c = resize(ri_norm, coarse, order=1, anti_aliasing=True)
     mem_c = resize(membrane_prob, coarse, order=1, anti_aliasing=True)
     inputs = cell_network_inputs(ri_c, mem_c, soft_nuclei(nucleus_labels, coarse))
-    if assign not in ("flood", "argmax"):
-        raise ValueError(f"assign must be 'flood' or 'argmax', got {assign!r}")
     device = next(model.parameters()).device
     best = np.zeros(shape, np.float32)
     second = np.zeros(shape, np.float32)
