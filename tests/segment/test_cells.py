@@ -74,3 +74,16 @@ def test_nucleus_instances_drop_specks_beside_a_real_nucleus():
     assert lab.max() == 1 and lab[6, 52, 52] == 0
     assert nucleus_instances(mask, (0.4, 0.3, 0.3), min_voxels=1, merge_gap_um=0,
                              min_fraction=0).max() == 2
+
+
+def test_segment_volume_passes_the_cell_assignment_on():
+    from conftest import two_touching
+    from ri2fl.errors import ConfigError
+    from ri2fl.models import available
+    from ri2fl.segment import segment_volume
+
+    if not {"segment-default", "cell-default"} <= set(available()):
+        pytest.skip("shipped segmentation weights not installed")
+    ph = two_touching(seed=3)
+    with pytest.raises(ConfigError, match="assign"):
+        segment_volume(ph.ri, ph.voxel_size_um, cell_assign="nearest")

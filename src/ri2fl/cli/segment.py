@@ -50,6 +50,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="cell network for --method network: shipped name or checkpoint")
     parser.add_argument("--fl-model", default="default",
                         help="fluorescence model for --fl infer (default: default)")
+    parser.add_argument("--cell-assign", choices=("flood", "argmax"), default="flood",
+                        help="network route: grow cells from the voxels the cell network is "
+                             "sure of (flood, default) or give each voxel to its most "
+                             "probable nucleus (argmax, Choi et al.)")
     parser.add_argument("--threshold", type=float, default=0.5,
                         help="probability threshold of the organelle masks (default 0.5)")
     add_input_arguments(parser, "segment")
@@ -68,7 +72,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "method": args.method, "fl": args.fl, "model": str(args.model),
         "cell_model": str(args.cell_model), "fl_model": str(args.fl_model),
-        "threshold": args.threshold,
+        "threshold": args.threshold, "cell_assign": args.cell_assign,
         "voxel_size_um": tuple(args.voxel_size) if args.voxel_size else None,
         "medium_index": args.medium_index, "frame": args.frame,
     }
@@ -83,7 +87,8 @@ def _model_keys(options: dict[str, Any]) -> tuple[str, ...]:
 def segment_file(input_path: Path, output_path: Path, *, method: str = "network",
                  fl: str = "none", model: str = "segment-default",
                  cell_model: str = "cell-default", fl_model: str = "default",
-                 threshold: float = 0.5, voxel_size_um: tuple | None = None,
+                 threshold: float = 0.5, cell_assign: str = "flood",
+                 voxel_size_um: tuple | None = None,
                  medium_index: float | None = None, frame: int | None = None) -> Path:
     """Segment every frame of one input file and write the label stack as OME-Zarr."""
     from ..constants import MEDIUM_INDEX
@@ -108,7 +113,7 @@ def segment_file(input_path: Path, output_path: Path, *, method: str = "network"
                                   targets=["nucleus", "membrane"], medium_index=medium)
             inferred = {k: np.asarray(v) for k, v in pred.fl.items()}
         seg = segment_volume(ri, vol.voxel_size_um, medium, method=method, fl=inferred,
-                             threshold=threshold, **nets)
+                             threshold=threshold, cell_assign=cell_assign, **nets)
         stack, names = seg.label_stack()
         stacks.append(stack)
     data = np.stack(stacks) if frames != [None] else stacks[0]

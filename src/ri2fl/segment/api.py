@@ -84,6 +84,7 @@ def segment_volume(ri: np.ndarray, voxel_size_um: Sequence[float] | float,
                    cell_model: str | torch.nn.Module = "cell-default",
                    voxel_classifier: VoxelClassifier | None = None,
                    threshold: float = MASK_THRESHOLD,
+                   cell_assign: str = "flood",
                    return_probabilities: bool = False,
                    probabilities: Mapping[str, np.ndarray] | None = None) -> Segmentation:
     """Segment organelles and individual cells in an RI tomogram.
@@ -111,6 +112,9 @@ def segment_volume(ri: np.ndarray, voxel_size_um: Sequence[float] | float,
         For ``method="watershed"`` (default: the shipped one for the given inputs).
     threshold : float
         Probability threshold of the organelle masks.
+    cell_assign : {"flood", "argmax"}
+        ``method="network"``: how the cell network's probabilities become cells
+        (:func:`ri2fl.segment.cells.predict_cells`); ``"argmax"`` is Choi et al.'s rule.
     return_probabilities : bool
         Also return the organelle probabilities (input grid) in ``.probabilities``.
     probabilities : dict, optional
@@ -148,7 +152,8 @@ def segment_volume(ri: np.ndarray, voxel_size_um: Sequence[float] | float,
         nuclei = nucleus_instances((prob["nucleus"] > threshold) & (prob["membrane"] > threshold),
                                    grid)
         cells = predict_cells(ri_n, prob["membrane"], nuclei, _load_cell_model(cell_model),
-                              grid, membrane_mask=prob["membrane"] > threshold)
+                              grid, membrane_mask=prob["membrane"] > threshold,
+                              assign=cell_assign)
         cell_labels, nucleus_labels = (resize(a, ri.shape, order=0) for a in (cells, nuclei))
     else:
         cell_labels, nucleus_labels, prob = _watershed_route(ri, vs, medium_index, fl,
