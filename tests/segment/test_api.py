@@ -52,7 +52,7 @@ def test_real_hl60_cell_goes_through_on_its_own_grid(hl60, hl60_segmentations, m
 @pytest.mark.xfail(strict=True, reason=(
     "known limitation of the shipped weights, trained on flat simulated fibroblasts only: on "
     "this round 15 µm suspension cell the whole-cell channel covers pieces of the rim "
-    "(an 11.8 µm equivalent diameter)"))
+    "(about 11 µm equivalent diameter)"))
 def test_real_hl60_whole_cell_mask_is_the_round_cell(hl60, hl60_segmentations):
     from scipy import ndimage as ndi
 
