@@ -34,6 +34,4 @@ def with_model_digests(options: Mapping[str, Any], keys: tuple[str, ...]) -> dic
     """
     from ..models import model_sha256
 
-    digests = {f"{key}_sha256": model_sha256(options[key]) for key in keys
-               if options.get(key) not in (None, "None")}
-    return {**options, **digests}
+    return {**options, **{f"{key}_sha256": model_sha256(options[key]) for key in keys}}

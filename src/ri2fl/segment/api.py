@@ -136,7 +136,8 @@ def segment_volume(ri: np.ndarray, voxel_size_um: Sequence[float] | float,
     ri, vs = _check_input(ri, voxel_size_um)
     net = load_organelle_model(model)
     grid = tuple(getattr(net, "voxel_size_um", CANONICAL_VOXEL_SIZE_UM))
-    ri_n = normalize_ri(to_grid(ri, vs, grid), medium_index)
+    ri_grid = to_grid(ri, vs, grid)
+    ri_n = normalize_ri(ri_grid, medium_index)
     if probabilities is not None:
         if sorted(probabilities) != sorted(net.targets) or any(
                 np.shape(v) != ri.shape for v in probabilities.values()):
@@ -145,7 +146,7 @@ def segment_volume(ri: np.ndarray, voxel_size_um: Sequence[float] | float,
         prob = {k: resize(v, ri_n.shape, order=1) for k, v in probabilities.items()}
     else:
         prob = predict_organelles(ri_n, net)
-    support = cell_support(to_grid(ri, vs, grid), grid, medium_index)
+    support = cell_support(ri_grid, grid, medium_index)
     prob = {k: v * support for k, v in prob.items()}
     if method == "network":
         # a nucleus lies inside a cell: nucleus voxels outside the whole-cell mask are noise
@@ -157,8 +158,7 @@ def segment_volume(ri: np.ndarray, voxel_size_um: Sequence[float] | float,
         cell_labels, nucleus_labels = (resize(a, ri.shape, order=0) for a in (cells, nuclei))
     else:
         cell_labels, nucleus_labels, prob = _watershed_route(ri, vs, medium_index, fl,
-                                                             voxel_classifier, prob)
-        prob = {k: v * support for k, v in prob.items()}
+                                                             voxel_classifier, prob, support)
     prob_in = {k: resize(v, ri.shape, order=1) for k, v in prob.items()}
     masks = {k: prob_in[k] > threshold for k in ORGANELLE_MASKS}
     # organelles nest: nucleus and droplets inside the cell, nucleoli inside the nucleus
@@ -186,9 +186,10 @@ def _load_cell_model(cell_model: str | torch.nn.Module) -> torch.nn.Module:
 
 def _watershed_route(ri: np.ndarray, vs: tuple, medium_index: float,
                      fl: Mapping[str, np.ndarray] | None, clf: VoxelClassifier | None,
-                     prob: dict[str, np.ndarray]) -> tuple:
+                     prob: dict[str, np.ndarray], support: np.ndarray) -> tuple:
     """Classical route on the working grid; nucleus/membrane probabilities replace the
-    network's so that masks and instances agree."""
+    network's so that masks and instances agree. ``support`` (:func:`cell_support`, on the
+    organelle grid) confines the classifier's cell classes too."""
     inputs = "fl" if fl is not None else "ri"
     clf = clf if clf is not None else default_voxel_classifier(inputs)
     work = tuple(clf.voxel_size_um)
@@ -206,7 +207,7 @@ def _watershed_route(ri: np.ndarray, vs: tuple, medium_index: float,
     else:
         channels = normalize_ri(to_grid(ri, vs, work), medium_index)[None]
     proba = clf.predict_proba(channels)
-    outside = ~cell_support(to_grid(ri, vs, work), work, medium_index)
+    outside = ~resize(support, proba.shape[1:], order=0)
     proba[0][outside] = 1.0
     proba[1:, outside] = 0.0
     membrane = channels[list(clf.channels).index("membrane")] \
