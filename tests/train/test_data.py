@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ri2fl.data import PatchDataset, list_samples, load_pair, normalize_input
+from ri2fl.data import (
+    PairedVolume,
+    PatchDataset,
+    list_samples,
+    load_pair,
+    normalize_input,
+    target_variances,
+)
 from ri2fl.errors import ConfigError, InputError
 from ri2fl.transforms import RandomFlip, RandomGamma, RandomRot90, build_augmentation
 
@@ -134,3 +141,15 @@ def test_tcf_with_3dfl_is_read_onto_the_ri_grid(paired_folder, tmp_path):
     for i in range(6):
         z = ds[i][0].numpy()
         assert registered.min() <= z.min() and z.max() <= registered.max()
+
+
+def test_target_variances_pool_volumes_and_skip_unregistered_voxels():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0, 1, (2, 4, 5, 6)), rng.normal(3, 2, (2, 4, 5, 6))
+    b[1, 0] = -1.0  # unregistered (NaN on disk) is stored as -1 and must not count
+    volumes = [PairedVolume(input=np.zeros((1, 4, 5, 6)), target=t, path="", cell_type="x")
+               for t in (a, b)]
+    variances = target_variances(volumes)
+    assert variances[0] == pytest.approx(np.var(np.concatenate([a[0].ravel(), b[0].ravel()])))
+    assert variances[1] == pytest.approx(np.var(np.concatenate([a[1].ravel(),
+                                                                b[1, 1:].ravel()])))

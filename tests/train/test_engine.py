@@ -12,6 +12,7 @@ import torch
 import yaml
 
 from ri2fl.cli.main import main
+from ri2fl.data import target_variances
 from ri2fl.models import load
 from ri2fl.train import Trainer, engine, load_config, train, validate
 
@@ -39,6 +40,19 @@ def test_tiny_training_reduces_validation_loss(paired_folder, tmp_path):
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]
     assert {"val_pcc", "pcc_nucleus", "lr", "patches_per_s"} <= set(rows[0])
     assert model.config["training"]["loss"] == "mse_gdl"
+
+
+def test_auto_channel_weights_come_from_the_training_targets(paired_folder, tmp_path):
+    cfg = load_config(tiny_config(paired_folder, tmp_path / "run", epochs=1,
+                                  loss_options={"channel_weights": "auto"}))
+    trainer = Trainer(cfg)
+    variances = target_variances(trainer.train_set.volumes)
+    weights = trainer.cfg["loss_options"]["channel_weights"]
+    assert len(weights) == 2 and sum(weights) / 2 == pytest.approx(1.0)
+    # the sparser target (the thin membrane rim) gets the larger weight, in inverse proportion
+    assert weights[0] / weights[1] == pytest.approx(variances[1] / variances[0], rel=1e-4)
+    model = load(trainer.fit())
+    assert model.config["training"]["loss_options"]["channel_weights"] == weights
 
 
 def test_scheduler_steps_on_a_validation_plateau(paired_folder, tmp_path, monkeypatch):

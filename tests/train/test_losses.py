@@ -8,7 +8,14 @@ import pytest
 import torch
 
 from ri2fl.errors import ConfigError
-from ri2fl.train.losses import dice_bce_loss, gdl_loss, get_loss, mse_gdl_loss, sobel3d
+from ri2fl.train.losses import (
+    channel_weights_from_variance,
+    dice_bce_loss,
+    gdl_loss,
+    get_loss,
+    mse_gdl_loss,
+    sobel3d,
+)
 
 
 def _ramp(slopes, shape=(7, 8, 9)):
@@ -57,3 +64,22 @@ def test_dice_bce_perfect_and_wrong_predictions():
 def test_unknown_loss_is_a_config_error():
     with pytest.raises(ConfigError, match="unknown loss"):
         get_loss("huber")
+
+
+def test_channel_weights_make_each_target_count_by_its_weight():
+    pred = torch.zeros(1, 2, 5, 5, 5)
+    target = torch.zeros(1, 2, 5, 5, 5)
+    target[:, 0] = 1.0  # only the first channel is wrong, by 1 everywhere (no gradients)
+    assert float(mse_gdl_loss(pred, target)) == pytest.approx(0.5)
+    assert float(mse_gdl_loss(pred, target, channel_weights=[3.0, 1.0])) == pytest.approx(0.75)
+    assert float(mse_gdl_loss(pred, target, channel_weights=[1.0, 1.0])) == pytest.approx(0.5)
+    with pytest.raises(ConfigError, match="channel weights"):
+        mse_gdl_loss(pred, target, channel_weights=[1.0, 1.0, 1.0])
+
+
+def test_inverse_variance_weights_average_one_and_are_capped():
+    weights = channel_weights_from_variance([4e-3, 1e-3])
+    assert weights == pytest.approx([0.4, 1.6])
+    capped = channel_weights_from_variance([1.0, 1e-9], max_ratio=10.0)
+    assert capped[1] / capped[0] == pytest.approx(10.0, rel=1e-4)
+    assert sum(capped) / 2 == pytest.approx(1.0)

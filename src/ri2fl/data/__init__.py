@@ -9,7 +9,8 @@ from .dataset import (
     load_pair,
     normalize_input,
     safe_join,
+    target_variances,
 )
 
 __all__ = ["PAIRED_SUFFIXES", "PairedVolume", "PatchDataset", "describe", "list_samples",
-           "load_pair", "normalize_input", "safe_join"]
+           "load_pair", "normalize_input", "safe_join", "target_variances"]

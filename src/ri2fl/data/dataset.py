@@ -28,7 +28,7 @@ from ..errors import ConfigError, InputError
 
 __all__ = [
     "PAIRED_SUFFIXES", "PairedVolume", "PatchDataset", "list_samples", "load_pair",
-    "normalize_input", "safe_join",
+    "normalize_input", "safe_join", "target_variances",
 ]
 
 #: File suffixes recognised as paired data in a folder.
@@ -401,3 +401,21 @@ def describe(volumes: Sequence[PairedVolume]) -> dict[str, Any]:
     """Short summary (count, shapes, cell types) for logs."""
     return {"n": len(volumes), "shapes": sorted({tuple(v.input.shape[1:]) for v in volumes}),
             "cell_types": sorted({v.cell_type for v in volumes})}
+
+
+def target_variances(volumes: Sequence[PairedVolume]) -> list[float]:
+    """Variance of each target channel pooled over ``volumes`` (float64 accumulation).
+
+    Unregistered voxels (NaN on disk, stored as exactly -1 by :func:`load_pair`) are left out.
+    """
+    n_channels = volumes[0].target.shape[0]
+    count, total, total_sq = np.zeros(n_channels), np.zeros(n_channels), np.zeros(n_channels)
+    for v in volumes:
+        for c in range(n_channels):
+            values = np.asarray(v.target[c], np.float64)
+            values = values[values != -1.0]
+            count[c] += values.size
+            total[c] += values.sum()
+            total_sq[c] += np.square(values).sum()
+    mean = total / np.maximum(count, 1)
+    return list(np.maximum(total_sq / np.maximum(count, 1) - mean**2, 0.0))

@@ -34,14 +34,14 @@ import yaml
 from torch import nn
 
 from .._atomic import atomic_path
-from ..data import PatchDataset, describe, list_samples, load_pair
+from ..data import PatchDataset, describe, list_samples, load_pair, target_variances
 from ..errors import ConfigError, ModelError
 from ..models import build, read_checkpoint, save_checkpoint
 from ..progress import progress
 from ..transforms import build_augmentation
 from . import distributed as dist_utils
 from .config import load_config
-from .losses import get_loss
+from .losses import channel_weights_from_variance, get_loss
 
 __all__ = ["Trainer", "train", "validate"]
 
@@ -144,9 +144,9 @@ class Trainer:
         self.metric = config["metric"] or ("dice" if config["loss"] == "dice_bce" else "pcc")
         torch.manual_seed(config["seed"])
         random.seed(config["seed"])
-        self.loss_fn = get_loss(config["loss"], **config["loss_options"])
         self._init_model()
         self._init_data()
+        self.loss_fn = get_loss(config["loss"], **self._loss_options())
         opt = config["optimizer"]
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=float(opt["lr"]),
                                           weight_decay=float(opt["weight_decay"]))
@@ -227,6 +227,18 @@ class Trainer:
         self.val_loader = torch.utils.data.DataLoader(
             self.val_set, batch_size=cfg["batch_size"], shuffle=False,
             num_workers=cfg["num_workers"])
+
+    def _loss_options(self) -> dict[str, Any]:
+        """Loss options with ``channel_weights: auto`` resolved from the training targets."""
+        options = dict(self.cfg["loss_options"])
+        if options.get("channel_weights") == "auto":
+            variances = target_variances(self.train_set.volumes)
+            options["channel_weights"] = channel_weights_from_variance(variances)
+            self.cfg["loss_options"] = options  # the checkpoint records the numbers used
+            if self.dist.is_main:
+                log.info("channel weights %s", dict(zip(self.cfg["targets"],
+                                                        options["channel_weights"])))
+        return options
 
     # ---- state ---------------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:

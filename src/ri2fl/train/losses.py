@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch.nn import functional
 
 from ..errors import ConfigError
 
-__all__ = ["LOSSES", "dice_bce_loss", "gdl_loss", "get_loss", "mse_gdl_loss", "sobel3d"]
+__all__ = ["LOSSES", "channel_weights_from_variance", "dice_bce_loss", "gdl_loss", "get_loss",
+           "mse_gdl_loss", "sobel3d"]
 
 
 def _sobel_kernels(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
@@ -46,7 +47,22 @@ def sobel3d(x: torch.Tensor) -> torch.Tensor:
     return g.reshape(n, c, 3, *g.shape[2:])
 
 
-def gdl_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def _channel_mean(squared: torch.Tensor, channel_weights: Sequence[float] | None
+                  ) -> torch.Tensor:
+    """Mean of (N, C, ...) squared errors; channels weighted (weights averaging 1) if given."""
+    if channel_weights is None:
+        return squared.mean()
+    per_channel = squared.transpose(0, 1).reshape(squared.shape[1], -1).mean(1)
+    weights = torch.as_tensor(channel_weights, dtype=per_channel.dtype,
+                              device=per_channel.device)
+    if weights.shape != per_channel.shape:
+        raise ConfigError(f"{len(weights)} channel weights for {len(per_channel)} targets",
+                          "loss_options.channel_weights", "give one weight per target or 'auto'")
+    return (weights * per_channel).sum() / weights.sum()
+
+
+def gdl_loss(pred: torch.Tensor, target: torch.Tensor,
+             channel_weights: Sequence[float] | None = None) -> torch.Tensor:
     """Gradient-difference loss E|h(y) - h(ŷ)|², h the 3D Sobel operator (spec 2).
 
     The mean runs over voxels, channels and the three gradient components. Inputs thinner
@@ -54,13 +70,41 @@ def gdl_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """
     if min(pred.shape[2:]) < 3:
         return pred.new_zeros(())
-    return torch.mean((sobel3d(pred) - sobel3d(target)) ** 2)
+    return _channel_mean((sobel3d(pred) - sobel3d(target)) ** 2, channel_weights)
 
 
-def mse_gdl_loss(pred: torch.Tensor, target: torch.Tensor, gdl_weight: float = 1.0
-                 ) -> torch.Tensor:
-    """l = l_MSE + w * l_GDL, the RI2FL loss (w = 1 in the paper)."""
-    return functional.mse_loss(pred, target) + gdl_weight * gdl_loss(pred, target)
+def mse_gdl_loss(pred: torch.Tensor, target: torch.Tensor, gdl_weight: float = 1.0,
+                 channel_weights: Sequence[float] | None = None) -> torch.Tensor:
+    """l = l_MSE + w * l_GDL, the RI2FL loss (w = 1 in the paper).
+
+    ``channel_weights`` scales each target's share of both terms; inverse target variances
+    (``channel_weights_from_variance``) make a sparse channel such as lipid droplets count as
+    much as the membrane, as if every target were normalised to unit variance.
+    """
+    mse = _channel_mean((pred - target) ** 2, channel_weights)
+    return mse + gdl_weight * gdl_loss(pred, target, channel_weights)
+
+
+def channel_weights_from_variance(variances: Sequence[float], max_ratio: float = 100.0
+                                  ) -> list[float]:
+    """Loss weights proportional to 1 / variance, averaging 1.
+
+    Parameters
+    ----------
+    variances : sequence of float
+        Variance of each target channel over the training data.
+    max_ratio : float
+        Largest weight over smallest: a nearly empty channel must not swamp the others.
+
+    Examples
+    --------
+    >>> channel_weights_from_variance([1.0, 0.25])
+    [0.4, 1.6]
+    """
+    var = torch.as_tensor(variances, dtype=torch.float64).clamp_min(1e-12)
+    weights = 1.0 / var
+    weights = weights.clamp_max(float(weights.min()) * max_ratio)
+    return [round(float(w), 6) for w in weights / weights.mean()]
 
 
 def dice_bce_loss(prob: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
