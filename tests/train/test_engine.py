@@ -127,6 +127,18 @@ def test_cli_trains_with_bf16_and_reports_config_errors(paired_folder, tmp_path,
     assert "unknown option 'epohcs'" in capsys.readouterr().err
 
 
+def test_cli_channel_weights_keep_the_other_loss_options(paired_folder, tmp_path, capsys):
+    cfg_path = tmp_path / "cfg.yaml"
+    cfg_path.write_text(yaml.safe_dump(tiny_config(paired_folder, tmp_path / "out", epochs=1,
+                                                   loss_options={"gdl_weight": 0.5})))
+    assert main(["train", str(cfg_path), "--channel-weights", "3", "1"]) == 0
+    options = load(tmp_path / "out").config["training"]["loss_options"]
+    assert options == {"gdl_weight": 0.5, "channel_weights": [3.0, 1.0]}
+    capsys.readouterr()
+    assert main(["train", str(cfg_path), "--channel-weights", "heavy"]) == 2
+    assert "--channel-weights takes 'auto' or numbers" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_ddp_two_cpu_processes(paired_folder, tmp_path):
     cfg_path = tmp_path / "cfg.yaml"

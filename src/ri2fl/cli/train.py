@@ -6,12 +6,15 @@ import argparse
 import logging
 from pathlib import Path
 
+from ..errors import ConfigError
+
 HELP = "train a network on paired RI/fluorescence data (simulator manifest or folder)"
 
 EPILOG = """Examples:
   ri2fl train configs/default.yaml --data data/sim_fibroblast --out runs/default
   ri2fl train configs/default.yaml --data my_pairs/ --targets nucleus lipid_droplets --epochs 200
   ri2fl train configs/default.yaml --out runs/default --resume
+  ri2fl train configs/default.yaml --finetune runs/default/best.pt --channel-weights auto
   ri2fl train configs/finetune.yaml --data lab_pairs/ --finetune default --epochs 50
   ri2fl train configs/segment.yaml --data data/sim --patch-size 32 96 96 --batch-size 2
   torchrun --nproc-per-node 2 -m ri2fl.cli.main train configs/default.yaml --data data/sim
@@ -47,6 +50,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-minutes", type=float, metavar="M",
                         help="stop cleanly after M minutes of training")
     parser.add_argument("--seed", type=int, help="random seed")
+    parser.add_argument("--channel-weights", nargs="+", metavar="W",
+                        help="loss weight per target, or 'auto' (inverse variance of each "
+                             "target over the training data: sparse channels count as much "
+                             "as dense ones)")
+
+
+def _channel_weights(values: list[str] | None) -> str | list[float] | None:
+    if values is None:
+        return None
+    if values == ["auto"]:
+        return "auto"
+    try:
+        return [float(v) for v in values]
+    except ValueError:
+        raise ConfigError(f"--channel-weights takes 'auto' or numbers, got {values}",
+                          "--channel-weights") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         patch_size=args.patch_size, batch_size=args.batch_size, optimizer=optimizer,
         out=args.out, finetune=args.finetune, device=args.device, bf16=args.bf16,
         num_threads=args.threads, max_minutes=args.max_minutes, seed=args.seed,
+        channel_weights=_channel_weights(args.channel_weights),
     )
     print(best)
     return 0

@@ -111,6 +111,8 @@ def load_config(config: str | Path | dict[str, Any] | None = None,
         if key == "data_path":
             cfg["data"]["path"] = value
             base_dir = None
+        elif key == "channel_weights":
+            cfg["loss_options"] = {**cfg["loss_options"], "channel_weights": value}
         else:
             cfg = merge(cfg, {key: value})
     if base_dir is not None and cfg["data"]["path"] and not Path(cfg["data"]["path"]).is_absolute():
