@@ -15,7 +15,8 @@ if __name__ == "__main__":
     p.add_argument("--ri", default="default", help="RI2FL model (name or checkpoint)")
     p.add_argument("--bf", required=True, help="BF2FL checkpoint or training folder")
     p.add_argument("--dic", required=True, help="DIC2FL checkpoint or training folder")
-    p.add_argument("--n-per-type", type=int, default=6)
+    p.add_argument("--n-per-type", type=int, default=12,
+                   help="held-out FOVs per cell type (6 give a t-test too little power)")
     p.add_argument("--shape", type=int, nargs=3, default=[32, 192, 192])
     p.add_argument("--cell-types", nargs="+", default=["fibroblast"])
     args = p.parse_args()
