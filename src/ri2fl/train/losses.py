@@ -52,7 +52,7 @@ def _channel_mean(squared: torch.Tensor, channel_weights: Sequence[float] | None
     """Mean of (N, C, ...) squared errors; channels weighted (weights averaging 1) if given."""
     if channel_weights is None:
         return squared.mean()
-    per_channel = squared.transpose(0, 1).reshape(squared.shape[1], -1).mean(1)
+    per_channel = squared.mean(dim=[d for d in range(squared.ndim) if d != 1])
     weights = torch.as_tensor(channel_weights, dtype=per_channel.dtype,
                               device=per_channel.device)
     if weights.shape != per_channel.shape:
