@@ -26,10 +26,7 @@ for config in compare_ri baseline_bf baseline_dic; do
     resume=()
     [ -f "$out/last.pt" ] && resume=(--resume)
     ri2fl train "configs/$config.yaml" --data "$DATA" --out "$out" "${resume[@]}"
-done
-for config in compare_ri baseline_bf baseline_dic; do
-    out=$(python -c "import yaml,sys; print(yaml.safe_load(open(sys.argv[1]))['out'])" "configs/$config.yaml")
-    [ -f "${out}_stage2/best.pt" ] && continue
-    ri2fl train "configs/$config.yaml" --data "$DATA" --finetune "$out/best.pt" \
-        --out "${out}_stage2" --channel-weights auto --epochs "$STAGE2_EPOCHS" --bf16
+    [ -f "${out}_stage2/best.pt" ] || ri2fl train "configs/$config.yaml" --data "$DATA" \
+        --finetune "$out/best.pt" --out "${out}_stage2" --channel-weights auto \
+        --epochs "$STAGE2_EPOCHS" --bf16
 done
