@@ -8,7 +8,8 @@ test set (held-out FOVs of the other cell families).
 Example::
 
     python scripts/make_sim_data.py data/sim_fibroblast --cell-types fibroblast \\
-        --train 12 --val 2 --shape 64 256 256 --mitotic-train 3 --mitotic-val 1
+        --train 12 --val 2 --shape 64 256 256 --mitotic-train 3 --mitotic-val 1 \\
+        --sparse-train 4 --sparse-val 1
 """
 
 from __future__ import annotations
@@ -41,6 +42,11 @@ def main(argv=None) -> int:
                    help="extra training FOVs per cell type whose central cell is mitotic")
     p.add_argument("--mitotic-val", type=int, default=0,
                    help="extra validation FOVs per cell type whose central cell is mitotic")
+    p.add_argument("--sparse-train", type=int, default=0,
+                   help="extra training FOVs per cell type holding a single cell (every "
+                        "second one mitotic), so that the network sees empty medium")
+    p.add_argument("--sparse-val", type=int, default=0,
+                   help="extra validation FOVs per cell type holding a single cell")
     p.add_argument("--shape", type=int, nargs=3, default=[64, 256, 256])
     p.add_argument("--modalities", nargs="*", default=[], help="bf and/or dic")
     p.add_argument("--seed", type=int, default=0, help="first seed (splits use disjoint seeds)")
@@ -50,18 +56,23 @@ def main(argv=None) -> int:
     jobs = []
     for ct in args.cell_types:
         # mitosis is rare in a random field (4 % of fibroblasts), yet held-out fields hold it
-        for split, n, offset, variant in (
-                ("train", args.train, 0, None), ("val", args.val, 10_000, None),
-                ("test", args.test, 20_000, None),
-                ("train", args.mitotic_train, 30_000, "mitotic"),
-                ("val", args.mitotic_val, 40_000, "mitotic")):
-            jobs += [(ct, split, args.seed + offset + i, variant) for i in range(n)]
+        # crowded fields hardly show empty medium, where an unseen network paints signal
+        for split, n, offset, variant, n_cells in (
+                ("train", args.train, 0, None, None), ("val", args.val, 10_000, None, None),
+                ("test", args.test, 20_000, None, None),
+                ("train", args.mitotic_train, 30_000, "mitotic", None),
+                ("val", args.mitotic_val, 40_000, "mitotic", None),
+                ("train", args.sparse_train, 50_000, "alternate", 1),
+                ("val", args.sparse_val, 60_000, "alternate", 1)):
+            jobs += [(ct, split, args.seed + offset + i,
+                      ("normal", "mitotic")[i % 2] if variant == "alternate" else variant,
+                      n_cells) for i in range(n)]
     rows, t0 = [], time.time()
-    for ct, split, seed, variant in progress(jobs, desc="simulating", disable=False):
+    for ct, split, seed, variant, n_cells in progress(jobs, desc="simulating", disable=False):
         name = f"{ct}_{split}_{seed:05d}.h5"
         if not (args.out / name).exists():
             fov = simulate_fov(ct, seed=seed, shape=tuple(args.shape), variant=variant,
-                               modalities=tuple(args.modalities))
+                               n_cells=n_cells, modalities=tuple(args.modalities))
             write_paired(args.out / name, fov.to_paired())
         rows.append({"path": name, "cell_type": ct, "seed": seed, "split": split})
     with open(args.out / "manifest.csv", "w", newline="") as f:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from ri2fl.data import (
+    EmptyMediumPatches,
     PairedVolume,
     PatchDataset,
     list_samples,
@@ -153,3 +154,31 @@ def test_target_variances_pool_volumes_and_skip_unregistered_voxels():
     assert variances[0] == pytest.approx(np.var(np.concatenate([a[0].ravel(), b[0].ravel()])))
     assert variances[1] == pytest.approx(np.var(np.concatenate([a[1].ravel(),
                                                                 b[1, 1:].ravel()])))
+
+
+def test_empty_medium_patches_are_tomograph_noise_around_zero():
+    source = EmptyMediumPatches((0.4, 0.3, 0.3))
+    a = source((8, 24, 24), np.random.default_rng(0))
+    assert a.shape == (1, 8, 24, 24) and a.dtype == np.float32
+    # RI within a few 1e-3 of the medium: at most a few percent of the [0, 1] input range
+    assert 0.0 <= a.min() and a.max() < 0.2 and a.mean() < 0.05
+    assert np.array_equal(a, source((8, 24, 24), np.random.default_rng(0)))
+    assert not np.array_equal(a, source((8, 24, 24), np.random.default_rng(1)))
+    # noise, not a constant: the network must learn that noise alone means no cell
+    assert a.std() > 1e-3
+
+
+def test_empty_patches_are_mixed_in_with_zero_targets(paired_folder):
+    vols = [load_pair(p, ["membrane", "nucleus"])
+            for p, _ in list_samples(paired_folder, "train")]
+    plain = PatchDataset(vols, (6, 12, 12), n_patches=40, seed=3)
+    mixed = PatchDataset(vols, (6, 12, 12), n_patches=40, seed=3, empty_p=0.5,
+                         empty_source=lambda shape, rng: np.full((1, *shape), 0.01, np.float32))
+    empty = [i for i in range(40) if np.allclose(mixed[i][0].numpy(), 0.01)]
+    assert 10 < len(empty) < 30
+    assert all(mixed[i][1].shape == (2, 6, 12, 12) and not mixed[i][1].any() for i in empty)
+    # without empty patches the draws are those of the dataset before the option existed
+    again = PatchDataset(vols, (6, 12, 12), n_patches=40, seed=3, empty_p=0.0)
+    assert all(np.array_equal(plain[i][0], again[i][0]) for i in range(40))
+    with pytest.raises(ConfigError, match="empty_source"):
+        PatchDataset(vols, (6, 12, 12), n_patches=4, empty_p=0.2)

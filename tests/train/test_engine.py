@@ -13,6 +13,7 @@ import yaml
 
 from ri2fl.cli.main import main
 from ri2fl.data import target_variances
+from ri2fl.errors import ConfigError
 from ri2fl.models import load
 from ri2fl.train import Trainer, engine, load_config, train, validate
 
@@ -53,6 +54,23 @@ def test_auto_channel_weights_come_from_the_training_targets(paired_folder, tmp_
     assert weights[0] / weights[1] == pytest.approx(variances[1] / variances[0], rel=1e-4)
     model = load(trainer.fit())
     assert model.config["training"]["loss_options"]["channel_weights"] == weights
+
+
+def test_empty_medium_patches_train_and_refuse_non_ri_input(paired_folder, tmp_path):
+    cfg = tiny_config(paired_folder, tmp_path / "run", epochs=1)
+    cfg["data"]["empty_p"] = 0.3
+    cfg = load_config(cfg)
+    trainer = Trainer(cfg)
+    assert trainer.train_set.empty_p == 0.3
+    assert trainer.train_set.empty_source.voxel_size_um == tuple(cfg["voxel_size_um"])
+    assert trainer.val_set.empty_p == 0.0  # validation PCC needs signal in every patch
+    assert load(trainer.fit()).config["training"]["data"]["empty_p"] == 0.3
+    for bad, match in (({"empty_p": 1.0}, "empty_p"), ({"empty_p": 0.2}, "RI input")):
+        kind = {"input_kind": "bf"} if match == "RI input" else {}
+        cfg = tiny_config(paired_folder, tmp_path / "bad", epochs=1, **kind)
+        cfg["data"].update(bad)
+        with pytest.raises(ConfigError, match=match):
+            Trainer(load_config(cfg))
 
 
 def test_scheduler_steps_on_a_validation_plateau(paired_folder, tmp_path, monkeypatch):

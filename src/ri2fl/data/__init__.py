@@ -11,6 +11,8 @@ from .dataset import (
     safe_join,
     target_variances,
 )
+from .empty import EmptyMediumPatches
 
-__all__ = ["PAIRED_SUFFIXES", "PairedVolume", "PatchDataset", "describe", "list_samples",
-           "load_pair", "normalize_input", "safe_join", "target_variances"]
+__all__ = ["PAIRED_SUFFIXES", "EmptyMediumPatches", "PairedVolume", "PatchDataset",
+           "describe", "list_samples", "load_pair", "normalize_input", "safe_join",
+           "target_variances"]

@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -302,12 +302,18 @@ class PatchDataset(torch.utils.data.Dataset):
         Draws allowed to avoid unregistered regions.
     max_points : int
         Signal voxels remembered per volume and channel.
+    empty_p : float
+        Probability that a patch is bare medium from ``empty_source`` with all-zero targets.
+    empty_source : callable, optional
+        ``empty_source(patch_size, rng) -> (1, Z, Y, X)`` input, e.g.
+        :class:`ri2fl.data.empty.EmptyMediumPatches`.
     """
 
     def __init__(self, volumes: Sequence[PairedVolume], patch_size: Sequence[int],
                  n_patches: int, augment=None, seed: int = 0,
                  rescale: Sequence[float] | None = None, foreground_p: float = 0.9,
-                 threshold: float = 0.1, tries: int = 10, max_points: int = 4096):
+                 threshold: float = 0.1, tries: int = 10, max_points: int = 4096,
+                 empty_p: float = 0.0, empty_source: Callable | None = None):
         if not volumes:
             raise ConfigError("no training volumes", hint="check the data path and split")
         self.volumes = list(volumes)
@@ -318,6 +324,10 @@ class PatchDataset(torch.utils.data.Dataset):
         self.rescale = tuple(rescale) if rescale else None
         self.foreground_p = float(foreground_p)
         self.tries = int(tries)
+        self.empty_p = float(empty_p)
+        if self.empty_p > 0 and empty_source is None:
+            raise ConfigError("empty_p > 0 needs an empty_source", "empty_p")
+        self.empty_source = empty_source
         self.epoch = 0
         sizes = np.array([v.input[0].size for v in self.volumes], dtype=float)
         self._weights = sizes / sizes.sum()
@@ -362,8 +372,7 @@ class PatchDataset(torch.utils.data.Dataset):
         image = np.asarray(vol.input[sl], dtype=np.float32)
         return image, np.clip(np.asarray(vol.target[sl], dtype=np.float32), 0.0, None)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        rng = np.random.default_rng([self.seed, self.epoch, int(index)])
+    def _patch(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         vi = int(rng.choice(len(self.volumes), p=self._weights))
         region = self._region(rng)
         image, target = self._crop(vi, region, rng)
@@ -371,7 +380,15 @@ class PatchDataset(torch.utils.data.Dataset):
             shape = [max(1, round(c * p / r))
                      for c, p, r in zip(image.shape[1:], self.patch_size, region)]
             image, target = _fit(image, shape, 1), _fit(target, shape, 1)
-        image, target = _pad(image, self.patch_size), _pad(target, self.patch_size)
+        return _pad(image, self.patch_size), _pad(target, self.patch_size)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, self.epoch, int(index)])
+        if self.empty_p > 0 and rng.random() < self.empty_p:
+            image = self.empty_source(self.patch_size, rng).astype(np.float32)
+            target = np.zeros((self.volumes[0].target.shape[0], *self.patch_size), np.float32)
+        else:
+            image, target = self._patch(rng)
         sample = {"input": image, "target": target}
         if self.augment is not None:
             sample = self.augment(sample, rng)

@@ -29,6 +29,7 @@ DEFAULTS: dict[str, Any] = {
         "val_fraction": 0.2,     # plain folders: last fraction of the sorted files validates
         "medium_index": None,    # override the files' medium index
         "foreground_p": 0.9,     # probability that a patch is centred on a target's signal
+        "empty_p": 0.0,          # probability of a patch of bare medium (RI input only)
         "threshold": 0.1,        # target value counted as signal
         "max_files": None,       # use at most this many files per split
         "cache_dtype": "float32",  # float16 halves the memory of the loaded volumes

@@ -34,7 +34,14 @@ import yaml
 from torch import nn
 
 from .._atomic import atomic_path
-from ..data import PatchDataset, describe, list_samples, load_pair, target_variances
+from ..data import (
+    EmptyMediumPatches,
+    PatchDataset,
+    describe,
+    list_samples,
+    load_pair,
+    target_variances,
+)
 from ..errors import ConfigError, ModelError
 from ..models import build, read_checkpoint, save_checkpoint
 from ..progress import progress
@@ -215,7 +222,7 @@ class Trainer:
         self.train_set = PatchDataset(
             train_vols, n_patches=cfg["steps_per_epoch"] * cfg["batch_size"] * self.dist.world,
             augment=build_augmentation(cfg["augment"]), seed=cfg["seed"],
-            rescale=cfg["rescale"], **common)
+            rescale=cfg["rescale"], **common, **self._empty_patches())
         # fixed patches, never augmented: comparable from one epoch to the next
         self.val_set = PatchDataset(val_vols, n_patches=cfg["val_patches"], augment=None,
                                     seed=cfg["seed"] + 1, **common)
@@ -227,6 +234,19 @@ class Trainer:
         self.val_loader = torch.utils.data.DataLoader(
             self.val_set, batch_size=cfg["batch_size"], shuffle=False,
             num_workers=cfg["num_workers"])
+
+    def _empty_patches(self) -> dict[str, Any]:
+        """``empty_p`` / ``empty_source`` of the training set (bare-medium patches)."""
+        empty_p = float(self.cfg["data"].get("empty_p") or 0.0)
+        if not 0.0 <= empty_p < 1.0:
+            raise ConfigError(f"data.empty_p must be in [0, 1), got {empty_p}", "data.empty_p")
+        if empty_p == 0.0:
+            return {}
+        if self.cfg["input_kind"] != "ri":
+            raise ConfigError("data.empty_p needs RI input (bare medium is simulated as RI)",
+                              "data.empty_p", "set empty_p: 0 for brightfield or DIC")
+        return {"empty_p": empty_p,
+                "empty_source": EmptyMediumPatches(tuple(self.cfg["voxel_size_um"]))}
 
     def _loss_options(self) -> dict[str, Any]:
         """Loss options with ``channel_weights: auto`` resolved from the training targets."""
