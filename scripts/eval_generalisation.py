@@ -7,7 +7,7 @@ target and cell type (the table in docs/models.md).
 
 Example::
 
-    python scripts/make_sim_data.py runs/sim_test --train 0 --val 0 --test 2 \\
+    python scripts/make_sim_data.py runs/sim_test --train 0 --val 0 --test 4 \\
         --cell-types epithelial hek293 mda_mb_231 astrocyte macrophage hepatocyte
     python scripts/eval_generalisation.py runs/sim_test --model default --out runs/generalisation
 """
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import h5py
 import pandas as pd
 
 from ri2fl.evaluate.runner import evaluate_fovs, find_fovs, model_predictor
@@ -37,6 +38,22 @@ def markdown(metrics: pd.DataFrame, metric: str) -> str:
     rows = [f"| {idx} | " + " | ".join(f"{v:.3f}" for v in row) + " |"
             for idx, row in table.iterrows()]
     return "\n".join([head, sep, *rows])
+
+
+def holds_mitosis(path: Path) -> bool:
+    """Whether a simulated FOV holds a mitotic cell (its ``variants`` attribute)."""
+    with h5py.File(path, "r") as f:
+        return "mitotic" in str(f.attrs.get("variants", ""))
+
+
+def tables(metrics: pd.DataFrame) -> str:
+    """PCC and SSIM tables over all FOVs, then PCC over interphase / mitotic FOVs."""
+    parts = [f"PCC\n\n{markdown(metrics, 'pcc')}", f"SSIM\n\n{markdown(metrics, 'ssim')}"]
+    for flag, name in ((False, "FOVs without a mitotic cell"), (True, "FOVs with a mitotic cell")):
+        subset = metrics[metrics["mitotic"] == flag]
+        if len(subset):
+            parts.append(f"PCC, {name} ({subset['fov'].nunique()})\n\n{markdown(subset, 'pcc')}")
+    return "\n\n".join(parts) + "\n"
 
 
 def main(argv=None) -> int:
@@ -61,14 +78,14 @@ def main(argv=None) -> int:
     fovs = [fovs[i] for i in order][: args.max_fovs]
     predictor = model_predictor(model, batch_size=args.batch_size)
     args.out.mkdir(parents=True, exist_ok=True)
-    tables = []
+    frames = []
     for fov in fovs:  # results are written after every FOV
-        tables.append(evaluate_fovs([fov], predictor, targets=model.targets, structures=False))
-        metrics = pd.concat(tables, ignore_index=True)
+        table = evaluate_fovs([fov], predictor, targets=model.targets, structures=False)
+        frames.append(table.assign(mitotic=holds_mitosis(fov.path)))
+        metrics = pd.concat(frames, ignore_index=True)
         metrics.to_csv(args.out / "metrics.csv", index=False)
         text = (f"model: {args.model} ({getattr(model, 'checkpoint_path', '')}), "
-                f"{len(tables)} FOVs\n\nPCC\n\n{markdown(metrics, 'pcc')}\n\n"
-                f"SSIM\n\n{markdown(metrics, 'ssim')}\n")
+                f"{len(frames)} FOVs\n\n{tables(metrics)}")
         (args.out / "table.md").write_text(text)
         print(text, flush=True)
     return 0

@@ -3,7 +3,9 @@
 #
 # Data recipe: simulated FIBROBLAST fields of view only, 64 x 256 x 256 voxels on the
 # canonical 0.2 x 0.15 x 0.15 µm grid, fast tomograph model: seeds 0..59 (train), 10000..10003
-# (val), and fields whose central cell is mitotic, 30000..30011 (train) and 40000..40001 (val).
+# (val), fields whose central cell is mitotic, 30000..30011 (train) and 40000..40001 (val),
+# and fields holding a single cell (every second one mitotic), 50000..50023 (train) and
+# 60000..60003 (val).
 #
 # Stage 1 (configs/default_coarse.yaml): the first 10 training fields; UNet3D features 12,
 # depth 3, multiplier 2, z pooled at the first level, on a 0.4 x 0.3 x 0.3 µm grid the data are
@@ -12,21 +14,29 @@
 # had 48 + 31 = 79 epochs of it (two runs, the second resumed), best at epoch 69.
 # Stage 2 (configs/default_stage2.yaml): fine-tuned from stage 1 on all the fields with every
 # target weighted by its inverse variance, bf16 autocast, one thread, STAGE2_MINUTES of training.
+# (The shipped stage 2 ran before the single-cell fields were added to the manifest; a rerun
+# of it now sees them too.)
+# Stage 3 (configs/default_stage3.yaml): fine-tuned from stage 2 with the single-cell fields,
+# 40 % of the patches placed uniformly and 15 % bare medium (data.empty_p), STAGE3_MINUTES.
 # The best checkpoint by validation PCC is stored in float16 with its sha256 sidecar.
 #
-# Usage: scripts/train_default.sh [STAGE1_MINUTES] [STAGE2_MINUTES]   (from the repository root)
+# Usage: scripts/train_default.sh [STAGE1_MINUTES] [STAGE2_MINUTES] [STAGE3_MINUTES]
+#        (from the repository root)
 set -euo pipefail
 STAGE1_MINUTES="${1:-150}"
 STAGE2_MINUTES="${2:-95}"
+STAGE3_MINUTES="${3:-50}"
 DATA=runs/sim_fibroblast
 
 export OMP_NUM_THREADS=1 RI2FL_NO_PROGRESS=1
 python scripts/make_sim_data.py "$DATA" --cell-types fibroblast --train 60 --val 4 \
-    --mitotic-train 12 --mitotic-val 2 --shape 64 256 256
+    --mitotic-train 12 --mitotic-val 2 --sparse-train 24 --sparse-val 4 --shape 64 256 256
 resume=()
 [ -f runs/default_coarse/last.pt ] && resume=(--resume)
 ri2fl train configs/default_coarse.yaml --data "$DATA" --out runs/default_coarse \
     --max-minutes "$STAGE1_MINUTES" "${resume[@]}"
 ri2fl train configs/default_stage2.yaml --data "$DATA" --out runs/default_stage2 \
     --finetune runs/default_coarse/best.pt --max-minutes "$STAGE2_MINUTES"
-python scripts/ship_model.py runs/default_stage2/best.pt default
+ri2fl train configs/default_stage3.yaml --data "$DATA" --out runs/default_stage3 \
+    --finetune runs/default_stage2/best.pt --max-minutes "$STAGE3_MINUTES"
+python scripts/ship_model.py runs/default_stage3/best.pt default
