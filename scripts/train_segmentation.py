@@ -86,8 +86,14 @@ def _write_manifest(path: Path, rows: list[dict]) -> None:
 
 
 def _samples(root: Path, split: str) -> list[Path]:
+    return [path for path, _ in _samples_with_type(root, split)]
+
+
+def _samples_with_type(root: Path, split: str) -> list[tuple[Path, str]]:
+    """(file, cell type) of one split of ``root/data/manifest.csv``."""
     with open(root / "data" / "manifest.csv") as fh:
-        return [root / "data" / r["path"] for r in csv.DictReader(fh) if r["split"] == split]
+        return [(root / "data" / r["path"], r["cell_type"]) for r in csv.DictReader(fh)
+                if r["split"] == split]
 
 
 def _install(best: Path, name: str) -> Path:
@@ -400,8 +406,7 @@ def evaluate(root: Path, split: str = "test", per_family: int | None = None,
     from ri2fl.segment import segment_lipid_droplets_2d, segment_volume
 
     rows, seen = [], {}
-    for path in _samples(root, split):
-        family = path.stem.rsplit("_", 1)[0]
+    for path, family in _samples_with_type(root, split):
         seen[family] = seen.get(family, 0) + 1
         if per_family is not None and seen[family] > per_family:
             continue
