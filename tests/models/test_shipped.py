@@ -57,12 +57,15 @@ def test_default_predicts_nothing_in_noisy_empty_medium(default_model):
     assert max(painted.values()) < 0.01, painted
 
 
-def test_segmentation_default_finds_no_cell_in_noisy_empty_medium():
-    if "segment-default" not in available():
-        pytest.skip("segment-default weights not trained yet")
+@pytest.mark.parametrize("method", ["network", "watershed"])
+def test_segmentation_finds_no_cell_in_noisy_empty_medium(method):
+    from ri2fl.segment import segment_volume
+
+    if not {"segment-default", "cell-default"} <= set(available()):
+        pytest.skip("shipped segmentation weights not installed")
     voxel = (0.2, 0.15, 0.15)
     ri = MEDIUM_INDEX + reconstruct_fast(np.zeros((32, 192, 192), np.float32), voxel,
                                          noise_std=6e-4, rng=np.random.default_rng(4))
-    pred = predict_volume(ri.astype(np.float32), voxel, model=load("segment-default"))
-    called = {t: float(np.mean(np.asarray(v) > 0.5)) for t, v in pred.fl.items()}
-    assert max(called.values()) < 0.01, called
+    seg = segment_volume(ri.astype(np.float32), voxel, MEDIUM_INDEX, method=method)
+    assert seg.n_cells == 0
+    assert not any(mask.any() for mask in seg.masks.values())

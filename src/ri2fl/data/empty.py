@@ -4,8 +4,9 @@ A network with instance normalisation scales whatever it is given to unit varian
 tile of pure medium (a sparse field, the corners around a rounded cell) reaches it as
 amplified tomograph noise. Fields crowded with cells hardly contain such tiles, and a network
 trained on them paints cells into the noise. :class:`EmptyMediumPatches` draws medium as the
-tomograph records it (the simulator's band-limited noise with the missing cone filled, at a
-range of noise levels and a small medium-index error) for :class:`PatchDataset` to mix in.
+simulated tomograph records it (noise limited to the tomograph's frequency support, missing
+cone filled; on the 0.3 µm training grid it is nearly white in-plane), at a range of noise
+levels and with a small medium-index error, for :class:`PatchDataset` to mix in.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class EmptyMediumPatches:
     voxel_size_um : (z, y, x)
         Grid of the patches (the training grid); sets the tomograph's band limit in voxels.
     noise_std : (low, high)
-        RI noise s.d., drawn log-uniformly per patch (real tomograms: ~3e-4 to 1.5e-3).
+        RI noise s.d., drawn log-uniformly per patch (the simulator's nominal 6e-4 inside).
     medium_offset : float
         Largest error of the assumed medium index, drawn uniformly in ±``medium_offset``.
     """
