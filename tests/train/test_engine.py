@@ -70,7 +70,19 @@ def test_empty_medium_patches_train_and_refuse_non_ri_input(paired_folder, tmp_p
         cfg = tiny_config(paired_folder, tmp_path / "bad", epochs=1, **kind)
         cfg["data"].update(bad)
         with pytest.raises(ConfigError, match=match):
-            Trainer(load_config(cfg))
+            load_config(cfg)
+
+
+def test_cli_empty_p_sets_the_data_option_and_refuses_bad_values(paired_folder, tmp_path,
+                                                                 capsys):
+    cfg_path = tmp_path / "cfg.yaml"
+    cfg_path.write_text(yaml.safe_dump(tiny_config(paired_folder, tmp_path / "out", epochs=1)))
+    assert main(["train", str(cfg_path), "--empty-p", "0.25"]) == 0
+    data = load(tmp_path / "out").config["training"]["data"]
+    assert data["empty_p"] == 0.25 and data["path"] == str(paired_folder)
+    capsys.readouterr()
+    assert main(["train", str(cfg_path), "--empty-p", "1.5"]) == 2
+    assert "data.empty_p must be in [0, 1)" in capsys.readouterr().err
 
 
 def test_scheduler_steps_on_a_validation_plateau(paired_folder, tmp_path, monkeypatch):

@@ -15,6 +15,7 @@ EPILOG = """Examples:
   ri2fl train configs/default.yaml --data my_pairs/ --targets nucleus lipid_droplets --epochs 200
   ri2fl train configs/default.yaml --out runs/default --resume
   ri2fl train configs/default.yaml --finetune runs/default/best.pt --channel-weights auto
+  ri2fl train configs/default.yaml --finetune default --data sparse_pairs/ --empty-p 0.15
   ri2fl train configs/finetune.yaml --data lab_pairs/ --finetune default --epochs 50
   ri2fl train configs/segment.yaml --data data/sim --patch-size 32 96 96 --batch-size 2
   torchrun --nproc-per-node 2 -m ri2fl.cli.main train configs/default.yaml --data data/sim
@@ -50,6 +51,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-minutes", type=float, metavar="M",
                         help="stop cleanly after M minutes of training")
     parser.add_argument("--seed", type=int, help="random seed")
+    parser.add_argument("--empty-p", type=float, metavar="P",
+                        help="fraction of training patches that are bare medium with no "
+                             "fluorescence (RI input; teaches the network that empty medium "
+                             "holds nothing, e.g. 0.15)")
     parser.add_argument("--channel-weights", nargs="+", metavar="W",
                         help="loss weight per target, or 'auto' (inverse variance of each "
                              "target over the training data: sparse channels count as much "
@@ -79,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         patch_size=args.patch_size, batch_size=args.batch_size, optimizer=optimizer,
         out=args.out, finetune=args.finetune, device=args.device, bf16=args.bf16,
         num_threads=args.threads, max_minutes=args.max_minutes, seed=args.seed,
-        channel_weights=_channel_weights(args.channel_weights),
+        channel_weights=_channel_weights(args.channel_weights), empty_p=args.empty_p,
     )
     print(best)
     return 0

@@ -114,6 +114,8 @@ def load_config(config: str | Path | dict[str, Any] | None = None,
             base_dir = None
         elif key == "channel_weights":
             cfg["loss_options"] = {**cfg["loss_options"], "channel_weights": value}
+        elif key == "empty_p":
+            cfg["data"]["empty_p"] = value
         else:
             cfg = merge(cfg, {key: value})
     if base_dir is not None and cfg["data"]["path"] and not Path(cfg["data"]["path"]).is_absolute():
@@ -138,5 +140,11 @@ def _validate(cfg: dict[str, Any]) -> None:
     if cfg["rescale"] is not None and (len(cfg["rescale"]) != 2
                                        or not 0 < cfg["rescale"][0] <= cfg["rescale"][1]):
         raise ConfigError(f"rescale must be [min, max] zooms, got {cfg['rescale']}", "rescale")
+    empty_p = float(cfg["data"]["empty_p"] or 0.0)
+    if not 0.0 <= empty_p < 1.0:
+        raise ConfigError(f"data.empty_p must be in [0, 1), got {empty_p}", "data.empty_p")
+    if empty_p > 0 and cfg["input_kind"] != "ri":
+        raise ConfigError("data.empty_p needs RI input (bare medium is simulated as RI)",
+                          "data.empty_p", "set empty_p: 0 for brightfield or DIC")
     if cfg["metric"] not in (None, "pcc", "dice"):
         raise ConfigError(f"unknown metric {cfg['metric']!r}", "metric", "choose pcc or dice")

@@ -237,14 +237,9 @@ class Trainer:
 
     def _empty_patches(self) -> dict[str, Any]:
         """``empty_p`` / ``empty_source`` of the training set (bare-medium patches)."""
-        empty_p = float(self.cfg["data"].get("empty_p") or 0.0)
-        if not 0.0 <= empty_p < 1.0:
-            raise ConfigError(f"data.empty_p must be in [0, 1), got {empty_p}", "data.empty_p")
+        empty_p = float(self.cfg["data"]["empty_p"] or 0.0)  # validated by load_config
         if empty_p == 0.0:
             return {}
-        if self.cfg["input_kind"] != "ri":
-            raise ConfigError("data.empty_p needs RI input (bare medium is simulated as RI)",
-                              "data.empty_p", "set empty_p: 0 for brightfield or DIC")
         return {"empty_p": empty_p,
                 "empty_source": EmptyMediumPatches(tuple(self.cfg["voxel_size_um"]))}
 
