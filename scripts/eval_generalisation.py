@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import h5py
 import pandas as pd
 
 from ri2fl.evaluate.runner import evaluate_fovs, find_fovs, model_predictor
@@ -38,12 +37,6 @@ def markdown(metrics: pd.DataFrame, metric: str) -> str:
     rows = [f"| {idx} | " + " | ".join(f"{v:.3f}" for v in row) + " |"
             for idx, row in table.iterrows()]
     return "\n".join([head, sep, *rows])
-
-
-def holds_mitosis(path: Path) -> bool:
-    """Whether a simulated FOV holds a mitotic cell (its ``variants`` attribute)."""
-    with h5py.File(path, "r") as f:
-        return "mitotic" in str(f.attrs.get("variants", ""))
 
 
 def tables(metrics: pd.DataFrame) -> str:
@@ -78,10 +71,15 @@ def main(argv=None) -> int:
     fovs = [fovs[i] for i in order][: args.max_fovs]
     predictor = model_predictor(model, batch_size=args.batch_size)
     args.out.mkdir(parents=True, exist_ok=True)
-    frames = []
+    frames, variants = [], {}
+
+    def remember_variants(fov, sample, _maps) -> None:  # the simulator's cell variants
+        variants[fov.fov] = str(sample.attrs.get("variants", ""))
+
     for fov in fovs:  # results are written after every FOV
-        table = evaluate_fovs([fov], predictor, targets=model.targets, structures=False)
-        frames.append(table.assign(mitotic=holds_mitosis(fov.path)))
+        table = evaluate_fovs([fov], predictor, targets=model.targets, structures=False,
+                              on_fov=remember_variants)
+        frames.append(table.assign(mitotic="mitotic" in variants[fov.fov]))
         metrics = pd.concat(frames, ignore_index=True)
         metrics.to_csv(args.out / "metrics.csv", index=False)
         text = (f"model: {args.model} ({getattr(model, 'checkpoint_path', '')}), "
