@@ -50,6 +50,9 @@ def main(argv=None) -> int:
     p.add_argument("--shape", type=int, nargs=3, default=[64, 256, 256])
     p.add_argument("--modalities", nargs="*", default=[], help="bf and/or dic")
     p.add_argument("--seed", type=int, default=0, help="first seed (splits use disjoint seeds)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="simulate files that exist again (after a change of the simulator); "
+                        "by default they are kept, so an interrupted run resumes")
     args = p.parse_args(argv)
     simulate_fov = _simulate_fov()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -70,7 +73,7 @@ def main(argv=None) -> int:
     rows, t0 = [], time.time()
     for ct, split, seed, variant, n_cells in progress(jobs, desc="simulating", disable=False):
         name = f"{ct}_{split}_{seed:05d}.h5"
-        if not (args.out / name).exists():
+        if args.overwrite or not (args.out / name).exists():
             fov = simulate_fov(ct, seed=seed, shape=tuple(args.shape), variant=variant,
                                n_cells=n_cells, modalities=tuple(args.modalities))
             write_paired(args.out / name, fov.to_paired())

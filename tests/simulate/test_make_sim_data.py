@@ -36,3 +36,18 @@ def test_sparse_fields_hold_one_cell_and_alternate_mitosis(tmp_path):
             # a single small cell leaves most of the field as empty medium
             assert np.mean(h["cell_labels"][:] == 0) > 0.3
     assert variants == ["normal", "mitotic", "normal"]
+
+
+def test_existing_files_are_kept_unless_overwrite(tmp_path):
+    out = tmp_path / "sim"
+    args = [str(out), "--train", "1", "--val", "0", "--shape", "16", "48", "48"]
+    assert _script().main(args) == 0
+    path = out / "fibroblast_train_00000.h5"
+    with h5py.File(path, "a") as h:
+        h.attrs["stale"] = 1  # stands for a file written by an older simulator
+    assert _script().main(args) == 0  # resumes: the file is kept
+    with h5py.File(path) as h:
+        assert "stale" in h.attrs
+    assert _script().main([*args, "--overwrite"]) == 0
+    with h5py.File(path) as h:
+        assert "stale" not in h.attrs
