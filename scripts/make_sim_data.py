@@ -10,6 +10,13 @@ Example::
     python scripts/make_sim_data.py data/sim_fibroblast --cell-types fibroblast \\
         --train 12 --val 2 --shape 64 256 256 --mitotic-train 3 --mitotic-val 1 \\
         --sparse-train 4 --sparse-val 1
+
+A second manifest over the same files that draws fields holding a mitotic cell four times as
+often (the files are kept; only ``manifest_mitosis.csv`` is written)::
+
+    python scripts/make_sim_data.py data/sim_fibroblast --cell-types fibroblast \
+        --train 12 --val 2 --mitotic-train 3 --mitotic-val 1 --sparse-train 4 --sparse-val 1 \
+        --mitotic-weight 4 --manifest manifest_mitosis.csv
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ import argparse
 import csv
 import time
 from pathlib import Path
+
+import h5py
 
 from ri2fl.io import write_paired
 from ri2fl.progress import progress
@@ -29,6 +38,12 @@ def _simulate_fov():
     except ImportError:  # the package may not re-export it yet
         from ri2fl.simulate.fov import simulate_fov
     return simulate_fov
+
+
+def _is_mitotic(path: Path) -> bool:
+    """Whether the simulated field holds a mitotic cell (forced or drawn at random)."""
+    with h5py.File(path, "r") as f:
+        return "mitotic" in str(f.attrs.get("variants", ""))
 
 
 def main(argv=None) -> int:
@@ -50,6 +65,11 @@ def main(argv=None) -> int:
     p.add_argument("--shape", type=int, nargs=3, default=[64, 256, 256])
     p.add_argument("--modalities", nargs="*", default=[], help="bf and/or dic")
     p.add_argument("--seed", type=int, default=0, help="first seed (splits use disjoint seeds)")
+    p.add_argument("--mitotic-weight", type=float, default=None,
+                   help="add a weight column: this weight for fields holding a mitotic cell, "
+                        "1 for the others (the trainer draws patches in proportion)")
+    p.add_argument("--manifest", default="manifest.csv",
+                   help="name of the manifest written into OUT (default manifest.csv)")
     p.add_argument("--overwrite", action="store_true",
                    help="simulate files that exist again (after a change of the simulator); "
                         "by default they are kept, so an interrupted run resumes")
@@ -78,11 +98,14 @@ def main(argv=None) -> int:
                                n_cells=n_cells, modalities=tuple(args.modalities))
             write_paired(args.out / name, fov.to_paired())
         rows.append({"path": name, "cell_type": ct, "seed": seed, "split": split})
-    with open(args.out / "manifest.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["path", "cell_type", "seed", "split"])
+        if args.mitotic_weight is not None:
+            rows[-1]["weight"] = args.mitotic_weight if _is_mitotic(args.out / name) else 1.0
+    manifest = args.out / args.manifest
+    with open(manifest, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["path"])
         writer.writeheader()
         writer.writerows(rows)
-    print(f"{len(rows)} FOVs in {time.time() - t0:.0f} s -> {args.out / 'manifest.csv'}")
+    print(f"{len(rows)} FOVs in {time.time() - t0:.0f} s -> {manifest}")
     return 0
 
 

@@ -36,6 +36,14 @@ def test_sparse_fields_hold_one_cell_and_alternate_mitosis(tmp_path):
             # a single small cell leaves most of the field as empty medium
             assert np.mean(h["cell_labels"][:] == 0) > 0.3
     assert variants == ["normal", "mitotic", "normal"]
+    # a second manifest over the same files draws the mitotic field 3 times as often
+    assert _script().main([str(out), "--cell-types", "macrophage", "--train", "1", "--val", "0",
+                           "--sparse-train", "2", "--sparse-val", "1", "--shape", "16", "64",
+                           "64", "--mitotic-weight", "3", "--manifest", "weighted.csv"]) == 0
+    from ri2fl.data import manifest_weights
+
+    weights = manifest_weights(out / "weighted.csv")
+    assert [weights[(out / r["path"]).resolve()] for r in rows] == [1.0, 1.0, 3.0, 1.0]
 
 
 def test_existing_files_are_kept_unless_overwrite(tmp_path):

@@ -11,6 +11,7 @@ from ri2fl.data import (
     PatchDataset,
     list_samples,
     load_pair,
+    manifest_weights,
     normalize_input,
     target_variances,
 )
@@ -120,6 +121,32 @@ def test_rare_targets_are_sampled_as_often_as_abundant_ones():
     ds = PatchDataset([vol], (4, 8, 8), n_patches=200, seed=0, foreground_p=1.0)
     hits = np.mean([bool(ds[i][1][1].max() > 0) for i in range(len(ds))])
     assert 0.35 < hits < 0.65  # one channel in two is the rare one
+
+
+def test_manifest_weights_steer_which_field_patches_come_from(tmp_path):
+    (tmp_path / "manifest.csv").write_text(
+        "path,cell_type,seed,split,weight\na.h5,x,0,train,4\nb.h5,x,1,train,\n")
+    weights = manifest_weights(tmp_path)
+    assert sorted(weights.values()) == [1.0, 4.0]  # an empty cell means 1
+    shape = (6, 16, 16)
+    vols = [PairedVolume(input=np.full((1, *shape), i, np.float32),
+                         target=np.zeros((1, *shape), np.float32), path=str(i),
+                         weight=w) for i, w in enumerate((4.0, 1.0))]
+    ds = PatchDataset(vols, (4, 8, 8), n_patches=400, seed=0, foreground_p=0.0)
+    from_first = np.mean([float(ds[i][0].max()) == 0.0 for i in range(len(ds))])
+    assert 0.72 < from_first < 0.88  # 4 : 1
+
+
+def test_manifest_without_weights_or_with_bad_ones(tmp_path, paired_folder):
+    assert manifest_weights(paired_folder) == {}
+    assert manifest_weights(tmp_path / "plain_folder") == {}
+    (tmp_path / "manifest.csv").write_text("path,split,weight\na.h5,train,-1\n")
+    with pytest.raises(ConfigError, match="not a number >= 0"):
+        manifest_weights(tmp_path)
+    vol = PairedVolume(input=np.zeros((1, 4, 8, 8), np.float32),
+                       target=np.zeros((1, 4, 8, 8), np.float32), path="x", weight=0.0)
+    with pytest.raises(ConfigError, match="weight 0"):
+        PatchDataset([vol], (4, 8, 8), n_patches=1)
 
 
 def test_tcf_with_3dfl_is_read_onto_the_ri_grid(paired_folder, tmp_path):

@@ -73,6 +73,20 @@ def test_empty_medium_patches_train_and_refuse_non_ri_input(paired_folder, tmp_p
             load_config(cfg)
 
 
+def test_manifest_weights_reach_the_training_draws_only(paired_folder, tmp_path):
+    with open(paired_folder / "manifest.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    weighted = paired_folder / "manifest_weighted.csv"  # paths are relative to its folder
+    with open(weighted, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=[*rows[0], "weight"])
+        writer.writeheader()
+        writer.writerows({**r, "weight": 3 - i} for i, r in enumerate(rows))
+    trainer = Trainer(load_config(tiny_config(weighted, tmp_path / "run", epochs=1)))
+    assert [v.weight for v in trainer.train_set.volumes] == [3.0, 2.0, 1.0]
+    assert [v.weight for v in trainer.val_set.volumes] == [1.0]  # validation as the data are
+    trainer.fit()
+
+
 def test_cli_empty_p_sets_the_data_option_and_refuses_bad_values(paired_folder, tmp_path,
                                                                  capsys):
     cfg_path = tmp_path / "cfg.yaml"

@@ -7,6 +7,7 @@ from .dataset import (
     describe,
     list_samples,
     load_pair,
+    manifest_weights,
     normalize_input,
     safe_join,
     target_variances,
@@ -14,5 +15,5 @@ from .dataset import (
 from .empty import EmptyMediumPatches
 
 __all__ = ["PAIRED_SUFFIXES", "EmptyMediumPatches", "PairedVolume", "PatchDataset",
-           "describe", "list_samples", "load_pair", "normalize_input", "safe_join",
-           "target_variances"]
+           "describe", "list_samples", "load_pair", "manifest_weights", "normalize_input",
+           "safe_join", "target_variances"]

@@ -28,7 +28,7 @@ from ..errors import ConfigError, InputError
 
 __all__ = [
     "PAIRED_SUFFIXES", "PairedVolume", "PatchDataset", "list_samples", "load_pair",
-    "normalize_input", "safe_join", "target_variances",
+    "manifest_weights", "normalize_input", "safe_join", "target_variances",
 ]
 
 #: File suffixes recognised as paired data in a folder.
@@ -44,6 +44,8 @@ class PairedVolume:
     target: np.ndarray
     path: str
     cell_type: str = ""
+    #: Relative share of training patches per voxel (the manifest's ``weight`` column).
+    weight: float = 1.0
 
 
 def safe_join(root: Path, relative: str) -> Path:
@@ -74,6 +76,39 @@ def _read_manifest(manifest: Path, split: str | None) -> list[tuple[Path, str]]:
             continue
         out.append((safe_join(manifest.parent, row["path"]), row.get("cell_type", "")))
     return out
+
+
+def manifest_weights(data: str | Path) -> dict[Path, float]:
+    """Sampling weight of each file listed in a manifest with a ``weight`` column.
+
+    A field's share of the training patches is proportional to its voxels times its weight,
+    so a rare condition (e.g. mitosis) can be drawn more often without copying files.
+    Empty for a plain folder or a manifest without the column (every weight 1).
+
+    Raises
+    ------
+    ConfigError
+        For a weight that is not a finite number >= 0.
+    """
+    data = Path(data).expanduser()
+    manifest = data if data.suffix == ".csv" else data / "manifest.csv"
+    if not manifest.is_file():
+        return {}
+    with open(manifest, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or "weight" not in rows[0]:
+        return {}
+    weights = {}
+    for row in rows:
+        try:
+            w = float(row["weight"] or 1.0)
+        except ValueError:
+            w = float("nan")
+        if not (np.isfinite(w) and w >= 0):
+            raise ConfigError(f"weight {row['weight']!r} of {row['path']!r} is not a number >= 0",
+                              manifest, "fix the manifest's weight column")
+        weights[safe_join(manifest.parent, row["path"])] = w
+    return weights
 
 
 def list_samples(data: str | Path, split: str | None = None,
@@ -274,7 +309,8 @@ def _fit(array: np.ndarray, shape: Sequence[int], order: int) -> np.ndarray:
 class PatchDataset(torch.utils.data.Dataset):
     """Random 3D patches cut where the targets hold signal.
 
-    Each patch picks a volume (in proportion to its size) and, with probability
+    Each patch picks a volume (in proportion to its size times its ``weight``) and, with
+    probability
     ``foreground_p``, one target channel at random and one of that channel's signal voxels,
     which then lies at a random place inside the patch; otherwise the patch is placed
     uniformly. Picking the channel first keeps rare targets (nucleoli, lipid droplets) in
@@ -329,7 +365,10 @@ class PatchDataset(torch.utils.data.Dataset):
             raise ConfigError("empty_p > 0 needs an empty_source", "empty_p")
         self.empty_source = empty_source
         self.epoch = 0
-        sizes = np.array([v.input[0].size for v in self.volumes], dtype=float)
+        sizes = np.array([v.input[0].size * v.weight for v in self.volumes], dtype=float)
+        if not sizes.sum() > 0:
+            raise ConfigError("every training volume has weight 0", "weight",
+                              "give at least one file a weight > 0")
         self._weights = sizes / sizes.sum()
         point_rng = np.random.default_rng([self.seed, 7919])
         self._points = [[_signal_points(channel, threshold, max_points, point_rng)

@@ -40,6 +40,7 @@ from ..data import (
     describe,
     list_samples,
     load_pair,
+    manifest_weights,
     target_variances,
 )
 from ..errors import ConfigError, ModelError
@@ -206,11 +207,16 @@ class Trainer:
         rows = list_samples(data["path"], split, data["cell_types"], data["val_fraction"])
         if data["max_files"]:
             rows = rows[: int(data["max_files"])]
-        return [load_pair(p, cfg["targets"], cfg["input_kind"], cfg["voxel_size_um"],
+        # the manifest's weights steer the training draws; validation stays as the data are
+        weights = manifest_weights(data["path"]) if split == data["train_split"] else {}
+        vols = [load_pair(p, cfg["targets"], cfg["input_kind"], cfg["voxel_size_um"],
                           data["medium_index"], cell_type=c, dtype=data["cache_dtype"],
                           fl_scale=data["fl_scale"], channel_map=data["channel_map"])
                 for p, c in progress(rows, desc=f"loading {split}",
                                      disable=None if self.dist.is_main else True)]
+        for vol, (path, _) in zip(vols, rows, strict=True):
+            vol.weight = weights.get(path, 1.0)
+        return vols
 
     def _init_data(self) -> None:
         cfg, data = self.cfg, self.cfg["data"]
