@@ -58,6 +58,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=Path("runs/generalisation"))
     p.add_argument("--batch-size", type=int, default=2)
     p.add_argument("--max-fovs", type=int, help="evaluate only the first N FOVs")
+    p.add_argument("--tta", type=int, default=0,
+                   help="test-time augmentation passes averaged (flips/rotations; 0 = none)")
     args = p.parse_args(argv)
     model = load(args.model)
     fovs = find_fovs(args.data, args.split, args.cell_types)
@@ -69,7 +71,7 @@ def main(argv=None) -> int:
         counts[fov.cell_type] = ranks[-1] + 1
     order = sorted(range(len(fovs)), key=lambda i: (ranks[i], i))
     fovs = [fovs[i] for i in order][: args.max_fovs]
-    predictor = model_predictor(model, batch_size=args.batch_size)
+    predictor = model_predictor(model, tta=args.tta, batch_size=args.batch_size)
     args.out.mkdir(parents=True, exist_ok=True)
     frames, variants = [], {}
 
@@ -83,7 +85,7 @@ def main(argv=None) -> int:
         metrics = pd.concat(frames, ignore_index=True)
         metrics.to_csv(args.out / "metrics.csv", index=False)
         text = (f"model: {args.model} ({getattr(model, 'checkpoint_path', '')}), "
-                f"{len(frames)} FOVs\n\n{tables(metrics)}")
+                f"{len(frames)} FOVs, TTA {args.tta}\n\n{tables(metrics)}")
         (args.out / "table.md").write_text(text)
         print(text, flush=True)
     return 0

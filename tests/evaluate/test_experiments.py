@@ -40,3 +40,22 @@ def test_markdown_table_and_mean_sd_formatting():
     assert md.splitlines()[0] == "| a | p | r |"
     assert "1.5e-07" in md and "0.123" in md
     assert mean_sd(pd.Series([np.inf, 1.0, 3.0])) == "2.000 ± 1.414"
+
+
+def test_bleaching_ratios_cover_the_same_targets_for_true_and_inferred():
+    import pandas as pd
+
+    from ri2fl.evaluate.experiments.timelapse import relative_to_first_frame
+
+    rows = [(0, "nucleus", 0.4, 0.3), (1, "nucleus", 0.2, 0.3),
+            (0, "lipid_droplets", 0.006, 0.004), (1, "lipid_droplets", 0.003, 0.004),
+            (0, "nucleolus", 0.001, 0.02), (1, "nucleolus", 0.001, 0.02)]
+    table = relative_to_first_frame(pd.DataFrame(
+        rows, columns=["frame", "target", "true_mean", "inferred_mean"]), min_mean=0.005)
+    last = table[table["frame"] == 1].set_index("target")
+    assert last.loc["nucleus", "true_relative"] == 0.5
+    assert last.loc["nucleus", "inferred_relative"] == 1.0
+    # a dim inferred channel still gets its ratio when the true one holds signal
+    assert last.loc["lipid_droplets", "inferred_relative"] == 1.0
+    # no true signal: no ratio in either column
+    assert last.loc["nucleolus", ["true_relative", "inferred_relative"]].isna().all()

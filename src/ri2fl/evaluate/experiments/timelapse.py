@@ -133,6 +133,23 @@ def mitosis(out_dir: str | Path, model: str = "default", cell_type: str = "fibro
     return summary
 
 
+def relative_to_first_frame(table: pd.DataFrame, min_mean: float = MIN_MEAN_FOR_RATIO
+                            ) -> pd.DataFrame:
+    """Add ``true_relative`` / ``inferred_relative``: each mean over its frame-0 value.
+
+    ``table`` has columns frame, target, true_mean, inferred_mean. A target whose TRUE mean at
+    frame 0 is below ``min_mean`` holds (almost) nothing and gets no ratio in either column,
+    so that both columns average over the same targets.
+    """
+    table = table.copy()
+    frame0 = table[table["frame"] == 0].set_index("target")
+    present = frame0["true_mean"] > min_mean
+    for col in ("true_mean", "inferred_mean"):
+        first = frame0[col].where(present & (frame0[col] > 0))
+        table[col.replace("_mean", "_relative")] = table[col] / table["target"].map(first)
+    return table
+
+
 def bleaching(out_dir: str | Path, model: str = "default", cell_type: str = "fibroblast",
               seed: int = 100_600, n_frames: int = 8, half_life_frames: float = 4.0,
               shape: Sequence[int] = TIMELAPSE_SHAPE, batch_size: int = 2) -> dict[str, Any]:
@@ -153,12 +170,7 @@ def bleaching(out_dir: str | Path, model: str = "default", cell_type: str = "fib
                     rows.append({"frame": i, "target": t,
                                  "true_mean": float(sample.fl[t][cell].mean()),
                                  "inferred_mean": float(maps.fl[t][cell].mean())})
-    table = pd.DataFrame(rows)
-    for col in ("true_mean", "inferred_mean"):
-        first = table[table["frame"] == 0].set_index("target")[col]
-        # a channel with (almost) nothing in it at frame 0 has no meaningful ratio
-        first = first.where(first > MIN_MEAN_FOR_RATIO)
-        table[col.replace("_mean", "_relative")] = table[col] / table["target"].map(first)
+    table = relative_to_first_frame(pd.DataFrame(rows))
     write_csv(table, out_dir / "bleaching.csv")
     per_frame = table.groupby("frame")[["true_relative", "inferred_relative"]].mean()
     expected = 0.5 ** (per_frame.index / half_life_frames)
