@@ -14,8 +14,8 @@ Example::
 A second manifest over the same files that draws fields holding a mitotic cell four times as
 often (the files are kept; only ``manifest_mitosis.csv`` is written)::
 
-    python scripts/make_sim_data.py data/sim_fibroblast --cell-types fibroblast \
-        --train 12 --val 2 --mitotic-train 3 --mitotic-val 1 --sparse-train 4 --sparse-val 1 \
+    python scripts/make_sim_data.py data/sim_fibroblast --cell-types fibroblast \\
+        --train 12 --val 2 --mitotic-train 3 --mitotic-val 1 --sparse-train 4 --sparse-val 1 \\
         --mitotic-weight 4 --manifest manifest_mitosis.csv
 """
 

@@ -310,10 +310,9 @@ class PatchDataset(torch.utils.data.Dataset):
     """Random 3D patches cut where the targets hold signal.
 
     Each patch picks a volume (in proportion to its size times its ``weight``) and, with
-    probability
-    ``foreground_p``, one target channel at random and one of that channel's signal voxels,
-    which then lies at a random place inside the patch; otherwise the patch is placed
-    uniformly. Picking the channel first keeps rare targets (nucleoli, lipid droplets) in
+    probability ``foreground_p``, one target channel at random and one of that channel's
+    signal voxels, which then lies at a random place inside the patch; otherwise the patch is
+    placed uniformly. Picking the channel first keeps rare targets (nucleoli, lipid droplets) in
     the batches as often as the abundant ones (membrane, actin). Patches that reach outside
     the registered fluorescence (negative targets) are drawn again.
 
