@@ -20,7 +20,7 @@
 # 40 % of the patches placed uniformly and 15 % bare medium (data.empty_p), STAGE3_MINUTES.
 # Stage 4 (configs/default_stage4.yaml): fine-tuned from stage 3 with the fields that hold a
 # mitotic cell drawn 4 times as often (manifest_mitosis.csv), Adam 3e-4, STAGE4_MINUTES.
-# (The shipped stages 1-3 were trained while the simulator's chromosomes were ~3x too thin;
+# (The shipped stages 1-3 were trained while the simulator's chromosomes were too small;
 # only stage 4 saw the mitotic fields as this simulator now makes them.)
 # The best checkpoint by validation PCC is stored in float16 with its sha256 sidecar.
 #

@@ -108,13 +108,24 @@ def test_mitotic_cell_has_chromosomes_but_no_nucleoli_and_binucleate_has_two_nuc
     # condensed chromosomes: brighter and denser than an interphase nucleus
     chrom = mit.masks["nucleus"]
     # a human metaphase plate holds tens of µm³ of chromatin (chromosomes ~1.4 µm wide, 2-10 µm
-    # long); thinner ones vanish in the band-limited tomogram and no network can learn them
+    # long); the simulator's earlier 7-8 µm³ were too small for any network to find
     assert 20 < chrom.sum() * np.prod(mit.voxel_size_um) < 150
     assert np.median(mit.ri_true[chrom]) > np.median(mit.ri_true[mit.masks["membrane"] & ~chrom])
     two = simulate_fov("hepatocyte", seed=2, shape=(40, 160, 160), variant="binucleate",
                        n_cells=1, physics="none")
     _, n = ndimage.label(two.nucleus_labels == 1)
     assert n == 2
+
+
+def test_mitotic_plate_stands_out_of_the_reconstructed_tomogram():
+    # what a network can learn from: tens of µm³ of chromatin above the cytoplasm after the
+    # band limit (the simulator's earlier chromosomes gave 6-8 µm³ of small rods, which no
+    # network told apart from the mitochondrial fragments around them)
+    mit = simulate_fov("epithelial", seed=7, shape=(48, 160, 160), variant="mitotic", n_cells=1)
+    chrom = mit.masks["nucleus"]
+    rest = mit.masks["membrane"] & ~chrom
+    bright = chrom & (mit.ri > np.median(mit.ri[rest]) + 0.005)
+    assert bright.sum() * np.prod(mit.voxel_size_um) > 15
 
 
 def test_bad_options_raise_config_errors():
