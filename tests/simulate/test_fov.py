@@ -193,3 +193,25 @@ def test_dataset_can_misalign_fluorescence_along_z(tmp_path):
         rows = list(csv.DictReader(fh))
     shifts = [float(read_paired(tmp_path / r["path"]).attrs["fl_shift_z_um"]) for r in rows]
     assert all(0 < abs(s) <= 0.4 for s in shifts) and shifts[0] != shifts[1]
+
+
+def test_padding_z_keeps_the_contrast_of_a_plate_that_fills_a_thin_field():
+    # a mitotic hepatocyte whose plate fills slices 7-26 of a 32-slice field: the periodic
+    # FFT lets the top of the volume meet the bottom and the missing cone wipes the plate out
+    kwargs = {"seed": 106001, "shape": (32, 192, 192)}
+    plain = simulate_fov("hepatocyte", **kwargs)
+    padded = simulate_fov("hepatocyte", **kwargs, pad_z=True)
+    assert padded.metadata["pad_z"] and "pad_z" not in plain.metadata
+    chrom = plain.masks["nucleus"]
+    rest = plain.masks["membrane"] & ~chrom
+    assert chrom.sum() > 1000  # the field does hold the plate
+
+    def contrast(fov):
+        return np.median(fov.ri[chrom]) - np.median(fov.ri[rest])
+
+    true = np.median(plain.ri_true[chrom]) - np.median(plain.ri_true[rest])
+    assert contrast(plain) < 0.4 * true < 0.6 * true < contrast(padded)
+    dn_true = (plain.ri_true - plain.medium_index).ravel()
+    r_plain, r_padded = (np.corrcoef(f.ri.ravel() - f.medium_index, dn_true)[0, 1]
+                         for f in (plain, padded))
+    assert r_padded > r_plain

@@ -75,6 +75,10 @@ def test_cli_writes_files_and_manifest(tmp_path, capsys):
     assert read_paired(tmp_path / rows[0]["path"]).ri.shape == (16, 48, 48)
     assert main(["simulate", "-o", str(tmp_path), "--modalities", "xray"]) == 2
     assert "unknown modalities" in capsys.readouterr().err
+    padded = tmp_path / "padded"
+    assert main(["simulate", "-o", str(padded), "--cell-types", "macrophage", "--n", "1",
+                 "--shape", "16", "48", "48", "--seed", "3", "--pad-z"]) == 0
+    assert bool(read_paired(next(padded.rglob("*.h5"))).attrs["pad_z"])
 
 
 def test_stimulation_spreads_the_cell_and_strengthens_actin():

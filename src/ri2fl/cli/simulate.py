@@ -48,6 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--physics", choices=("fast", "physical", "none"), default="fast",
                         help="tomograph model: fast (support + Gerchberg-Papoulis, default), "
                              "physical (beam propagation + Rytov), none (true RI)")
+    parser.add_argument("--pad-z", action="store_true",
+                        help="fast physics: reconstruct on a volume padded to twice its height "
+                             "(keeps axial contrast in fields not much taller than their cells)")
     parser.add_argument("--bf", action="store_true", help="also synthesise brightfield z-stacks")
     parser.add_argument("--dic", action="store_true", help="also synthesise DIC z-stacks")
     parser.add_argument("--modalities", default=None,
@@ -104,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
                                     shape=tuple(args.shape), physics=args.physics,
                                     modalities=mods, split_fractions=args.split,
                                     overwrite=args.overwrite, workers=args.workers,
-                                    max_fl_shift_um=args.fl_shift)
+                                    max_fl_shift_um=args.fl_shift,
+                                    **({"pad_z": True} if args.pad_z else {}))
     print(manifest)
     return 0
 

@@ -282,8 +282,8 @@ def simulate_fov(cell_type: str = "fibroblast", seed: int = 0,
                  fl_shift_z_um: float = 0.0, bleed_through: float = 0.0,
                  bleach_half_life_frames: float | None = None,
                  cells: list[CellSpec] | None = None,
-                 texture_shift_um: tuple[float, float, float] = (0.0, 0.0, 0.0)
-                 ) -> SimulatedFOV:
+                 texture_shift_um: tuple[float, float, float] = (0.0, 0.0, 0.0),
+                 pad_z: bool = False) -> SimulatedFOV:
     """Simulate one field of view of ``cell_type`` cells.
 
     Parameters
@@ -313,6 +313,10 @@ def simulate_fov(cell_type: str = "fibroblast", seed: int = 0,
         Phantom grid refinement for partial-volume effects (2 as in optics.md).
     ri_noise_std : float
         Noise of the reconstructed RI.
+    pad_z : bool
+        ``physics="fast"``: reconstruct with the volume padded to twice its height (see
+        :func:`ri2fl.simulate.optics.reconstruct_fast`); advised for fields not much taller
+        than their cells.
     fl_noise, fl_shift_z_um, bleed_through
         Fluorescence nuisance: Poisson/Gaussian noise, axial RI/FL misregistration (µm),
         spectral bleed-through fraction.
@@ -336,7 +340,7 @@ def simulate_fov(cell_type: str = "fibroblast", seed: int = 0,
     rng = np.random.default_rng([seed, int(timepoint), 1])  # measurement noise of this frame
     dn = canvas.dn
     ri_true = (np.float32(medium_index) + dn).astype(np.float32)
-    ri = reconstruct(dn, voxel, medium_index, physics, rng, ri_noise_std)
+    ri = reconstruct(dn, voxel, medium_index, physics, rng, ri_noise_std, pad_z=pad_z)
     bleach = fluorescence.bleach_factor(timepoint, bleach_half_life_frames)
     fl = fluorescence.record(canvas.density, voxel, rng, bleach=bleach, noise=fl_noise,
                              shift_z_um=fl_shift_z_um, bleed_through=bleed_through,
@@ -353,7 +357,8 @@ def simulate_fov(cell_type: str = "fibroblast", seed: int = 0,
                        metadata={"timepoint": int(timepoint), "bleach": bleach,
                                  "n_cells": int(cell_labels.max()),
                                  "variants": ",".join(c.variant for c in cells),
-                                 "fl_shift_z_um": float(fl_shift_z_um)})
+                                 "fl_shift_z_um": float(fl_shift_z_um),
+                                 **({"pad_z": True} if pad_z else {})})
     if modalities:
         from .brightfield import synthesize
         images = synthesize(ri_true, voxel, medium_index, tuple(modalities),
@@ -363,11 +368,11 @@ def simulate_fov(cell_type: str = "fibroblast", seed: int = 0,
 
 
 def reconstruct(dn: np.ndarray, voxel: tuple[float, float, float], medium_index: float,
-                physics: str, rng: np.random.Generator, noise_std: float = 6e-4
-                ) -> np.ndarray:
+                physics: str, rng: np.random.Generator, noise_std: float = 6e-4,
+                pad_z: bool = False) -> np.ndarray:
     """Tomograph model: true Δn -> reconstructed RI, clipped to ``RI_CLIP``."""
     if physics == "fast":
-        rec = optics.reconstruct_fast(dn, voxel, medium_index, noise_std, rng)
+        rec = optics.reconstruct_fast(dn, voxel, medium_index, noise_std, rng, pad_z=pad_z)
     elif physics == "physical":
         from .physical import reconstruct_physical
         rec = reconstruct_physical(dn, voxel, medium_index, noise_std=noise_std, rng=rng)

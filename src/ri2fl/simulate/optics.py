@@ -139,7 +139,7 @@ def reconstruct_fast(dn: np.ndarray, voxel_size_um: tuple[float, float, float],
                      medium_index: float = MEDIUM_INDEX, noise_std: float = 6e-4,
                      rng: np.random.Generator | None = None, n_iter: int = 40,
                      na: float = NA_DETECTION, na_ill: float = NA_ILLUMINATION,
-                     wavelength: float = WAVELENGTH_UM) -> np.ndarray:
+                     wavelength: float = WAVELENGTH_UM, pad_z: bool = False) -> np.ndarray:
     """Band-limit Δn to the tomograph's support, add noise, fill the missing cone by GP.
 
     Parameters
@@ -148,12 +148,23 @@ def reconstruct_fast(dn: np.ndarray, voxel_size_um: tuple[float, float, float],
         True Δn = n - n_m (z, y, x).
     noise_std : float
         Standard deviation of the noise in the reconstructed Δn (band-limited white noise).
+    pad_z : bool
+        Reconstruct on a volume padded with medium to twice its height, then crop. The FFT
+        is periodic, so without it the top of the volume meets the bottom; in a volume barely
+        taller than its cells that wipes out axial contrast (a mitotic plate filling slices
+        7-26 of 32: 0.0013 above the cytoplasm without, 0.0049 with, 0.0063 true). Off by
+        default: the shipped models were trained on unpadded fields. Twice the time.
 
     Returns
     -------
     ndarray
         Reconstructed Δn (float32), not clipped.
     """
+    if pad_z:
+        nz = dn.shape[0]
+        padded = np.pad(np.asarray(dn, np.float32), ((0, nz), (0, 0), (0, 0)))
+        return reconstruct_fast(padded, voxel_size_um, medium_index, noise_std, rng, n_iter,
+                                na, na_ill, wavelength)[:nz]
     shape = tuple(int(s) for s in dn.shape)
     # n_m to 0.001 moves the support edge by < 0.01 /µm, far below the grid's frequency step,
     # and keeps the cache small when every field draws its own medium index
