@@ -60,7 +60,7 @@ def test_default_predicts_nothing_in_noisy_empty_medium(default_model):
 @pytest.mark.parametrize("cell_type,seed", [("epithelial", 7), ("hek293", 2)])
 def test_default_finds_the_chromosomes_of_a_dividing_cell(default_model, cell_type, seed):
     # a lone mitotic cell of a family the network never saw: its nucleus channel is the
-    # condensed chromosomes (stages 1-3 of the default scored PCC 0.06-0.09 on such fields)
+    # condensed chromosomes (the stage-3 weights score PCC 0.43 and 0.29 on these two fields)
     from ri2fl.evaluate.metrics import pcc
     from ri2fl.simulate import simulate_fov
 

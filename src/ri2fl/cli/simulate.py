@@ -107,8 +107,7 @@ def run(args: argparse.Namespace) -> int:
                                     shape=tuple(args.shape), physics=args.physics,
                                     modalities=mods, split_fractions=args.split,
                                     overwrite=args.overwrite, workers=args.workers,
-                                    max_fl_shift_um=args.fl_shift,
-                                    **({"pad_z": True} if args.pad_z else {}))
+                                    max_fl_shift_um=args.fl_shift, pad_z=args.pad_z)
     print(manifest)
     return 0
 

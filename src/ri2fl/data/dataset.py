@@ -64,14 +64,23 @@ def safe_join(root: Path, relative: str) -> Path:
     return path
 
 
-def _read_manifest(manifest: Path, split: str | None) -> list[tuple[Path, str]]:
+def _manifest_file(data: Path) -> Path:
+    """``data`` itself when it is a .csv, else the ``manifest.csv`` inside the folder."""
+    return data if data.suffix == ".csv" else data / "manifest.csv"
+
+
+def _manifest_rows(manifest: Path) -> list[dict[str, str]]:
     with open(manifest, newline="") as f:
         rows = list(csv.DictReader(f))
     if not rows or "path" not in rows[0]:
         raise ConfigError("manifest has no 'path' column", manifest,
                           "columns: path, cell_type, seed, split (ri2fl simulate writes it)")
+    return rows
+
+
+def _read_manifest(manifest: Path, split: str | None) -> list[tuple[Path, str]]:
     out = []
-    for row in rows:
+    for row in _manifest_rows(manifest):
         if split is not None and row.get("split", split) != split:
             continue
         out.append((safe_join(manifest.parent, row["path"]), row.get("cell_type", "")))
@@ -90,13 +99,11 @@ def manifest_weights(data: str | Path) -> dict[Path, float]:
     ConfigError
         For a weight that is not a finite number >= 0.
     """
-    data = Path(data).expanduser()
-    manifest = data if data.suffix == ".csv" else data / "manifest.csv"
+    manifest = _manifest_file(Path(data).expanduser())
     if not manifest.is_file():
         return {}
-    with open(manifest, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows or "weight" not in rows[0]:
+    rows = _manifest_rows(manifest)
+    if "weight" not in rows[0]:
         return {}
     weights = {}
     for row in rows:
@@ -127,7 +134,7 @@ def list_samples(data: str | Path, split: str | None = None,
         Keep only these cell types (manifest only).
     """
     data = Path(data).expanduser()
-    manifest = data if data.suffix == ".csv" else data / "manifest.csv"
+    manifest = _manifest_file(data)
     if manifest.is_file():
         rows = _read_manifest(manifest, split)
         if cell_types:

@@ -358,6 +358,7 @@ def simulate_fov(cell_type: str = "fibroblast", seed: int = 0,
                                  "n_cells": int(cell_labels.max()),
                                  "variants": ",".join(c.variant for c in cells),
                                  "fl_shift_z_um": float(fl_shift_z_um),
+                                 # recorded only when on: files written without it stay alike
                                  **({"pad_z": True} if pad_z else {})})
     if modalities:
         from .brightfield import synthesize
