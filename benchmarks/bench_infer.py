@@ -22,6 +22,11 @@ Usage::
     python benchmarks/bench_infer.py throughput [--sizes 64x256x256 64x512x512] [--threads 2]
     python benchmarks/bench_infer.py memory [--sizes 64x1024x1024 64x3200x3200]
     python benchmarks/bench_infer.py all --quick        # small sizes, a smoke test
+    python benchmarks/bench_infer.py throughput --device cuda \
+        --methods ours-bf16 ours-fp32 monai-bf16 monai-fp32 --sizes 64x512x512 128x1024x1024
+
+On CUDA the MONAI cases run the windows on the GPU (``sw_device``) and gather the output in
+host memory (the input's device), as ours does; ``monai-bf16`` runs them under autocast.
 """
 
 from __future__ import annotations
@@ -77,48 +82,63 @@ def _volume(shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _flops_per_patch(net, patch) -> float:
+    """FLOPs of one patch, counted on the meta device (shapes only, no arithmetic)."""
+    import copy
+
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    x = torch.zeros(1, 1, *patch)
+    meta = copy.deepcopy(net).to("meta")
+    x = torch.zeros(1, 1, *patch, device="meta")
     with FlopCounterMode(display=False) as counter, torch.inference_mode():
-        net(x)
+        meta(x)
     return float(counter.get_total_flops())
 
 
-def _large_conv_gflops(dtype_name: str) -> float:
+def _sync(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _large_conv_gflops(dtype_name: str, device: str = "cpu") -> float:
     """GFLOP/s of one large 3D convolution (32 -> 32 channels, 3^3) in the given dtype."""
     import torch
 
-    conv = torch.nn.Conv3d(32, 32, 3, padding=1, bias=False).eval()
-    x = torch.randn(1, 32, 32, 128, 128)
-    if dtype_name == "bf16":
+    conv = torch.nn.Conv3d(32, 32, 3, padding=1, bias=False).eval().to(device)
+    x = torch.randn(1, 32, 32, 128, 128, device=device)
+    if dtype_name == "bf16" or device.startswith("cuda"):
         conv = conv.to(memory_format=torch.channels_last_3d)
         x = x.contiguous(memory_format=torch.channels_last_3d)
-    ctx = (torch.autocast("cpu", dtype=torch.bfloat16) if dtype_name == "bf16"
-           else torch.autocast("cpu", enabled=False))
+    kind = torch.device(device).type
+    ctx = (torch.autocast(kind, dtype=torch.bfloat16) if dtype_name == "bf16"
+           else torch.autocast(kind, enabled=False))
     with torch.inference_mode(), ctx:
         conv(x)
+        _sync(device)
         t = time.perf_counter()
         for _ in range(3):
             conv(x)
+        _sync(device)
         dt = (time.perf_counter() - t) / 3
     return 2 * 32 * 32 * 27 * x[0, 0].numel() / dt / 1e9
 
 
-def run_case(method: str, shape: tuple[int, ...], net_kind: str, threads: int) -> dict:
+def run_case(method: str, shape: tuple[int, ...], net_kind: str, threads: int,
+             device: str = "cpu") -> dict:
     """One measurement in this process (called in a fresh subprocess)."""
     import torch
 
     torch.set_num_threads(threads)
     net = _network(net_kind)
     result = {"method": method, "shape": list(shape), "net": net_kind, "threads": threads,
-              "patch": list(PATCH), "overlap": OVERLAP, "batch": BATCH}
+              "patch": list(PATCH), "overlap": OVERLAP, "batch": BATCH, "device": device}
     if method in ("ours-fp32", "ours-bf16"):
         from ri2fl.infer import make_runner, predict_tiled
         from ri2fl.infer.tiling import tile_grid
 
-        runner = make_runner(net, device="cpu", precision=method.split("-")[1])
+        runner = make_runner(net, device=device, precision=method.split("-")[1])
         vol = _volume(shape)
         runner(np.zeros((1, 1, *PATCH), np.float32))  # warm-up (oneDNN kernel creation)
         t, c = time.perf_counter(), time.process_time()
@@ -128,15 +148,23 @@ def run_case(method: str, shape: tuple[int, ...], net_kind: str, threads: int) -
         result["cpu_seconds"] = time.process_time() - c
         result["patches"] = len(tile_grid(shape, PATCH, OVERLAP))
         del out
-    elif method == "monai-fp32":
+    elif method in ("monai-fp32", "monai-bf16"):
         from monai.inferers import sliding_window_inference
 
+        net = net.to(device)
+        kind = torch.device(device).type
+        if kind == "cuda":
+            net = net.to(memory_format=torch.channels_last_3d)
+        ctx = torch.autocast(kind, dtype=torch.bfloat16, enabled=method == "monai-bf16")
         vol = torch.as_tensor(_volume(shape))[None, None]
-        with torch.inference_mode():
-            net(torch.zeros(1, 1, *PATCH))
+        with torch.inference_mode(), ctx:
+            net(torch.zeros(1, 1, *PATCH, device=device))
+            _sync(device)
             t, c = time.perf_counter(), time.process_time()
             out = sliding_window_inference(vol, PATCH, BATCH, net, overlap=OVERLAP,
-                                           mode="gaussian", progress=False)
+                                           mode="gaussian", progress=False, sw_device=device,
+                                           device="cpu")
+            _sync(device)
             result["seconds"] = time.perf_counter() - t
             result["cpu_seconds"] = time.process_time() - c
         result["patches"] = int(np.prod([1 + max(0, int(np.ceil((s - p) / (p * (1 - OVERLAP)))))
@@ -173,18 +201,20 @@ def run_case(method: str, shape: tuple[int, ...], net_kind: str, threads: int) -
     if "seconds" in result:
         result["mvox_per_s"] = float(np.prod(shape)) / result["seconds"] / 1e6
     if net_kind == "unet" and method != "ours-stream":
-        dtype = "bf16" if method == "ours-bf16" else "fp32"
+        dtype = "bf16" if method.endswith("bf16") else "fp32"
         flops = _flops_per_patch(net, PATCH) * result["patches"]
         result["gflop_per_s"] = flops / result["seconds"] / 1e9
-        result["large_conv_gflop_per_s"] = _large_conv_gflops(dtype)
+        result["large_conv_gflop_per_s"] = _large_conv_gflops(dtype, device)
         result["fraction_of_large_conv"] = result["gflop_per_s"] / result["large_conv_gflop_per_s"]
     result["peak_rss_mb"] = _peak_rss_mb()
+    if device.startswith("cuda"):
+        result["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
     return result
 
 
-def _spawn(method: str, shape, net_kind: str, threads: int) -> dict:
+def _spawn(method: str, shape, net_kind: str, threads: int, device: str = "cpu") -> dict:
     cmd = [sys.executable, __file__, "_case", method, "x".join(map(str, shape)), net_kind,
-           str(threads)]
+           str(threads), device]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         return {"method": method, "shape": list(shape), "error": proc.stderr.strip()[-500:]}
@@ -195,7 +225,7 @@ def _shape(text: str) -> tuple[int, int, int]:
     return tuple(int(v) for v in text.lower().split("x"))  # type: ignore[return-value]
 
 
-def _machine() -> dict:
+def _machine(device: str = "cpu") -> dict:
     import torch
 
     from ri2fl.infer.device import cpu_has_fast_bf16
@@ -206,14 +236,18 @@ def _machine() -> dict:
             cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__,
+    info = {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__,
             "bf16_native": cpu_has_fast_bf16(), "python": platform.python_version()}
+    if device.startswith("cuda"):
+        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return info
 
 
 def markdown(results: dict) -> str:
     """The runs as a Markdown table (for docs/inference.md and BENCHMARKS.md)."""
     m = results["machine"]
-    lines = [f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}, native bf16: "
+    gpu = f", GPU {m['gpu']}" if "gpu" in m else ""
+    lines = [f"Machine: {m['cpu']}, {m['cores']} cores{gpu}, torch {m['torch']}, native bf16: "
              f"{m['bf16_native']}.", "",
              "| volume (z x y x x) | method | patches | wall s | CPU s | Mvox/s | GFLOP/s "
              "| of a large conv | peak RSS (MB) |", "|---|---|---|---|---|---|---|---|---|"]
@@ -227,7 +261,8 @@ def markdown(results: dict) -> str:
         cpu = f"{r['cpu_seconds']:.1f}" if "cpu_seconds" in r else ""
         cells = ["x".join(map(str, r["shape"])), f"{r['method']} ({r['net']})",
                  str(r.get("patches", "")), f"{r['seconds']:.1f}", cpu,
-                 f"{r['mvox_per_s']:.3f}", gf, frac, f"{r['peak_rss_mb']:.0f}"]
+                 f"{r['mvox_per_s']:.3f}", gf, frac, f"{r['peak_rss_mb']:.0f}"
+                 + (f" (GPU {r['peak_gpu_mb']:.0f})" if "peak_gpu_mb" in r else "")]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -235,8 +270,8 @@ def markdown(results: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "_case":
-        _, method, shape, net_kind, threads = argv
-        print(json.dumps(run_case(method, _shape(shape), net_kind, int(threads))))
+        _, method, shape, net_kind, threads, device = argv
+        print(json.dumps(run_case(method, _shape(shape), net_kind, int(threads), device)))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("what", choices=("throughput", "memory", "all"))
@@ -244,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", nargs="+",
                         default=["ours-bf16", "ours-fp32", "monai-fp32"])
     parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (throughput only)")
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--markdown", type=Path, help="render a results JSON as a table")
@@ -252,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         print(markdown(json.loads(args.markdown.read_text())))
         return 0
     global PATCH
-    results = {"machine": _machine(), "runs": []}
+    results = {"machine": _machine(args.device), "runs": []}
     if args.quick:
         PATCH = (16, 64, 64)
         os.environ["BENCH_PATCH"] = "16x64x64"
@@ -261,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
                                else [(64, 256, 256), (64, 512, 512)])
         for shape in sizes:
             for method in args.methods:
-                r = _spawn(method, shape, "unet", args.threads)
+                r = _spawn(method, shape, "unet", args.threads, args.device)
                 results["runs"].append(r)
                 print(json.dumps(r), flush=True)
     if args.what in ("memory", "all"):

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import h5py
@@ -40,10 +42,21 @@ def _simulate_fov():
     return simulate_fov
 
 
+def _write_fov(path: Path, cell_type: str, seed: int, shape: tuple[int, int, int],
+               variant: str | None, n_cells: int | None, modalities: tuple[str, ...]) -> None:
+    fov = _simulate_fov()(cell_type, seed=seed, shape=shape, variant=variant, n_cells=n_cells,
+                          modalities=modalities)
+    write_paired(path, fov.to_paired())
+
+
 def _is_mitotic(path: Path) -> bool:
     """Whether the simulated field holds a mitotic cell (forced or drawn at random)."""
     with h5py.File(path, "r") as f:
         return "mitotic" in str(f.attrs.get("variants", ""))
+
+
+def _name(cell_type: str, split: str, seed: int) -> str:
+    return f"{cell_type}_{split}_{seed:05d}.h5"
 
 
 def main(argv=None) -> int:
@@ -73,8 +86,9 @@ def main(argv=None) -> int:
     p.add_argument("--overwrite", action="store_true",
                    help="simulate files that exist again (after a change of the simulator); "
                         "by default they are kept, so an interrupted run resumes")
+    p.add_argument("--workers", type=int, default=1,
+                   help="fields simulated in parallel processes (default 1)")
     args = p.parse_args(argv)
-    simulate_fov = _simulate_fov()
     args.out.mkdir(parents=True, exist_ok=True)
     jobs = []
     for ct in args.cell_types:
@@ -90,13 +104,22 @@ def main(argv=None) -> int:
             jobs += [(ct, split, args.seed + offset + i,
                       ("normal", "mitotic")[i % 2] if variant == "alternate" else variant,
                       n_cells) for i in range(n)]
-    rows, t0 = [], time.time()
-    for ct, split, seed, variant, n_cells in progress(jobs, desc="simulating", disable=False):
-        name = f"{ct}_{split}_{seed:05d}.h5"
-        if args.overwrite or not (args.out / name).exists():
-            fov = simulate_fov(ct, seed=seed, shape=tuple(args.shape), variant=variant,
-                               n_cells=n_cells, modalities=tuple(args.modalities))
-            write_paired(args.out / name, fov.to_paired())
+    t0 = time.time()
+    todo = [job for job in jobs if args.overwrite or not (args.out / _name(*job[:3])).exists()]
+    calls = [(args.out / _name(ct, split, seed), ct, seed, tuple(args.shape), variant, n_cells,
+              tuple(args.modalities)) for ct, split, seed, variant, n_cells in todo]
+    if args.workers > 1:
+        os.environ.setdefault("OMP_NUM_THREADS", "1")  # the workers already fill the cores
+        with ProcessPoolExecutor(max_workers=args.workers) as pool:
+            futures = [pool.submit(_write_fov, *call) for call in calls]
+            for future in progress(futures, desc="simulating", disable=False):
+                future.result()
+    else:
+        for call in progress(calls, desc="simulating", disable=False):
+            _write_fov(*call)
+    rows = []
+    for ct, split, seed, _, _ in jobs:
+        name = _name(ct, split, seed)
         rows.append({"path": name, "cell_type": ct, "seed": seed, "split": split})
         if args.mitotic_weight is not None:
             rows[-1]["weight"] = args.mitotic_weight if _is_mitotic(args.out / name) else 1.0

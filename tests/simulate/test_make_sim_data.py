@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import sys
 from pathlib import Path
 
 import h5py
@@ -15,6 +16,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "make_sim_data.py"
 def _script():
     spec = importlib.util.spec_from_file_location("make_sim_data", SCRIPT)
     module = importlib.util.module_from_spec(spec)
+    sys.modules["make_sim_data"] = module  # worker processes find _write_fov by module name
     spec.loader.exec_module(module)
     return module
 
@@ -59,3 +61,16 @@ def test_existing_files_are_kept_unless_overwrite(tmp_path):
     assert _script().main([*args, "--overwrite"]) == 0
     with h5py.File(path) as h:
         assert "stale" not in h.attrs
+
+
+def test_worker_processes_write_the_same_fields(tmp_path):
+    args = ["--train", "2", "--val", "1", "--shape", "16", "48", "48"]
+    assert _script().main([str(tmp_path / "serial"), *args]) == 0
+    assert _script().main([str(tmp_path / "parallel"), *args, "--workers", "2"]) == 0
+    for name in ("fibroblast_train_00000.h5", "fibroblast_train_00001.h5",
+                 "fibroblast_val_10000.h5"):
+        with h5py.File(tmp_path / "serial" / name) as a, \
+                h5py.File(tmp_path / "parallel" / name) as b:
+            assert np.array_equal(a["ri"][:], b["ri"][:])
+    assert (tmp_path / "parallel" / "manifest.csv").read_text() == \
+        (tmp_path / "serial" / "manifest.csv").read_text()

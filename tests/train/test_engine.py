@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -85,6 +86,20 @@ def test_manifest_weights_reach_the_training_draws_only(paired_folder, tmp_path)
     assert [v.weight for v in trainer.train_set.volumes] == [3.0, 2.0, 1.0]
     assert [v.weight for v in trainer.val_set.volumes] == [1.0]  # validation as the data are
     trainer.fit()
+
+
+def test_files_read_in_worker_processes_equal_the_serial_read(paired_folder, tmp_path):
+    def volumes(workers):
+        cfg = tiny_config(paired_folder, tmp_path / f"run{workers}", epochs=1)
+        cfg["data"]["load_workers"] = workers
+        return Trainer(load_config(cfg)).train_set.volumes
+
+    serial, parallel = volumes(1), volumes(2)
+    assert [v.cell_type for v in parallel] == [v.cell_type for v in serial]
+    for a, b in zip(serial, parallel, strict=True):
+        assert np.array_equal(a.input, b.input) and np.array_equal(a.target, b.target)
+    assert engine._load_workers(None, 4) == 1  # a few files: no processes to start
+    assert engine._load_workers(None, 200) == min(8, os.cpu_count() or 1)
 
 
 def test_cli_empty_p_sets_the_data_option_and_refuses_bad_values(paired_folder, tmp_path,

@@ -35,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
         "cache_dtype": "float32",  # float16 halves the memory of the loaded volumes
         "fl_scale": 1.0,         # divide fluorescence by this (raw counts -> ~[0, 1])
         "channel_map": {},       # target name -> channel name in TCF / OME-Zarr files
+        "load_workers": None,    # processes reading the files (None: up to 8 for >= 8 files)
     },
     "arch": "unet3d",
     "model": {"features": 12, "depth": 4, "multiplier": 2, "dropout": 0.1,

@@ -21,10 +21,14 @@ from __future__ import annotations
 import csv
 import logging
 import math
+import multiprocessing
+import os
 import random
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +73,17 @@ def _device(name: str, local_rank: int) -> torch.device:
 def _stored_targets(targets: Sequence[str]) -> list[str]:
     """Channel names as a model reports them: ``masks/nucleus`` -> ``nucleus``."""
     return [t.split("/", 1)[1] if t.startswith("masks/") else t for t in targets]
+
+
+def _load_workers(requested: int | None, n_files: int) -> int:
+    """Processes that read the files: as asked, or up to 8 when there are 8 files or more."""
+    if requested is not None:
+        return max(1, min(int(requested), n_files))
+    return min(8, os.cpu_count() or 1, n_files) if n_files >= 8 else 1
+
+
+def _load_typed(load: partial, path: Path, cell_type: str):
+    return load(path, cell_type=cell_type)
 
 
 class _Accumulator:
@@ -209,11 +224,23 @@ class Trainer:
             rows = rows[: int(data["max_files"])]
         # the manifest's weights steer the training draws; validation stays as the data are
         weights = manifest_weights(data["path"]) if split == data["train_split"] else {}
-        vols = [load_pair(p, cfg["targets"], cfg["input_kind"], cfg["voxel_size_um"],
-                          data["medium_index"], cell_type=c, dtype=data["cache_dtype"],
-                          fl_scale=data["fl_scale"], channel_map=data["channel_map"])
-                for p, c in progress(rows, desc=f"loading {split}",
-                                     disable=None if self.dist.is_main else True)]
+        load = partial(load_pair, targets=cfg["targets"], input_kind=cfg["input_kind"],
+                       voxel_size_um=cfg["voxel_size_um"], medium_index=data["medium_index"],
+                       dtype=data["cache_dtype"], fl_scale=data["fl_scale"],
+                       channel_map=data["channel_map"])
+        paths, types = [p for p, _ in rows], [c for _, c in rows]
+        bar = {"desc": f"loading {split}", "disable": None if self.dist.is_main else True}
+        workers = _load_workers(data["load_workers"], len(rows))
+        if workers > 1:
+            # HDF5 decompression holds h5py's global lock: threads would not help. "spawn",
+            # because forking a process whose OpenMP pool has run can deadlock the child.
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(workers, mp_context=context) as pool:
+                vols = list(progress(pool.map(partial(_load_typed, load), paths, types),
+                                     total=len(rows), **bar))
+        else:
+            vols = [_load_typed(load, p, c) for p, c in progress(zip(paths, types), **bar,
+                                                                 total=len(rows))]
         for vol, (path, _) in zip(vols, rows, strict=True):
             vol.weight = weights.get(path, 1.0)
         return vols

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Everything measured on a lent GPU in one go (the figures of BENCHMARKS.md's GPU rows):
+# inference throughput (ours vs MONAI, fp32 and bf16), training throughput (fp32 vs bf16),
+# a one-process torchrun (NCCL) smoke run of `ri2fl train`, then stage 5 of the default and
+# segmentation networks (scripts/train_stage5_gpu.sh) in the time left.
+#
+# Usage: benchmarks/gpu_session.sh OUT_DIR [TOTAL_SECONDS]   (from the repository root)
+set -uo pipefail
+OUT="${1:?output folder}"
+TOTAL="${2:-570}"
+START=$(date +%s)
+mkdir -p "$OUT" runs
+export PYTHONUNBUFFERED=1 RI2FL_NO_PROGRESS=1
+elapsed() { echo $(( $(date +%s) - START )); }
+log() { echo "[$(elapsed) s] $*"; }
+
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
+log "inference"
+python benchmarks/bench_infer.py throughput --device cuda --threads 8 \
+    --methods ours-bf16 ours-fp32 monai-bf16 \
+    --sizes 64x512x512 128x1024x1024 --json "$OUT/bench_infer_cuda.json"
+log "training throughput"
+{
+  python benchmarks/bench_train.py --config configs/default_stage4.yaml --device cuda \
+      --batch-size 4 --steps 30 --warmup 5 --json
+  python benchmarks/bench_train.py --config configs/default_stage4.yaml --device cuda \
+      --batch-size 16 --steps 30 --warmup 5 --json
+  python benchmarks/bench_train.py --device cuda --batch-size 2 --patch-size 64 256 256 \
+      --steps 10 --warmup 3 --json
+  python benchmarks/bench_train.py --config configs/default_stage4.yaml --threads 16 \
+      --batch-size 4 --steps 5 --warmup 1 --json
+} > "$OUT/bench_train.jsonl"
+cat "$OUT/bench_train.jsonl"
+
+log "stage 5 data"
+DATA=runs/sim_fibroblast_gpu
+python scripts/make_sim_data.py "$DATA" --cell-types fibroblast --train 120 --val 4 \
+    --mitotic-train 12 --mitotic-val 2 --sparse-train 24 --sparse-val 4 --shape 64 256 256 \
+    --mitotic-weight 4 --manifest manifest_mitosis.csv --workers "$(nproc)"
+log "torchrun smoke run"
+head -5 "$DATA/manifest_mitosis.csv" > "$DATA/manifest_small.csv"
+grep ",val," "$DATA/manifest_mitosis.csv" | head -1 >> "$DATA/manifest_small.csv"
+log "training (deadline $TOTAL s)"
+MINUTES=$(python -c "print(max(1.0, ($TOTAL - $(elapsed) - 75) / 60))")
+timeout $(( TOTAL - $(elapsed) - 10 )) scripts/train_stage5_gpu.sh "$MINUTES" "$DATA" &
+stage5=$!
+timeout 120 python -m torch.distributed.run --nproc-per-node 1 -m ri2fl.cli.main train configs/default_stage5_gpu.yaml \
+    --data "$DATA/manifest_small.csv" --epochs 2 --steps-per-epoch 5 -o runs/ddp_smoke \
+    > "$OUT/torchrun_smoke.log" 2>&1
+log "torchrun exit $?"
+wait $stage5
+log "stage 5 exit $?"
+for run in default_stage5_gpu segment_stage5_gpu; do
+  cp "runs/$run/best.pt" "$OUT/${run}_best.pt" 2>/dev/null
+  cp "runs/$run/log.csv" "$OUT/${run}_log.csv" 2>/dev/null
+  tail -5 "runs/$run.log"
+done
+log "done"
