@@ -10,17 +10,22 @@ OUT="${1:?output folder}"
 TOTAL="${2:-570}"
 START=$(date +%s)
 mkdir -p "$OUT" runs
+# everything also lands in OUT as it is printed: a step that hangs still leaves the log
+exec > >(tee -a "$OUT/session.log") 2>&1
 export PYTHONUNBUFFERED=1 RI2FL_NO_PROGRESS=1
 elapsed() { echo $(( $(date +%s) - START )); }
 log() { echo "[$(elapsed) s] $*"; }
 
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+log "imports"
+timeout 120 python -X importtime -c "import torch, ri2fl.train.engine, monai, zarr" \
+    2> /tmp/importtime.txt || { tail -30 /tmp/importtime.txt; log "imports failed"; exit 3; }
 log "inference"
-python benchmarks/bench_infer.py throughput --device cuda --threads 8 \
+timeout 200 python benchmarks/bench_infer.py throughput --device cuda --threads 8 \
     --methods ours-bf16 ours-fp32 monai-bf16 \
     --sizes 64x512x512 128x1024x1024 --json "$OUT/bench_infer_cuda.json"
 log "training throughput"
-{
+timeout 150 bash -c '
   python benchmarks/bench_train.py --config configs/default_stage4.yaml --device cuda \
       --batch-size 4 --steps 30 --warmup 5 --json
   python benchmarks/bench_train.py --config configs/default_stage4.yaml --device cuda \
@@ -28,13 +33,12 @@ log "training throughput"
   python benchmarks/bench_train.py --device cuda --batch-size 2 --patch-size 64 256 256 \
       --steps 10 --warmup 3 --json
   python benchmarks/bench_train.py --config configs/default_stage4.yaml --threads 16 \
-      --batch-size 4 --steps 5 --warmup 1 --json
-} > "$OUT/bench_train.jsonl"
+      --batch-size 4 --steps 5 --warmup 1 --json' > "$OUT/bench_train.jsonl"
 cat "$OUT/bench_train.jsonl"
 
 log "stage 5 data"
 DATA=runs/sim_fibroblast_gpu
-python scripts/make_sim_data.py "$DATA" --cell-types fibroblast --train 120 --val 4 \
+timeout 240 python scripts/make_sim_data.py "$DATA" --cell-types fibroblast --train 120 --val 4 \
     --mitotic-train 12 --mitotic-val 2 --sparse-train 24 --sparse-val 4 --shape 64 256 256 \
     --mitotic-weight 4 --manifest manifest_mitosis.csv --workers "$(nproc)"
 log "torchrun smoke run"
