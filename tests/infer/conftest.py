@@ -18,6 +18,8 @@ class TinyNet(nn.Module):
         self.body = nn.Sequential(
             nn.Conv3d(1, 4, 3, padding=1), nn.LeakyReLU(0.01), nn.Dropout3d(dropout),
             nn.Conv3d(4, out_channels, 3, padding=1))
+        with torch.no_grad():  # fluorescence-like: mostly positive (outputs are clipped at 0)
+            self.body[-1].bias.fill_(1.0)
         self.targets = ["membrane", "nucleus", "actin"][:out_channels]
         self.patch_size = (8, 16, 16)
         self.voxel_size_um = (0.2, 0.15, 0.15)

@@ -45,6 +45,22 @@ def test_intensities_are_not_rescaled_per_volume(tiny_net, rng):
     np.testing.assert_allclose(part[:, 2:27, 2:27], full[:, 2:27, 2:27], atol=1e-5)
 
 
+class _Offset(torch.nn.Module):
+    """Two 'fluorescence' channels: the normalised RI, and it minus 0.5 (negative in medium)."""
+
+    targets = ("membrane", "nucleus")
+
+    def forward(self, x):
+        return torch.cat([x, x - 0.5], dim=1)
+
+
+def test_inferred_fluorescence_is_never_negative(rng):
+    ri = _ri(rng, (8, 16, 16))
+    pred = predict_volume(ri, 0.2, model=_Offset(), device="cpu", precision="fp32", tta=2)
+    assert float(np.min(pred.fl["nucleus"])) == 0.0  # the medium, clipped, not below
+    assert float(np.max(pred.fl["nucleus"])) > 0  # the blob is kept
+
+
 def test_medium_index_shifts_the_normalisation(tiny_net, rng):
     ri = _ri(rng, (8, 16, 16))
     kw = {"model": tiny_net, "device": "cpu", "precision": "fp32"}
@@ -61,7 +77,9 @@ def test_unknown_target_is_a_config_error(tiny_net, rng):
 def test_bf16_matches_fp32_within_the_stated_tolerance(rng):
     models = pytest.importorskip("ri2fl.models")
     torch.manual_seed(0)
-    net = models.UNet3D(1, 2, features=4, depth=2, dropout=0.1).eval()
+    # a sigmoid head keeps the outputs positive, where clipping at 0 cannot hide errors
+    net = models.UNet3D(1, 2, features=4, depth=2, dropout=0.1,
+                        final_activation="sigmoid").eval()
     ri = _ri(rng, (16, 32, 32))
     kw = {"model": net, "device": "cpu", "patch_size": (16, 32, 32)}
     ref = predict_volume(ri, 0.2, precision="fp32", **kw).fl
