@@ -5,6 +5,9 @@
 # segmentation networks (scripts/train_stage5_gpu.sh) in the time left.
 #
 # Usage: benchmarks/gpu_session.sh OUT_DIR [TOTAL_SECONDS]   (from the repository root)
+# On a GPU image without ri2fl's extra dependencies, carry wheels of zarr, numcodecs, donfig,
+# google-crc32c and monai, install them with `pip install --no-deps --target /tmp/site` and
+# run with PYTHONPATH=/tmp/site:$PWD/src.
 set -uo pipefail
 OUT="${1:?output folder}"
 TOTAL="${2:-570}"
@@ -13,6 +16,15 @@ mkdir -p "$OUT" runs
 # everything also lands in OUT as it is printed: a step that hangs still leaves the log
 exec > >(tee -a "$OUT/session.log") 2>&1
 export PYTHONUNBUFFERED=1 RI2FL_NO_PROGRESS=1
+# a bare GPU image may have python3 only and ri2fl uninstalled (PYTHONPATH=src): add shims
+# (scripts, not links: a link to a venv's python3 loses the venv)
+mkdir -p /tmp/ri2fl-bin
+command -v python > /dev/null || printf '#!/bin/sh\nexec %s "$@"\n' "$(command -v python3)" \
+    > /tmp/ri2fl-bin/python
+command -v ri2fl > /dev/null || printf '#!/bin/sh\nexec python3 -m ri2fl.cli.main "$@"\n' \
+    > /tmp/ri2fl-bin/ri2fl
+chmod +x /tmp/ri2fl-bin/* 2> /dev/null
+export PATH="$PATH:/tmp/ri2fl-bin"
 elapsed() { echo $(( $(date +%s) - START )); }
 log() { echo "[$(elapsed) s] $*"; }
 
