@@ -20,23 +20,27 @@
 # 40 % of the patches placed uniformly and 15 % bare medium (data.empty_p), STAGE3_MINUTES.
 # Stage 4 (configs/default_stage4.yaml): fine-tuned from stage 3 with the fields that hold a
 # mitotic cell drawn 4 times as often (manifest_mitosis.csv), Adam 3e-4, STAGE4_MINUTES.
+# Stage 5 (configs/default_stage5.yaml): fine-tuned from stage 4 on the same fields with the
+# lipid-droplet loss weight tripled, Adam 1e-4, STAGE5_MINUTES.
 # (The shipped stages 1-3 were trained while the simulator's chromosomes were too small;
-# only stage 4 saw the mitotic fields as this simulator now makes them.)
+# only stages 4 and 5 saw the mitotic fields as this simulator now makes them.)
 # The best checkpoint by validation PCC is stored in float16 with its sha256 sidecar.
 #
 # Usage: scripts/train_default.sh [STAGE1_MINUTES] [STAGE2_MINUTES] [STAGE3_MINUTES] \
-#            [STAGE4_MINUTES]
+#            [STAGE4_MINUTES] [STAGE5_MINUTES]
 #        (from the repository root)
 set -euo pipefail
 STAGE1_MINUTES="${1:-150}"
 STAGE2_MINUTES="${2:-95}"
 STAGE3_MINUTES="${3:-50}"
 STAGE4_MINUTES="${4:-50}"
+STAGE5_MINUTES="${5:-55}"
 DATA=runs/sim_fibroblast
 
 export OMP_NUM_THREADS=1 RI2FL_NO_PROGRESS=1
 python scripts/make_sim_data.py "$DATA" --cell-types fibroblast --train 60 --val 4 \
-    --mitotic-train 12 --mitotic-val 2 --sparse-train 24 --sparse-val 4 --shape 64 256 256
+    --mitotic-train 12 --mitotic-val 2 --sparse-train 24 --sparse-val 4 --shape 64 256 256 \
+    --workers "$(nproc)"
 # the same files, those holding a mitotic cell drawn 4 times as often (stage 4)
 python scripts/make_sim_data.py "$DATA" --cell-types fibroblast --train 60 --val 4 \
     --mitotic-train 12 --mitotic-val 2 --sparse-train 24 --sparse-val 4 --shape 64 256 256 \
@@ -52,4 +56,7 @@ ri2fl train configs/default_stage3.yaml --data "$DATA" --out runs/default_stage3
 ri2fl train configs/default_stage4.yaml --data "$DATA/manifest_mitosis.csv" \
     --out runs/default_stage4 --finetune runs/default_stage3/best.pt \
     --max-minutes "$STAGE4_MINUTES"
-python scripts/ship_model.py runs/default_stage4/best.pt default
+ri2fl train configs/default_stage5.yaml --data "$DATA/manifest_mitosis.csv" \
+    --out runs/default_stage5 --finetune runs/default_stage4/best.pt \
+    --max-minutes "$STAGE5_MINUTES"
+python scripts/ship_model.py runs/default_stage5/best.pt default
