@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -109,7 +108,6 @@ def main(argv=None) -> int:
     calls = [(args.out / _name(ct, split, seed), ct, seed, tuple(args.shape), variant, n_cells,
               tuple(args.modalities)) for ct, split, seed, variant, n_cells in todo]
     if args.workers > 1:
-        os.environ.setdefault("OMP_NUM_THREADS", "1")  # the workers already fill the cores
         with ProcessPoolExecutor(max_workers=args.workers) as pool:
             futures = [pool.submit(_write_fov, *call) for call in calls]
             for future in progress(futures, desc="simulating", disable=False):

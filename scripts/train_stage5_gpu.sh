@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Stage 5 of the default RI2FL model and of the organelle segmentation network on one GPU
-# (configs/default_stage5_gpu.yaml, configs/segment_stage5_gpu.yaml): both fine-tuned from the
-# shipped stage-4 weights at once, on the same simulated fibroblast fields (the stage-4 recipe
-# of scripts/train_default.sh with 120 training fields instead of 60).
+# A further stage of the default RI2FL model and of the organelle segmentation network on one
+# GPU (configs/default_stage5_gpu.yaml, configs/segment_stage5_gpu.yaml; not run yet): both
+# fine-tuned from the shipped weights at once, on the same simulated fibroblast fields (the
+# recipe of scripts/train_default.sh with 120 training fields instead of 60).
 #
 # Usage: scripts/train_stage5_gpu.sh [MINUTES] [DATA]   (from the repository root)
 set -euo pipefail

@@ -239,8 +239,7 @@ class Trainer:
                 vols = list(progress(pool.map(partial(_load_typed, load), paths, types),
                                      total=len(rows), **bar))
         else:
-            vols = [_load_typed(load, p, c) for p, c in progress(zip(paths, types), **bar,
-                                                                 total=len(rows))]
+            vols = [load(p, cell_type=c) for p, c in progress(rows, **bar)]
         for vol, (path, _) in zip(vols, rows, strict=True):
             vol.weight = weights.get(path, 1.0)
         return vols
