@@ -21,12 +21,10 @@ from __future__ import annotations
 import csv
 import logging
 import math
-import multiprocessing
 import os
 import random
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
@@ -82,8 +80,22 @@ def _load_workers(requested: int | None, n_files: int) -> int:
     return min(8, os.cpu_count() or 1, n_files) if n_files >= 8 else 1
 
 
-def _load_typed(load: partial, path: Path, cell_type: str):
-    return load(path, cell_type=cell_type)
+class _Files(torch.utils.data.Dataset):
+    """The paired files of one split, read one by one (for a DataLoader's workers)."""
+
+    def __init__(self, rows: Sequence[tuple[Path, str]], load: partial):
+        self.rows, self.load = list(rows), load
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int):
+        path, cell_type = self.rows[index]
+        return self.load(path, cell_type=cell_type)
+
+
+def _as_is(item):
+    return item
 
 
 class _Accumulator:
@@ -228,18 +240,14 @@ class Trainer:
                        voxel_size_um=cfg["voxel_size_um"], medium_index=data["medium_index"],
                        dtype=data["cache_dtype"], fl_scale=data["fl_scale"],
                        channel_map=data["channel_map"])
-        paths, types = [p for p, _ in rows], [c for _, c in rows]
-        bar = {"desc": f"loading {split}", "disable": None if self.dist.is_main else True}
         workers = _load_workers(data["load_workers"], len(rows))
-        if workers > 1:
-            # HDF5 decompression holds h5py's global lock: threads would not help. "spawn",
-            # because forking a process whose OpenMP pool has run can deadlock the child.
-            context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(workers, mp_context=context) as pool:
-                vols = list(progress(pool.map(partial(_load_typed, load), paths, types),
-                                     total=len(rows), **bar))
-        else:
-            vols = [load(p, cell_type=c) for p, c in progress(rows, **bar)]
+        # HDF5 decompression holds h5py's global lock, so threads would not help; torch's
+        # DataLoader runs the reading in worker processes the way it runs patch sampling
+        files = torch.utils.data.DataLoader(_Files(rows, load), batch_size=None,
+                                            num_workers=workers if workers > 1 else 0,
+                                            collate_fn=_as_is)
+        vols = list(progress(files, desc=f"loading {split}", total=len(rows),
+                             disable=None if self.dist.is_main else True))
         for vol, (path, _) in zip(vols, rows, strict=True):
             vol.weight = weights.get(path, 1.0)
         return vols
