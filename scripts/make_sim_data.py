@@ -31,20 +31,13 @@ import h5py
 
 from ri2fl.io import write_paired
 from ri2fl.progress import progress
-
-
-def _simulate_fov():
-    try:
-        from ri2fl.simulate import simulate_fov
-    except ImportError:  # the package may not re-export it yet
-        from ri2fl.simulate.fov import simulate_fov
-    return simulate_fov
+from ri2fl.simulate import simulate_fov
 
 
 def _write_fov(path: Path, cell_type: str, seed: int, shape: tuple[int, int, int],
                variant: str | None, n_cells: int | None, modalities: tuple[str, ...]) -> None:
-    fov = _simulate_fov()(cell_type, seed=seed, shape=shape, variant=variant, n_cells=n_cells,
-                          modalities=modalities)
+    fov = simulate_fov(cell_type, seed=seed, shape=shape, variant=variant, n_cells=n_cells,
+                       modalities=modalities)
     write_paired(path, fov.to_paired())
 
 

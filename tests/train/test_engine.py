@@ -98,8 +98,8 @@ def test_files_read_in_worker_processes_equal_the_serial_read(paired_folder, tmp
     assert [v.cell_type for v in parallel] == [v.cell_type for v in serial]
     for a, b in zip(serial, parallel, strict=True):
         assert np.array_equal(a.input, b.input) and np.array_equal(a.target, b.target)
-    assert engine._load_workers(None, 4) == 1  # a few files: no processes to start
-    assert engine._load_workers(None, 200) == min(8, os.cpu_count() or 1)
+    assert engine._load_workers(None, 4) == 0  # a few files: no processes to start
+    assert engine._load_workers(1, 200) == 0 and engine._load_workers(16, 3) == 3
 
 
 def test_cli_empty_p_sets_the_data_option_and_refuses_bad_values(paired_folder, tmp_path,

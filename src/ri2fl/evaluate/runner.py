@@ -276,6 +276,7 @@ def _predict_contrast(array: np.ndarray, sample: PairedSample, model: Any, tta: 
     """
     from ..data.dataset import normalize_input
     from ..infer import Prediction, ensemble_fn, make_runner, predict_tiled
+    from ..infer.engine import nonnegative
     from ..preprocess import resample, resample_to_shape
 
     voxel = tuple(float(v) for v in sample.voxel_size_um)
@@ -285,7 +286,8 @@ def _predict_contrast(array: np.ndarray, sample: PairedSample, model: Any, tta: 
     if not same:
         grid = resample(grid, voxel, model_voxel, order=1)
     runner = make_runner(model, device=device)
-    fn = ensemble_fn(runner, tta=tta, mc=mc, model=runner.model, perturb=False, seed=seed)
+    fn = ensemble_fn(nonnegative(runner), tta=tta, mc=mc, model=runner.model, perturb=False,
+                     seed=seed)
     targets = _model_targets(model)
     k = 1 + (tta > 0) + (mc > 0)
     out = predict_tiled(fn, normalize_input(grid, kind), patch_size=model.patch_size,

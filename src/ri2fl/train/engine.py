@@ -74,10 +74,12 @@ def _stored_targets(targets: Sequence[str]) -> list[str]:
 
 
 def _load_workers(requested: int | None, n_files: int) -> int:
-    """Processes that read the files: as asked, or up to 8 when there are 8 files or more."""
-    if requested is not None:
-        return max(1, min(int(requested), n_files))
-    return min(8, os.cpu_count() or 1, n_files) if n_files >= 8 else 1
+    """Worker processes that read the files (0: this process): as asked (1 = this process
+    too), or up to 8 when there are 8 files or more."""
+    if requested is None:
+        requested = min(8, os.cpu_count() or 1) if n_files >= 8 else 0
+    workers = min(int(requested), n_files)
+    return workers if workers > 1 else 0
 
 
 class _Files(torch.utils.data.Dataset):
@@ -240,12 +242,11 @@ class Trainer:
                        voxel_size_um=cfg["voxel_size_um"], medium_index=data["medium_index"],
                        dtype=data["cache_dtype"], fl_scale=data["fl_scale"],
                        channel_map=data["channel_map"])
-        workers = _load_workers(data["load_workers"], len(rows))
         # HDF5 decompression holds h5py's global lock, so threads would not help; torch's
         # DataLoader runs the reading in worker processes the way it runs patch sampling
-        files = torch.utils.data.DataLoader(_Files(rows, load), batch_size=None,
-                                            num_workers=workers if workers > 1 else 0,
-                                            collate_fn=_as_is)
+        files = torch.utils.data.DataLoader(
+            _Files(rows, load), batch_size=None, collate_fn=_as_is,
+            num_workers=_load_workers(data["load_workers"], len(rows)))
         vols = list(progress(files, desc=f"loading {split}", total=len(rows),
                              disable=None if self.dist.is_main else True))
         for vol, (path, _) in zip(vols, rows, strict=True):
