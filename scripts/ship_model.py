@@ -6,7 +6,7 @@ float32) unless ``--fp32`` is given.
 
 Example::
 
-    python scripts/ship_model.py runs/default/best.pt default
+    python scripts/ship_model.py runs/default/best.pt default --tile-size 32 128 128
 """
 
 from __future__ import annotations
@@ -22,16 +22,22 @@ def main(argv=None) -> int:
     p.add_argument("checkpoint")
     p.add_argument("name", help="shipped name, e.g. default, segment-default, cell-default")
     p.add_argument("--fp32", action="store_true", help="keep float32 weights")
+    p.add_argument("--tile-size", type=int, nargs=3, metavar=("Z", "Y", "X"),
+                   help="inference tile on the model's grid (default: the checkpoint's, else "
+                        "its training patch)")
     args = p.parse_args(argv)
     payload = read_checkpoint(args.checkpoint)
     model = load(args.checkpoint)
     target = WEIGHTS_DIR / f"{args.name}.pt"
-    save_checkpoint(target, model, payload["config"], extra=payload.get("extra"),
+    config = dict(payload["config"])
+    if args.tile_size:
+        config["tile_size"] = list(args.tile_size)
+    save_checkpoint(target, model, config, extra=payload.get("extra"),
                     half=not args.fp32)
     sidecar = write_sha256(target)
     shipped = load(args.name)  # verifies the checksum and the round trip
     print(f"{target} ({target.stat().st_size / 1e6:.2f} MB, {n_parameters(shipped)} parameters,"
-          f" targets {shipped.targets}); {sidecar.name}: {sidecar.read_text().strip()}")
+          f" targets {shipped.targets}, tile {shipped.tile_size}); {sidecar.name}: {sidecar.read_text().strip()}")
     return 0
 
 

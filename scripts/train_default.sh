@@ -59,4 +59,6 @@ ri2fl train configs/default_stage4.yaml --data "$DATA/manifest_mitosis.csv" \
 ri2fl train configs/default_stage5.yaml --data "$DATA/manifest_mitosis.csv" \
     --out runs/default_stage5 --finetune runs/default_stage4/best.pt \
     --max-minutes "$STAGE5_MINUTES"
-python scripts/ship_model.py runs/default_stage5/best.pt default
+# the inference tile (32 x 128 x 128, a whole 64 x 256 x 256 field) was chosen on the 10
+# fibroblast validation fields: mean PCC 0.871 against 0.847 with the 24 x 64 x 64 patch
+python scripts/ship_model.py runs/default_stage5/best.pt default --tile-size 32 128 128

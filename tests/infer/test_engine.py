@@ -158,3 +158,23 @@ def test_large_ome_zarr_frames_stay_lazy_and_predict_the_same(tiny_net, rng, tmp
                            modality="fl").data)
     assert isinstance(seen[0], da.Array)  # the tiler reads patches, not the whole frame
     np.testing.assert_allclose(lazy, eager, atol=1e-6)
+
+
+def test_default_tile_is_the_networks_inference_tile(tiny_net, rng):
+    """predict_volume tiles with the checkpoint's tile_size, not its training patch."""
+    seen = []
+    forward = tiny_net.forward
+
+    def spy(x):
+        seen.append(tuple(x.shape[2:]))
+        return forward(x)
+
+    tiny_net.forward = spy
+    tiny_net.tile_size = (8, 32, 32)
+    ri = _ri(rng, (8, 32, 32))
+    predict_volume(ri, tiny_net.voxel_size_um, model=tiny_net, device="cpu", precision="fp32")
+    assert set(seen) == {(8, 32, 32)} and len(seen) == 1  # one tile: the whole volume
+    seen.clear()
+    predict_volume(ri, tiny_net.voxel_size_um, model=tiny_net, device="cpu", precision="fp32",
+                   patch_size=(8, 16, 16))
+    assert set(seen) == {(8, 16, 16)} and len(seen) > 1

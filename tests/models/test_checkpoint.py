@@ -42,10 +42,19 @@ def test_round_trip_restores_weights_and_metadata(saved):
         assert torch.equal(net.eval()(x), model(x))
     assert model.targets == ["nucleus", "actin"]
     assert model.patch_size == (8, 16, 16)
+    assert model.tile_size == (8, 16, 16)  # no tile named: infer with the training patch
     assert model.voxel_size_um == (0.2, 0.15, 0.15)
     assert (model.task, model.input_kind) == ("ri2fl", "ri")
     assert not model.training
     assert model.config["model"]["features"] == 4
+
+
+def test_checkpoint_names_its_inference_tile(tmp_path):
+    net = build(CONFIG)
+    path = save_checkpoint(tmp_path / "t.pt", net, {**CONFIG, "tile_size": [16, 48, 48]})
+    model = load(path)
+    assert model.tile_size == (16, 48, 48)
+    assert model.patch_size == (8, 16, 16)
 
 
 def test_half_precision_checkpoint_is_smaller_and_close(tmp_path):

@@ -74,6 +74,14 @@ def test_empty_medium_patches_train_and_refuse_non_ri_input(paired_folder, tmp_p
             load_config(cfg)
 
 
+def test_inference_tile_is_stored_and_checked(paired_folder, tmp_path):
+    cfg = load_config(tiny_config(paired_folder, tmp_path / "run", epochs=1,
+                                  tile_size=[8, 32, 32]))
+    assert load(Trainer(cfg).fit()).tile_size == (8, 32, 32)
+    with pytest.raises(ConfigError, match="tile_size"):
+        load_config(tiny_config(paired_folder, tmp_path / "bad", epochs=1, tile_size=[8, 0]))
+
+
 def test_manifest_weights_reach_the_training_draws_only(paired_folder, tmp_path):
     with open(paired_folder / "manifest.csv", newline="") as f:
         rows = list(csv.DictReader(f))

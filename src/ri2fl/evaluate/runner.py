@@ -266,7 +266,7 @@ def model_input(sample: PairedSample, kind: str) -> np.ndarray:
 
 def _predict_contrast(array: np.ndarray, sample: PairedSample, model: Any, tta: int, mc: int,
                       kind: str, batch_size: int = 2, device: str | None = None,
-                      seed: int = 0) -> Any:
+                      seed: int = 0, patch_size: Sequence[int] | None = None) -> Any:
     """Predict from a brightfield / DIC stack, normalised as the model was trained.
 
     ``predict_volume`` scales its input as RI; BF and DIC stacks have no absolute scale, so
@@ -276,7 +276,7 @@ def _predict_contrast(array: np.ndarray, sample: PairedSample, model: Any, tta: 
     """
     from ..data.dataset import normalize_input
     from ..infer import Prediction, ensemble_fn, make_runner, predict_tiled
-    from ..infer.engine import nonnegative
+    from ..infer.engine import inference_tile, nonnegative
     from ..preprocess import resample, resample_to_shape
 
     voxel = tuple(float(v) for v in sample.voxel_size_um)
@@ -290,7 +290,8 @@ def _predict_contrast(array: np.ndarray, sample: PairedSample, model: Any, tta: 
                      seed=seed)
     targets = _model_targets(model)
     k = 1 + (tta > 0) + (mc > 0)
-    out = predict_tiled(fn, normalize_input(grid, kind), patch_size=model.patch_size,
+    out = predict_tiled(fn, normalize_input(grid, kind),
+                        patch_size=tuple(patch_size or inference_tile(model)),
                         batch_size=batch_size, n_out=k * len(targets))
     if not same:
         out = np.stack([resample_to_shape(c, array.shape, order=1) for c in out])
@@ -305,7 +306,8 @@ def _predict_contrast(array: np.ndarray, sample: PairedSample, model: Any, tta: 
 def _call_predict_volume(array: np.ndarray, sample: PairedSample, model: Any, tta: int,
                          mc: int, kind: str, **kwargs: Any) -> Any:
     if kind != "ri":
-        opts = {k: v for k, v in kwargs.items() if k in ("batch_size", "device", "seed")}
+        opts = {k: v for k, v in kwargs.items()
+                if k in ("batch_size", "device", "seed", "patch_size")}
         return _predict_contrast(array, sample, model, tta, mc, kind, **opts)
     from ..infer import predict_volume
 

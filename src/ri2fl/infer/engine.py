@@ -25,7 +25,8 @@ from .lazy import LazyResampled, resample_blockwise
 from .tiling import predict_tiled
 from .uncertainty import ensemble_fn
 
-__all__ = ["Prediction", "channel_names", "load_model", "predict_file", "predict_volume"]
+__all__ = ["Prediction", "channel_names", "inference_tile", "load_model", "predict_file",
+           "predict_volume"]
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +164,20 @@ def _patch_fn(model: torch.nn.Module, indices: list[int], tta: int, mc: int,
     return fn
 
 
+def inference_tile(net: Any) -> tuple[int, int, int]:
+    """The tile (z, y, x) a network predicts with by default.
+
+    The checkpoint's ``tile_size`` when it names one, else its training ``patch_size``, else
+    64 x 256 x 256. Shipped networks name a tile larger than their training patch: a network
+    with instance normalisation reads a tile through that tile's own statistics, and the
+    shipped ones read a whole 64 x 256 x 256 field better than 24 x 64 x 64 pieces of it
+    (docs/inference.md, "Tile size").
+    """
+    size = (getattr(net, "tile_size", None) or getattr(net, "patch_size", None)
+            or DEFAULT_PATCH_SIZE)
+    return tuple(int(v) for v in size)  # type: ignore[return-value]
+
+
 def predict_volume(ri: Any, voxel_size_um: Sequence[float] | float,
                    model: str | Path | torch.nn.Module = "default", tta: int = 0, mc: int = 0,
                    targets: Sequence[str] | None = None, medium_index: float = MEDIUM_INDEX,
@@ -194,7 +209,7 @@ def predict_volume(ri: Any, voxel_size_um: Sequence[float] | float,
     device : {"cpu", "cuda"}, optional
         Default: CUDA when present.
     patch_size : (z, y, x), optional
-        Default: the model's, else 64 x 256 x 256.
+        Tile size on the model's grid. Default: :func:`inference_tile`.
     overlap : float
         Patch overlap fraction, 0..0.5.
     precision : {"auto", "fp32", "bf16", "fp16"}
@@ -232,7 +247,7 @@ def predict_volume(ri: Any, voxel_size_um: Sequence[float] | float,
     indices = _target_indices(available, targets)
     chosen = [available[i] for i in indices]
     model_voxel = tuple(getattr(net, "voxel_size_um", None) or CANONICAL_VOXEL_SIZE_UM)
-    patch = tuple(patch_size or getattr(net, "patch_size", None) or DEFAULT_PATCH_SIZE)
+    patch = tuple(patch_size or inference_tile(net))
     names = channel_names(chosen, tta, mc)
     if out is not None and tuple(out.shape) != (len(names), *ri.shape):
         raise ValueError(f"out has shape {out.shape}, expected {(len(names), *ri.shape)}")
@@ -391,7 +406,7 @@ def _provenance(net: torch.nn.Module, input_path: str | Path, medium_index: floa
                                     or CANONICAL_VOXEL_SIZE_UM),
         "medium_index": float(medium_index), "tta": int(tta), "mc": int(mc),
         "precision": precision,
-        "patch_size": list(patch_size or getattr(net, "patch_size", None) or DEFAULT_PATCH_SIZE),
+        "patch_size": list(patch_size or inference_tile(net)),
         "overlap": float(overlap),
         "uncertainty": "population s.d. (ddof=0) over passes; final FL = mean of the means",
     }

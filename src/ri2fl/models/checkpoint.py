@@ -6,7 +6,8 @@ A checkpoint is a plain dictionary written with :func:`torch.save`::
 
 ``config`` holds everything needed to rebuild and use the network: ``arch`` and ``model``
 (constructor keyword arguments), ``targets`` (output channel names in order), ``patch_size``
-(z, y, x), ``voxel_size_um`` (z, y, x), ``task``, ``input_kind``, ``input_norm`` and the
+(z, y, x, the training patch), ``tile_size`` (z, y, x, the inference tile; default the patch),
+``voxel_size_um`` (z, y, x), ``task``, ``input_kind``, ``input_norm`` and the
 training recipe. Only tensors and plain Python values are stored, so :func:`load` reads it
 with ``torch.load(weights_only=True)``, which never executes code from the file.
 
@@ -45,6 +46,7 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 _META_DEFAULTS: dict[str, Any] = {
     "targets": list(TARGETS),
     "patch_size": [32, 128, 128],
+    "tile_size": None,
     "voxel_size_um": list(CANONICAL_VOXEL_SIZE_UM),
     "task": "ri2fl",
     "input_kind": "ri",
@@ -246,7 +248,8 @@ def load(name_or_path: str | Path = "default", device: str | torch.device = "cpu
     -------
     nn.Module
         Takes (N, 1, Z, Y, X) input normalised to [0, 1] and returns (N, C, Z, Y, X); has
-        attributes ``targets``, ``patch_size`` (z, y, x), ``voxel_size_um`` (z, y, x),
+        attributes ``targets``, ``patch_size`` (z, y, x), ``tile_size`` (z, y, x, the
+        inference tile), ``voxel_size_um`` (z, y, x),
         ``task``, ``input_kind`` and ``config``.
 
     Raises
@@ -267,6 +270,7 @@ def load(name_or_path: str | Path = "default", device: str | torch.device = "cpu
     model.config = config
     model.targets = list(config["targets"])
     model.patch_size = tuple(int(v) for v in config["patch_size"])
+    model.tile_size = tuple(int(v) for v in config["tile_size"] or config["patch_size"])
     model.voxel_size_um = tuple(float(v) for v in config["voxel_size_um"])
     model.task = str(config["task"])
     model.input_kind = str(config["input_kind"])

@@ -86,7 +86,7 @@ def predict_organelles(ri_norm: np.ndarray, model: torch.nn.Module,
     model : torch.nn.Module
         The organelle network (:func:`load_organelle_model`).
     patch_size : (z, y, x), optional
-        Tile size (default: the model's ``patch_size``).
+        Tile size (default: :func:`ri2fl.infer.engine.inference_tile`).
     overlap : float
         Tile overlap fraction.
     batch_size : int
@@ -97,10 +97,11 @@ def predict_organelles(ri_norm: np.ndarray, model: torch.nn.Module,
     dict
         Target name -> (Z, Y, X) float32 probability.
     """
+    from ..infer.engine import inference_tile
     from ..infer.tiling import predict_tiled
 
     device = next(model.parameters()).device
-    patch = tuple(patch_size or getattr(model, "patch_size", (32, 128, 128)))
+    patch = tuple(patch_size or inference_tile(model))
 
     def fn(batch: np.ndarray) -> np.ndarray:
         return model(torch.from_numpy(batch).to(device)).float().cpu().numpy()

@@ -41,6 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "model": {"features": 12, "depth": 4, "multiplier": 2, "dropout": 0.1,
               "z_pool_levels": 2, "final_activation": None},
     "patch_size": [32, 96, 96],
+    "tile_size": None,           # inference tile on the model's grid (None: the patch size)
     "voxel_size_um": list(CANONICAL_VOXEL_SIZE_UM),
     "batch_size": 2,
     "epochs": 100,
@@ -135,6 +136,10 @@ def _validate(cfg: dict[str, Any]) -> None:
         raise ConfigError("no targets", "targets", "name at least one target")
     if len(cfg["patch_size"]) != 3 or min(cfg["patch_size"]) < 1:
         raise ConfigError(f"patch_size must be 3 positive ints (z y x), got {cfg['patch_size']}")
+    tile = cfg["tile_size"]
+    if tile is not None and (len(tile) != 3 or min(tile) < 1):
+        raise ConfigError(f"tile_size must be 3 positive ints (z y x) or null, got {tile}",
+                          "tile_size")
     for key in ("batch_size", "epochs", "steps_per_epoch", "val_patches"):
         if int(cfg[key]) < 1:
             raise ConfigError(f"{key} must be >= 1, got {cfg[key]}", key)

@@ -339,8 +339,9 @@ class Trainer:
                                       "seed", "bf16")}
         recipe["data"] = {**cfg["data"], "summary": self.data_summary}
         return {**self.model_config, "targets": _stored_targets(cfg["targets"]),
-                "patch_size": list(cfg["patch_size"]), "voxel_size_um": list(cfg["voxel_size_um"]),
-                "task": cfg["task"], "input_kind": cfg["input_kind"],
+                "patch_size": list(cfg["patch_size"]),
+                "tile_size": list(cfg["tile_size"]) if cfg["tile_size"] else None,
+                "voxel_size_um": list(cfg["voxel_size_um"]), "task": cfg["task"], "input_kind": cfg["input_kind"],
                 "input_norm": "ri" if cfg["input_kind"] == "ri" else "percentile",
                 "training": recipe}
 
