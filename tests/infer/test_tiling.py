@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ri2fl.infer.tiling import axis_grid, predict_tiled, spline_window, tile_grid
+from ri2fl.infer.tiling import axis_grid, fit_tile, predict_tiled, spline_window, tile_grid
 
 
 def _conv(kernel: np.ndarray):
@@ -157,3 +157,10 @@ def test_multichannel_input_and_dask_input(rng):
 def test_bad_fn_output_is_reported():
     with pytest.raises(ValueError, match="spatial size"):
         predict_tiled(lambda b: b[..., :-1], np.zeros((4, 8, 8), np.float32), (4, 8, 8))
+
+
+@given(tile=st.tuples(*[st.integers(1, 300)] * 3), shape=st.tuples(*[st.integers(1, 300)] * 3))
+def test_fitted_tile_never_exceeds_the_volume_or_the_tile(tile, shape):
+    fitted = fit_tile(tile, shape)
+    assert all(1 <= f <= min(t, s) for f, t, s in zip(fitted, tile, shape))
+    assert all(f == t for f, t, s in zip(fitted, tile, shape) if t <= s)

@@ -276,6 +276,7 @@ def _predict_contrast(array: np.ndarray, sample: PairedSample, model: Any, tta: 
     """
     from ..data.dataset import normalize_input
     from ..infer import Prediction, ensemble_fn, make_runner, predict_tiled
+    from ..infer.tiling import fit_tile
     from ..infer.engine import inference_tile, nonnegative
     from ..preprocess import resample, resample_to_shape
 
@@ -291,7 +292,7 @@ def _predict_contrast(array: np.ndarray, sample: PairedSample, model: Any, tta: 
     targets = _model_targets(model)
     k = 1 + (tta > 0) + (mc > 0)
     out = predict_tiled(fn, normalize_input(grid, kind),
-                        patch_size=tuple(patch_size or inference_tile(model)),
+                        patch_size=fit_tile(patch_size or inference_tile(model), grid.shape),
                         batch_size=batch_size, n_out=k * len(targets))
     if not same:
         out = np.stack([resample_to_shape(c, array.shape, order=1) for c in out])

@@ -22,7 +22,7 @@ from ..constants import CANONICAL_VOXEL_SIZE_UM, MEDIUM_INDEX, TARGETS
 from ..errors import ConfigError, InputError, ModelError
 from .device import choose_device, make_runner
 from .lazy import LazyResampled, resample_blockwise
-from .tiling import predict_tiled
+from .tiling import fit_tile, predict_tiled
 from .uncertainty import ensemble_fn
 
 __all__ = ["Prediction", "channel_names", "inference_tile", "load_model", "predict_file",
@@ -209,7 +209,8 @@ def predict_volume(ri: Any, voxel_size_um: Sequence[float] | float,
     device : {"cpu", "cuda"}, optional
         Default: CUDA when present.
     patch_size : (z, y, x), optional
-        Tile size on the model's grid. Default: :func:`inference_tile`.
+        Tile size on the model's grid. Default: :func:`inference_tile`. Cut to the volume
+        where it is larger (:func:`ri2fl.infer.tiling.fit_tile`).
     overlap : float
         Patch overlap fraction, 0..0.5.
     precision : {"auto", "fp32", "bf16", "fp16"}
@@ -247,7 +248,9 @@ def predict_volume(ri: Any, voxel_size_um: Sequence[float] | float,
     indices = _target_indices(available, targets)
     chosen = [available[i] for i in indices]
     model_voxel = tuple(getattr(net, "voxel_size_um", None) or CANONICAL_VOXEL_SIZE_UM)
-    patch = tuple(patch_size or inference_tile(net))
+    same_grid = _same_grid(voxel, model_voxel)
+    grid_shape = ri.shape if same_grid else resampled_shape(ri.shape, voxel, model_voxel)
+    patch = fit_tile(patch_size or inference_tile(net), grid_shape)
     names = channel_names(chosen, tta, mc)
     if out is not None and tuple(out.shape) != (len(names), *ri.shape):
         raise ValueError(f"out has shape {out.shape}, expected {(len(names), *ri.shape)}")
@@ -256,12 +259,12 @@ def predict_volume(ri: Any, voxel_size_um: Sequence[float] | float,
     kwargs = {"patch_size": patch, "overlap": overlap, "batch_size": batch_size,
               "n_out": len(names), "progress": progress}
 
-    if _same_grid(voxel, model_voxel):
+    if same_grid:
         result = predict_tiled(fn, ri, out=out, **kwargs)
     else:
         # the RI is read and resampled patch by patch (exactly preprocess.resample's linear
         # zoom), so neither the input nor its canonical copy is ever whole in memory
-        canonical = LazyResampled(ri, resampled_shape(ri.shape, voxel, model_voxel))
+        canonical = LazyResampled(ri, grid_shape)
         if out is None:
             pred = predict_tiled(fn, canonical, **kwargs)
             result = resample_to_shape(pred, tuple(ri.shape), order=1)

