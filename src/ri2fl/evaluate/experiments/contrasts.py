@@ -27,8 +27,12 @@ from .common import (
 
 def run(out_dir: str | Path, models: Mapping[str, str], cell_types: Sequence[str] = ("fibroblast",),
         n_per_type: int = 6, shape: Sequence[int] = SMALL_SHAPE,
-        data_dir: str | Path | None = None, batch_size: int = 2) -> dict[str, Any]:
+        data_dir: str | Path | None = None, batch_size: int = 2,
+        tile_size: Sequence[int] | None = None) -> dict[str, Any]:
     """Evaluate the models (first = reference, e.g. {"RI2FL": "default", "BF2FL": path, ...}).
+
+    ``tile_size`` (z, y, x on the models' grid) makes every model predict with the same tile;
+    by default each uses its own (``ri2fl.infer.engine.inference_tile``).
 
     Writes ``out_dir/eval/`` (metrics, summary, ttests.csv, figures, report) and
     ``comparison.csv`` / ``results.md`` / ``results.json``.
@@ -40,7 +44,8 @@ def run(out_dir: str | Path, models: Mapping[str, str], cell_types: Sequence[str
     with Timer() as t_sim:
         manifest = make_fovs(data_dir or out_dir / "data", cell_types, n_per_type, shape,
                              modalities=modalities)
-    predictors = {label: model_predictor(net, batch_size=batch_size)
+    tile = {"patch_size": tuple(tile_size)} if tile_size else {}
+    predictors = {label: model_predictor(net, batch_size=batch_size, **tile)
                   for label, net in nets.items()}
     with Timer() as t_eval:
         res = run_evaluation(predictors, manifest, out_dir / "eval", split="test",
