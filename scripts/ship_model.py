@@ -37,7 +37,8 @@ def main(argv=None) -> int:
     sidecar = write_sha256(target)
     shipped = load(args.name)  # verifies the checksum and the round trip
     print(f"{target} ({target.stat().st_size / 1e6:.2f} MB, {n_parameters(shipped)} parameters,"
-          f" targets {shipped.targets}, tile {shipped.tile_size}); {sidecar.name}: {sidecar.read_text().strip()}")
+          f" targets {shipped.targets}, tile {shipped.tile_size}); "
+          f"{sidecar.name}: {sidecar.read_text().strip()}")
     return 0
 
 

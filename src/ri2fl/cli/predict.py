@@ -51,7 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="auto: bf16 where the CPU/GPU computes it natively, else fp32")
     add_input_arguments(parser, "predict")
     parser.add_argument("--patch-size", type=int, nargs=3, metavar=("Z", "Y", "X"),
-                        help="patch size in voxels (default: the model's)")
+                        help="tile size in voxels of the model grid (default: the model's "
+                             "inference tile, cut to the volume)")
     parser.add_argument("--overlap", type=float, default=0.25,
                         help="patch overlap fraction, 0 to 0.5 (default 0.25)")
     parser.add_argument("--write-tcf", action="store_true",

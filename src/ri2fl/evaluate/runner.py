@@ -276,8 +276,8 @@ def _predict_contrast(array: np.ndarray, sample: PairedSample, model: Any, tta: 
     """
     from ..data.dataset import normalize_input
     from ..infer import Prediction, ensemble_fn, make_runner, predict_tiled
-    from ..infer.tiling import fit_tile
     from ..infer.engine import inference_tile, nonnegative
+    from ..infer.tiling import fit_tile
     from ..preprocess import resample, resample_to_shape
 
     voxel = tuple(float(v) for v in sample.voxel_size_um)

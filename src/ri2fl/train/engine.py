@@ -341,7 +341,8 @@ class Trainer:
         return {**self.model_config, "targets": _stored_targets(cfg["targets"]),
                 "patch_size": list(cfg["patch_size"]),
                 "tile_size": list(cfg["tile_size"]) if cfg["tile_size"] else None,
-                "voxel_size_um": list(cfg["voxel_size_um"]), "task": cfg["task"], "input_kind": cfg["input_kind"],
+                "voxel_size_um": list(cfg["voxel_size_um"]), "task": cfg["task"],
+                "input_kind": cfg["input_kind"],
                 "input_norm": "ri" if cfg["input_kind"] == "ri" else "percentile",
                 "training": recipe}
 
