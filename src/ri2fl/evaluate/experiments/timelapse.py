@@ -90,7 +90,10 @@ def mitosis(out_dir: str | Path, model: str = "default", cell_type: str = "fibro
     """Nucleus uncertainty frame by frame through a mitosis.
 
     Means are taken inside the central cells (the dividing cell, then its daughters); the
-    mean uncertainty of the other targets there is the control.
+    mean uncertainty of the other targets there is the control. ``nucleus_uncertainty_relative``
+    divides the nucleus uncertainty by the mean inferred nucleus signal there (the passes'
+    coefficient of variation): condensed chromosomes hold less signal than a nucleus, so the
+    absolute s.d. can fall while the prediction grows less certain relative to what it predicts.
     """
     out_dir = Path(out_dir)
     (out_dir / "figures").mkdir(parents=True, exist_ok=True)
@@ -104,8 +107,11 @@ def mitosis(out_dir: str | Path, model: str = "default", cell_type: str = "fibro
             unc = maps.uncertainty("nucleus")
             true, pred = sample.fl["nucleus"], maps.fl["nucleus"]
             from ..metrics import pcc
+            signal = float(np.mean(pred[cell]))
             rows.append({"frame": i, "cells": str(sample.attrs.get("variants", "")),
                          "nucleus_uncertainty": float(unc[cell].mean()),
+                         "nucleus_uncertainty_relative": float(unc[cell].mean()) / signal
+                         if signal > 0 else np.nan,
                          "nucleus_uncertainty_data": float(maps.uncertainty_data["nucleus"][cell]
                                                            .mean()) if tta else np.nan,
                          "nucleus_uncertainty_model": float(
