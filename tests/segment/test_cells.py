@@ -77,7 +77,8 @@ def test_nucleus_instances_drop_specks_beside_a_real_nucleus():
 
 
 def test_segment_volume_passes_the_cell_assignment_on():
-    from conftest import two_touching
+    from segment_phantoms import two_touching
+
     from ri2fl.errors import ConfigError
     from ri2fl.models import available
     from ri2fl.segment import segment_volume

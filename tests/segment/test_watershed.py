@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from segment_phantoms import VS, make_phantom, sparse_classes, two_touching
 
-from conftest import VS, make_phantom, sparse_classes, two_touching
 from ri2fl.errors import ConfigError
 from ri2fl.evaluate.metrics import match_instances
 from ri2fl.segment import VoxelClassifier, nucleus_instances, watershed_cells

@@ -277,7 +277,6 @@ def _predict_contrast(array: np.ndarray, sample: PairedSample, model: Any, tta: 
     from ..data.dataset import normalize_input
     from ..infer import Prediction, ensemble_fn, make_runner, predict_tiled
     from ..infer.engine import inference_tile, nonnegative
-    from ..infer.tiling import fit_tile
     from ..preprocess import resample, resample_to_shape
 
     voxel = tuple(float(v) for v in sample.voxel_size_um)
@@ -292,7 +291,7 @@ def _predict_contrast(array: np.ndarray, sample: PairedSample, model: Any, tta: 
     targets = _model_targets(model)
     k = 1 + (tta > 0) + (mc > 0)
     out = predict_tiled(fn, normalize_input(grid, kind),
-                        patch_size=fit_tile(patch_size or inference_tile(model), grid.shape),
+                        patch_size=inference_tile(model, grid.shape, patch_size),
                         batch_size=batch_size, n_out=k * len(targets))
     if not same:
         out = np.stack([resample_to_shape(c, array.shape, order=1) for c in out])

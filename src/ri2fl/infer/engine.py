@@ -164,17 +164,21 @@ def _patch_fn(model: torch.nn.Module, indices: list[int], tta: int, mc: int,
     return fn
 
 
-def inference_tile(net: Any) -> tuple[int, int, int]:
-    """The tile (z, y, x) a network predicts with by default.
+def inference_tile(net: Any, shape: Sequence[int] | None = None,
+                   tile: Sequence[int] | None = None) -> tuple[int, int, int]:
+    """The tile (z, y, x) a network predicts with.
 
-    The checkpoint's ``tile_size`` when it names one, else its training ``patch_size``, else
-    64 x 256 x 256. Shipped networks name a tile larger than their training patch: a network
-    with instance normalisation reads a tile through that tile's own statistics, and the
-    shipped ones read a whole 64 x 256 x 256 field better than 24 x 64 x 64 pieces of it
-    (docs/inference.md, "Tile size").
+    ``tile`` when given, else the checkpoint's ``tile_size``, else its training
+    ``patch_size``, else 64 x 256 x 256; cut to the volume's ``shape`` (on the model's grid)
+    when given (:func:`ri2fl.infer.tiling.fit_tile`). The shipped ``default`` names a tile
+    larger than its training patch: a network with instance normalisation reads a tile through
+    that tile's own statistics, and it reads a whole 64 x 256 x 256 field better than
+    24 x 64 x 64 pieces of it (docs/inference.md, "Tile size").
     """
-    size = (getattr(net, "tile_size", None) or getattr(net, "patch_size", None)
+    size = (tile or getattr(net, "tile_size", None) or getattr(net, "patch_size", None)
             or DEFAULT_PATCH_SIZE)
+    if shape is not None:
+        return fit_tile(size, shape)
     return tuple(int(v) for v in size)  # type: ignore[return-value]
 
 
@@ -250,7 +254,7 @@ def predict_volume(ri: Any, voxel_size_um: Sequence[float] | float,
     model_voxel = tuple(getattr(net, "voxel_size_um", None) or CANONICAL_VOXEL_SIZE_UM)
     same_grid = _same_grid(voxel, model_voxel)
     grid_shape = ri.shape if same_grid else resampled_shape(ri.shape, voxel, model_voxel)
-    patch = fit_tile(patch_size or inference_tile(net), grid_shape)
+    patch = inference_tile(net, grid_shape, patch_size)
     names = channel_names(chosen, tta, mc)
     if out is not None and tuple(out.shape) != (len(names), *ri.shape):
         raise ValueError(f"out has shape {out.shape}, expected {(len(names), *ri.shape)}")
@@ -409,7 +413,7 @@ def _provenance(net: torch.nn.Module, input_path: str | Path, medium_index: floa
                                     or CANONICAL_VOXEL_SIZE_UM),
         "medium_index": float(medium_index), "tta": int(tta), "mc": int(mc),
         "precision": precision,
-        "patch_size": list(patch_size or inference_tile(net)),
+        "patch_size": list(inference_tile(net, tile=patch_size)),
         "overlap": float(overlap),
         "uncertainty": "population s.d. (ddof=0) over passes; final FL = mean of the means",
     }

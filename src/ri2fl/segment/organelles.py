@@ -98,10 +98,10 @@ def predict_organelles(ri_norm: np.ndarray, model: torch.nn.Module,
         Target name -> (Z, Y, X) float32 probability.
     """
     from ..infer.engine import inference_tile
-    from ..infer.tiling import fit_tile, predict_tiled
+    from ..infer.tiling import predict_tiled
 
     device = next(model.parameters()).device
-    patch = fit_tile(patch_size or inference_tile(model), np.shape(ri_norm))
+    patch = inference_tile(model, np.shape(ri_norm), patch_size)
 
     def fn(batch: np.ndarray) -> np.ndarray:
         return model(torch.from_numpy(batch).to(device)).float().cpu().numpy()

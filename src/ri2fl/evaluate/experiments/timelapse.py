@@ -107,10 +107,10 @@ def mitosis(out_dir: str | Path, model: str = "default", cell_type: str = "fibro
             unc = maps.uncertainty("nucleus")
             true, pred = sample.fl["nucleus"], maps.fl["nucleus"]
             from ..metrics import pcc
-            signal = float(np.mean(pred[cell]))
+            nucleus_unc, signal = float(unc[cell].mean()), float(np.mean(pred[cell]))
             rows.append({"frame": i, "cells": str(sample.attrs.get("variants", "")),
-                         "nucleus_uncertainty": float(unc[cell].mean()),
-                         "nucleus_uncertainty_relative": float(unc[cell].mean()) / signal
+                         "nucleus_uncertainty": nucleus_unc,
+                         "nucleus_uncertainty_relative": nucleus_unc / signal
                          if signal > 0 else np.nan,
                          "nucleus_uncertainty_data": float(maps.uncertainty_data["nucleus"][cell]
                                                            .mean()) if tta else np.nan,
