@@ -43,6 +43,7 @@ def test_predict_writes_readable_ome_zarr_with_uncertainty(tmp_path, checkpoint,
     assert np.isfinite(data).all() and data[4:].max() > 0
     attrs = zarr.open_group(tmp_path / "out" / "cell.ome.zarr", mode="r").attrs["ri2fl"]
     assert attrs["tta"] == 2 and attrs["mc"] == 2 and attrs["medium_index"] == 1.337
+    assert attrs["tile_size"] == [12, 20, 17]  # 16 x 32 x 32 cut to the resampled volume
 
 
 def test_timelapse_is_predicted_frame_by_frame(tmp_path, checkpoint, rng):

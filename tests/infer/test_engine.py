@@ -172,8 +172,10 @@ def test_default_tile_is_the_networks_inference_tile(tiny_net, rng):
     tiny_net.forward = spy
     tiny_net.tile_size = (8, 64, 64)
     ri = _ri(rng, (8, 32, 32))
-    predict_volume(ri, tiny_net.voxel_size_um, model=tiny_net, device="cpu", precision="fp32")
+    pred = predict_volume(ri, tiny_net.voxel_size_um, model=tiny_net, device="cpu",
+                          precision="fp32")
     assert seen == [(8, 32, 32)]  # one tile: the whole volume, not mirrored out to 64 x 64
+    assert pred.tile_size == (8, 32, 32)
     seen.clear()
     predict_volume(ri, tiny_net.voxel_size_um, model=tiny_net, device="cpu", precision="fp32",
                    patch_size=(8, 16, 16))

@@ -275,8 +275,8 @@ def _predict_contrast(array: np.ndarray, sample: PairedSample, model: Any, tta: 
     perturbations do not apply to intensity stacks).
     """
     from ..data.dataset import normalize_input
-    from ..infer import Prediction, ensemble_fn, make_runner, predict_tiled
-    from ..infer.engine import inference_tile, nonnegative
+    from ..infer import ensemble_fn, make_runner, predict_tiled
+    from ..infer.engine import _as_prediction, inference_tile, nonnegative
     from ..preprocess import resample, resample_to_shape
 
     voxel = tuple(float(v) for v in sample.voxel_size_um)
@@ -290,17 +290,13 @@ def _predict_contrast(array: np.ndarray, sample: PairedSample, model: Any, tta: 
                      seed=seed)
     targets = _model_targets(model)
     k = 1 + (tta > 0) + (mc > 0)
-    out = predict_tiled(fn, normalize_input(grid, kind),
-                        patch_size=inference_tile(model, grid.shape, patch_size),
+    tile = inference_tile(model, grid.shape, patch_size)
+    out = predict_tiled(fn, normalize_input(grid, kind), patch_size=tile,
                         batch_size=batch_size, n_out=k * len(targets))
     if not same:
         out = np.stack([resample_to_shape(c, array.shape, order=1) for c in out])
-    maps: list[dict[str, np.ndarray]] = [{}, {}, {}]
-    blocks = [0] + ([1] if tta else []) + ([2] if mc else [])
-    for b, block in enumerate(blocks):
-        for i, t in enumerate(targets):
-            maps[block][t] = out[b * len(targets) + i]
-    return Prediction(*maps)
+    # the same (C, Z, Y, X) -> maps split as predict_volume's
+    return _as_prediction(out, list(targets), tta, mc, voxel, tile)
 
 
 def _call_predict_volume(array: np.ndarray, sample: PairedSample, model: Any, tta: int,

@@ -53,6 +53,8 @@ class Prediction:
         The predicted targets, in order.
     voxel_size_um : tuple of float
         Voxel size (z, y, x) of the arrays, the input's.
+    tile_size : tuple of int, optional
+        The tile (z, y, x, on the model's grid) the network predicted with.
     """
 
     fl: dict[str, Any]
@@ -60,6 +62,7 @@ class Prediction:
     uncertainty_model: dict[str, Any] = field(default_factory=dict)
     targets: list[str] = field(default_factory=list)
     voxel_size_um: tuple[float, float, float] = CANONICAL_VOXEL_SIZE_UM
+    tile_size: tuple[int, int, int] | None = None
 
     def channels(self) -> dict[str, Any]:
         """All maps by output channel name (``<target>``, ``<target>_uncertainty_data``, ...)."""
@@ -274,7 +277,7 @@ def predict_volume(ri: Any, voxel_size_um: Sequence[float] | float,
             result = resample_to_shape(pred, tuple(ri.shape), order=1)
         else:
             result = _predict_via_scratch(fn, canonical, out, scratch_dir, kwargs)
-    return _as_prediction(result, chosen, tta, mc, voxel)
+    return _as_prediction(result, chosen, tta, mc, voxel, patch)
 
 
 def _predict_via_scratch(fn: Callable, canonical: LazyResampled, out: Any,
@@ -297,7 +300,7 @@ def _predict_via_scratch(fn: Callable, canonical: LazyResampled, out: Any,
 
 
 def _as_prediction(result: Any, targets: list[str], tta: int, mc: int,
-                   voxel: tuple[float, float, float]) -> Prediction:
+                   voxel: tuple[float, float, float], tile: tuple[int, int, int]) -> Prediction:
     n = len(targets)
     if not isinstance(result, np.ndarray):
         import dask.array as da
@@ -309,7 +312,7 @@ def _as_prediction(result: Any, targets: list[str], tta: int, mc: int,
         for i, t in enumerate(targets):
             maps[kind][t] = result[b * n + i]
     # s.d. must not go below 0 after resampling with order > 1 or blending round-off
-    return Prediction(maps[0], maps[1], maps[2], list(targets), voxel)
+    return Prediction(maps[0], maps[1], maps[2], list(targets), voxel, tuple(tile))
 
 
 class _FrameView:
@@ -388,20 +391,21 @@ def predict_file(input_path: str | Path, output_path: str | Path,
         for t in range(n_frames):
             ri = _frame_source(vol.data[t] if timelapse else vol.data)
             out = _FrameView(writer, t) if timelapse else writer
-            predict_volume(ri, vol.voxel_size_um, model=net, tta=tta, mc=mc, targets=chosen,
+            pred = predict_volume(ri, vol.voxel_size_um, model=net, tta=tta, mc=mc, targets=chosen,
                            medium_index=n_index, batch_size=batch_size, device=device,
                            patch_size=patch_size, overlap=overlap, precision=precision,
                            out=out, progress=progress, seed=t,
                            scratch_dir=Path(output_path).parent)
+        # every frame has the same shape, so the last frame's tile is every frame's
         writer.group.attrs["ri2fl"] = _provenance(net, input_path, n_index, tta, mc,
-                                                  precision, patch_size, overlap, frame)
+                                                  precision, pred.tile_size, overlap, frame)
     if write_tcf is not None:
         _write_tcf_copy(input_path, write_tcf, output_path, chosen, frame)
     return Path(output_path)
 
 
 def _provenance(net: torch.nn.Module, input_path: str | Path, medium_index: float, tta: int,
-                mc: int, precision: str, patch_size: Sequence[int] | None, overlap: float,
+                mc: int, precision: str, tile: Sequence[int], overlap: float,
                 frame: int | None) -> dict[str, Any]:
     """What produced a prediction, stored in the OME-Zarr attributes under ``ri2fl``."""
     from .. import __version__
@@ -413,7 +417,7 @@ def _provenance(net: torch.nn.Module, input_path: str | Path, medium_index: floa
                                     or CANONICAL_VOXEL_SIZE_UM),
         "medium_index": float(medium_index), "tta": int(tta), "mc": int(mc),
         "precision": precision,
-        "patch_size": list(inference_tile(net, tile=patch_size)),
+        "tile_size": [int(v) for v in tile],
         "overlap": float(overlap),
         "uncertainty": "population s.d. (ddof=0) over passes; final FL = mean of the means",
     }

@@ -15,6 +15,7 @@ import pandas as pd
 from ...io.paired import PairedSample
 from ...progress import progress
 from ..figures import line_figure
+from ..metrics import pcc
 from ..runner import model_predictor
 from .common import Timer, load_model, markdown_table, write_csv, write_json
 
@@ -106,7 +107,6 @@ def mitosis(out_dir: str | Path, model: str = "default", cell_type: str = "fibro
             cell = _central_cells(sample)
             unc = maps.uncertainty("nucleus")
             true, pred = sample.fl["nucleus"], maps.fl["nucleus"]
-            from ..metrics import pcc
             nucleus_unc, signal = float(unc[cell].mean()), float(np.mean(pred[cell]))
             rows.append({"frame": i, "cells": str(sample.attrs.get("variants", "")),
                          "nucleus_uncertainty": nucleus_unc,
