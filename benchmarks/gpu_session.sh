@@ -7,7 +7,7 @@
 # Usage: benchmarks/gpu_session.sh OUT_DIR [TOTAL_SECONDS]   (from the repository root)
 # On a GPU image without ri2fl's extra dependencies, carry wheels of zarr, numcodecs, donfig,
 # google-crc32c and monai, install them with `pip install --no-deps --target /tmp/site` and
-# run with PYTHONPATH=/tmp/site:$PWD/src.
+# run with PYTHONPATH=/tmp/site:$PWD/src (dask, partd and locket too for training).
 set -uo pipefail
 OUT="${1:?output folder}"
 TOTAL="${2:-570}"
@@ -30,12 +30,10 @@ log() { echo "[$(elapsed) s] $*"; }
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 log "imports"
+python -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
 timeout 120 python -X importtime -c "import torch, ri2fl.train.engine, monai, zarr" \
     2> /tmp/importtime.txt || { tail -30 /tmp/importtime.txt; log "imports failed"; exit 3; }
-log "inference"
-timeout 200 python benchmarks/bench_infer.py throughput --device cuda --threads 8 \
-    --methods ours-bf16 ours-fp32 monai-bf16 \
-    --sizes 64x512x512 128x1024x1024 --json "$OUT/bench_infer_cuda.json"
+if [ -z "${SKIP_BENCH:-}" ]; then  # SKIP_BENCH=1: training only
 log "training throughput"
 timeout 150 bash -c '
   python benchmarks/bench_train.py --config configs/default_stage4.yaml --device cuda \
@@ -48,9 +46,15 @@ timeout 150 bash -c '
       --batch-size 4 --steps 5 --warmup 1 --json' > "$OUT/bench_train.jsonl"
 cat "$OUT/bench_train.jsonl"
 
+log "inference"
+timeout 150 python benchmarks/bench_infer.py throughput --device cuda --threads 8 \
+    --methods ours-bf16 ours-fp32 monai-bf16 \
+    --sizes 64x512x512 128x1024x1024 --json "$OUT/bench_infer_cuda.json"
+fi
+
 log "stage 5 data"
 DATA=runs/sim_fibroblast_gpu
-timeout 240 python scripts/make_sim_data.py "$DATA" --cell-types fibroblast --train 120 --val 4 \
+timeout $(( TOTAL - $(elapsed) > 330 ? 240 : TOTAL - $(elapsed) - 90 )) python scripts/make_sim_data.py "$DATA" --cell-types fibroblast --train 120 --val 4 \
     --mitotic-train 12 --mitotic-val 2 --sparse-train 24 --sparse-val 4 --shape 64 256 256 \
     --mitotic-weight 4 --manifest manifest_mitosis.csv --workers "$(nproc)"
 log "torchrun smoke run"
