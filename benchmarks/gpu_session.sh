@@ -2,7 +2,7 @@
 # Everything measured on a lent GPU in one go (the figures of BENCHMARKS.md's GPU rows):
 # inference throughput (ours vs MONAI, fp32 and bf16), training throughput (fp32 vs bf16),
 # a one-process torchrun (NCCL) smoke run of `ri2fl train`, then stage 5 of the default and
-# segmentation networks (scripts/train_stage5_gpu.sh) in the time left.
+# segmentation networks (scripts/train_gpu.sh) in the time left.
 #
 # Usage: benchmarks/gpu_session.sh OUT_DIR [TOTAL_SECONDS]   (from the repository root)
 # On a GPU image without ri2fl's extra dependencies, carry wheels of zarr, numcodecs, donfig,
@@ -62,15 +62,15 @@ head -5 "$DATA/manifest_mitosis.csv" > "$DATA/manifest_small.csv"
 grep ",val," "$DATA/manifest_mitosis.csv" | head -1 >> "$DATA/manifest_small.csv"
 log "training (deadline $TOTAL s)"
 MINUTES=$(python -c "print(max(1.0, ($TOTAL - $(elapsed) - 75) / 60))")
-timeout $(( TOTAL - $(elapsed) - 10 )) scripts/train_stage5_gpu.sh "$MINUTES" "$DATA" &
+timeout $(( TOTAL - $(elapsed) - 10 )) scripts/train_gpu.sh "$MINUTES" "$DATA" &
 stage5=$!
-timeout 120 python -m torch.distributed.run --nproc-per-node 1 -m ri2fl.cli.main train configs/default_stage5_gpu.yaml \
+timeout 120 python -m torch.distributed.run --nproc-per-node 1 -m ri2fl.cli.main train configs/default_gpu.yaml \
     --data "$DATA/manifest_small.csv" --epochs 2 --steps-per-epoch 5 -o runs/ddp_smoke \
     > "$OUT/torchrun_smoke.log" 2>&1
 log "torchrun exit $?"
 wait $stage5
 log "stage 5 exit $?"
-for run in default_stage5_gpu segment_stage5_gpu; do
+for run in default_gpu segment_gpu; do
   cp "runs/$run/best.pt" "$OUT/${run}_best.pt" 2>/dev/null
   cp "runs/$run/log.csv" "$OUT/${run}_log.csv" 2>/dev/null
   tail -5 "runs/$run.log"
