@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# A further stage of the default RI2FL model and of the organelle segmentation network on one
-# GPU (configs/default_gpu.yaml, configs/segment_gpu.yaml; not run yet): both
-# fine-tuned from the shipped weights at once, on the same simulated fibroblast fields (the
-# recipe of scripts/train_default.sh with 120 training fields instead of 60).
+# The GPU stages of the shipped networks (configs/default_gpu.yaml: stage 6 of the default
+# RI2FL model; configs/segment_gpu.yaml: stage 5 of segment-default), both trained at once on
+# one GPU from their CPU stages, on 120 simulated fibroblast training fields (the recipe of
+# scripts/train_default.sh with twice the fields). The shipped weights had 5.75 minutes on one
+# H100 (benchmarks/gpu_session.sh); then scripts/ship_model.py with --tile-size 32 128 128
+# (default) and 32 96 96 (segment-default). Needs the CPU stages they start from:
+# runs/default_stage5/best.pt (scripts/train_default.sh) and runs/segment_stage4/best.pt.
 #
 # Usage: scripts/train_gpu.sh [MINUTES] [DATA]   (from the repository root)
 set -euo pipefail
-MINUTES="${1:-5}"
+MINUTES="${1:-5.75}"
 DATA="${2:-runs/sim_fibroblast_gpu}"
 WORKERS="$(nproc)"
 

@@ -43,13 +43,14 @@ log = logging.getLogger("train_segmentation")
 # data
 # --------------------------------------------------------------------------------------
 def simulate(root: Path, n_train: int, n_val: int, n_test: int,
-             shape: tuple[int, int, int], n_cluster: int = 8) -> Path:
+             shape: tuple[int, int, int], n_cluster: int = 8, test_seed: int = 3000) -> Path:
     """Write paired FOVs and ``manifest.csv`` (path, cell_type, seed, split).
 
     Splits: ``train``/``val`` fibroblast FOVs of ``shape`` (the organelle network),
     ``cells`` larger fibroblast fields of touching clusters (the cell network also learns
     from them: fibroblasts are 30-55 µm, so a 38 µm field rarely holds two) and ``test``
-    FOVs of every held-out family.
+    FOVs of every held-out family (seeds from ``test_seed``: another value gives an
+    independent held-out set).
     """
     from ri2fl.io import write_paired
     from ri2fl.simulate import simulate_fov
@@ -60,7 +61,7 @@ def simulate(root: Path, n_train: int, n_val: int, n_test: int,
     plan += [("fibroblast", 2000 + i, "val", shape, {}) for i in range(n_val)]
     plan += [("fibroblast", 4000 + i, "cells", (48, 384, 384),
               {"cluster": True, "n_cells": 3}) for i in range(n_cluster)]
-    plan += [(ct, 3000 + 10 * k + i, "test", shape, {}) for k, ct in enumerate(HELD_OUT)
+    plan += [(ct, test_seed + 10 * k + i, "test", shape, {}) for k, ct in enumerate(HELD_OUT)
              for i in range(n_test)]
     rows = []
     for cell_type, seed, split, fov_shape, options in plan:
@@ -469,6 +470,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-val", type=int, default=3)
     p.add_argument("--n-test", type=int, default=2, help="held-out FOVs per family")
     p.add_argument("--shape", type=int, nargs=3, default=[64, 256, 256])
+    p.add_argument("--n-cluster", type=int, default=8,
+                   help="fields of touching fibroblasts for the cell network")
+    p.add_argument("--test-seed", type=int, default=3000,
+                   help="first seed of the held-out fields (another gives an independent set)")
     p.add_argument("--split", default="test", help="split to evaluate")
     p.add_argument("--per-family", type=int, default=None,
                    help="evaluate at most this many files per family")
@@ -481,7 +486,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.step == "all" else [args.step]
     for step in steps:
         if step == "simulate":
-            simulate(args.root, args.n_train, args.n_val, args.n_test, tuple(args.shape))
+            simulate(args.root, args.n_train, args.n_val, args.n_test, tuple(args.shape),
+                     args.n_cluster, args.test_seed)
         elif step == "organelles":
             train_organelles(args.root, args.minutes, REPO / "configs" / "segment.yaml")
         elif step == "finetune":
