@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Everything measured on a lent GPU in one go (the figures of BENCHMARKS.md's GPU rows):
 # inference throughput (ours vs MONAI, fp32 and bf16), training throughput (fp32 vs bf16),
-# a one-process torchrun (NCCL) smoke run of `ri2fl train`, then stage 5 of the default and
+# a one-process torchrun (NCCL) smoke run of `ri2fl train`, then the GPU stages of the default and
 # segmentation networks (scripts/train_gpu.sh) in the time left.
 #
 # Usage: benchmarks/gpu_session.sh OUT_DIR [TOTAL_SECONDS]   (from the repository root)
 # On a GPU image without ri2fl's extra dependencies, carry wheels of zarr, numcodecs, donfig,
 # google-crc32c and monai, install them with `pip install --no-deps --target /tmp/site` and
-# run with PYTHONPATH=/tmp/site:$PWD/src (dask, partd and locket too for training).
+# run with PYTHONPATH=/tmp/site:$PWD/src (dask, partd, locket and hdf5plugin too for training).
+# The GPU stages start from runs/default_stage5/best.pt and runs/segment_stage4/best.pt (carry
+# them), or from DEFAULT_INIT / SEGMENT_INIT (scripts/train_gpu.sh). SKIP_BENCH=1: training only.
 set -uo pipefail
 OUT="${1:?output folder}"
 TOTAL="${2:-570}"
@@ -33,7 +35,7 @@ log "imports"
 python -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
 timeout 120 python -X importtime -c "import torch, ri2fl.train.engine, monai, zarr" \
     2> /tmp/importtime.txt || { tail -30 /tmp/importtime.txt; log "imports failed"; exit 3; }
-if [ -z "${SKIP_BENCH:-}" ]; then  # SKIP_BENCH=1: training only
+if [ -z "${SKIP_BENCH:-}" ]; then
 log "training throughput"
 timeout 150 bash -c '
   python benchmarks/bench_train.py --config configs/default_stage4.yaml --device cuda \
@@ -52,7 +54,7 @@ timeout 150 python benchmarks/bench_infer.py throughput --device cuda --threads 
     --sizes 64x512x512 128x1024x1024 --json "$OUT/bench_infer_cuda.json"
 fi
 
-log "stage 5 data"
+log "training data"
 DATA=runs/sim_fibroblast_gpu
 timeout $(( TOTAL - $(elapsed) > 330 ? 240 : TOTAL - $(elapsed) - 90 )) python scripts/make_sim_data.py "$DATA" --cell-types fibroblast --train 120 --val 4 \
     --mitotic-train 12 --mitotic-val 2 --sparse-train 24 --sparse-val 4 --shape 64 256 256 \
@@ -63,13 +65,13 @@ grep ",val," "$DATA/manifest_mitosis.csv" | head -1 >> "$DATA/manifest_small.csv
 log "training (deadline $TOTAL s)"
 MINUTES=$(python -c "print(max(1.0, ($TOTAL - $(elapsed) - 75) / 60))")
 timeout $(( TOTAL - $(elapsed) - 10 )) scripts/train_gpu.sh "$MINUTES" "$DATA" &
-stage5=$!
+gpu_stages=$!
 timeout 120 python -m torch.distributed.run --nproc-per-node 1 -m ri2fl.cli.main train configs/default_gpu.yaml \
     --data "$DATA/manifest_small.csv" --epochs 2 --steps-per-epoch 5 -o runs/ddp_smoke \
     > "$OUT/torchrun_smoke.log" 2>&1
 log "torchrun exit $?"
-wait $stage5
-log "stage 5 exit $?"
+wait $gpu_stages
+log "GPU stages exit $?"
 for run in default_gpu segment_gpu; do
   cp "runs/$run/best.pt" "$OUT/${run}_best.pt" 2>/dev/null
   cp "runs/$run/log.csv" "$OUT/${run}_log.csv" 2>/dev/null

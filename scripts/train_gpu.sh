@@ -4,24 +4,28 @@
 # one GPU from their CPU stages, on 120 simulated fibroblast training fields (the recipe of
 # scripts/train_default.sh with twice the fields). The shipped weights had 5.75 minutes on one
 # H100 (benchmarks/gpu_session.sh); then scripts/ship_model.py with --tile-size 32 128 128
-# (default) and 32 96 96 (segment-default). Needs the CPU stages they start from:
-# runs/default_stage5/best.pt (scripts/train_default.sh) and runs/segment_stage4/best.pt.
+# (default) and 32 96 96 (segment-default). They start from the CPU stages,
+# runs/default_stage5/best.pt (scripts/train_default.sh) and runs/segment_stage4/best.pt, or from
+# what DEFAULT_INIT / SEGMENT_INIT name (e.g. the shipped `default` / `segment-default`, to
+# train a further stage).
 #
 # Usage: scripts/train_gpu.sh [MINUTES] [DATA]   (from the repository root)
 set -euo pipefail
 MINUTES="${1:-5.75}"
 DATA="${2:-runs/sim_fibroblast_gpu}"
 WORKERS="$(nproc)"
+DEFAULT_INIT="${DEFAULT_INIT:-runs/default_stage5/best.pt}"
+SEGMENT_INIT="${SEGMENT_INIT:-runs/segment_stage4/best.pt}"
 
 export RI2FL_NO_PROGRESS=1
 python scripts/make_sim_data.py "$DATA" --cell-types fibroblast --train 120 --val 4 \
     --mitotic-train 12 --mitotic-val 2 --sparse-train 24 --sparse-val 4 --shape 64 256 256 \
     --mitotic-weight 4 --manifest manifest_mitosis.csv --workers "$WORKERS"
 ri2fl train configs/default_gpu.yaml --data "$DATA/manifest_mitosis.csv" \
-    --max-minutes "$MINUTES" > runs/default_gpu.log 2>&1 &
+    --finetune "$DEFAULT_INIT" --max-minutes "$MINUTES" > runs/default_gpu.log 2>&1 &
 first=$!
 ri2fl train configs/segment_gpu.yaml --data "$DATA/manifest_mitosis.csv" \
-    --max-minutes "$MINUTES" > runs/segment_gpu.log 2>&1 &
+    --finetune "$SEGMENT_INIT" --max-minutes "$MINUTES" > runs/segment_gpu.log 2>&1 &
 second=$!
 status=0
 wait "$first" || status=$?
