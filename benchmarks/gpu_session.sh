@@ -36,27 +36,29 @@ python -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is
 timeout 120 python -X importtime -c "import torch, ri2fl.train.engine, monai, zarr" \
     2> /tmp/importtime.txt || { tail -30 /tmp/importtime.txt; log "imports failed"; exit 3; }
 if [ -z "${SKIP_BENCH:-}" ]; then
-log "training throughput"
-timeout 150 bash -c '
-  python benchmarks/bench_train.py --config configs/default_stage4.yaml --device cuda \
-      --batch-size 4 --steps 30 --warmup 5 --json
-  python benchmarks/bench_train.py --config configs/default_stage4.yaml --device cuda \
-      --batch-size 16 --steps 30 --warmup 5 --json
-  python benchmarks/bench_train.py --device cuda --batch-size 2 --patch-size 64 256 256 \
-      --steps 10 --warmup 3 --json
-  python benchmarks/bench_train.py --config configs/default_stage4.yaml --threads 16 \
-      --batch-size 4 --steps 5 --warmup 1 --json' > "$OUT/bench_train.jsonl"
-cat "$OUT/bench_train.jsonl"
+  log "training throughput"
+  timeout 150 bash -c '
+    python benchmarks/bench_train.py --config configs/default_stage4.yaml --device cuda \
+        --batch-size 4 --steps 30 --warmup 5 --json
+    python benchmarks/bench_train.py --config configs/default_stage4.yaml --device cuda \
+        --batch-size 16 --steps 30 --warmup 5 --json
+    python benchmarks/bench_train.py --device cuda --batch-size 2 --patch-size 64 256 256 \
+        --steps 10 --warmup 3 --json
+    python benchmarks/bench_train.py --config configs/default_stage4.yaml --threads 16 \
+        --batch-size 4 --steps 5 --warmup 1 --json' > "$OUT/bench_train.jsonl"
+  cat "$OUT/bench_train.jsonl"
 
-log "inference"
-timeout 150 python benchmarks/bench_infer.py throughput --device cuda --threads 8 \
-    --methods ours-bf16 ours-fp32 monai-bf16 \
-    --sizes 64x512x512 128x1024x1024 --json "$OUT/bench_infer_cuda.json"
+  log "inference"
+  timeout 150 python benchmarks/bench_infer.py throughput --device cuda --threads 8 \
+      --methods ours-bf16 ours-fp32 monai-bf16 \
+      --sizes 64x512x512 128x1024x1024 --json "$OUT/bench_infer_cuda.json"
 fi
 
 log "training data"
 DATA=runs/sim_fibroblast_gpu
-timeout $(( TOTAL - $(elapsed) > 330 ? 240 : TOTAL - $(elapsed) - 90 )) python scripts/make_sim_data.py "$DATA" --cell-types fibroblast --train 120 --val 4 \
+# at most 4 minutes, and leave 90 s for training
+budget=$(( TOTAL - $(elapsed) - 90 )); (( budget > 240 )) && budget=240; (( budget < 30 )) && budget=30
+timeout "$budget" python scripts/make_sim_data.py "$DATA" --cell-types fibroblast --train 120 --val 4 \
     --mitotic-train 12 --mitotic-val 2 --sparse-train 24 --sparse-val 4 --shape 64 256 256 \
     --mitotic-weight 4 --manifest manifest_mitosis.csv --workers "$(nproc)"
 log "torchrun smoke run"
@@ -64,7 +66,8 @@ head -5 "$DATA/manifest_mitosis.csv" > "$DATA/manifest_small.csv"
 grep ",val," "$DATA/manifest_mitosis.csv" | head -1 >> "$DATA/manifest_small.csv"
 log "training (deadline $TOTAL s)"
 MINUTES=$(python -c "print(max(1.0, ($TOTAL - $(elapsed) - 75) / 60))")
-timeout $(( TOTAL - $(elapsed) - 10 )) scripts/train_gpu.sh "$MINUTES" "$DATA" &
+left=$(( TOTAL - $(elapsed) - 10 )); (( left < 60 )) && left=60
+timeout "$left" scripts/train_gpu.sh "$MINUTES" "$DATA" &
 gpu_stages=$!
 timeout 120 python -m torch.distributed.run --nproc-per-node 1 -m ri2fl.cli.main train configs/default_gpu.yaml \
     --data "$DATA/manifest_small.csv" --epochs 2 --steps-per-epoch 5 -o runs/ddp_smoke \
