@@ -180,3 +180,13 @@ def test_default_tile_is_the_networks_inference_tile(tiny_net, rng):
     predict_volume(ri, tiny_net.voxel_size_um, model=tiny_net, device="cpu", precision="fp32",
                    patch_size=(8, 16, 16))
     assert set(seen) == {(8, 16, 16)} and len(seen) > 1
+
+
+def test_nonnegative_clips_without_writing_into_a_read_only_output():
+    from ri2fl.infer.engine import nonnegative
+
+    frozen = np.array([[-1.0, 0.5]], np.float32)
+    frozen.flags.writeable = False
+    out = nonnegative(lambda batch: frozen)(np.zeros(1, np.float32))
+    np.testing.assert_array_equal(out, [[0.0, 0.5]])
+    assert frozen[0, 0] == -1.0  # the predictor's own array is left alone

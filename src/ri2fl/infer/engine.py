@@ -137,7 +137,7 @@ def nonnegative(fn: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray]
     """
     def clipped(batch: np.ndarray) -> np.ndarray:
         y = fn(batch)
-        return np.maximum(y, 0, out=y)
+        return np.maximum(y, 0, out=y if y.flags.writeable else None)
 
     return clipped
 
@@ -391,11 +391,11 @@ def predict_file(input_path: str | Path, output_path: str | Path,
         for t in range(n_frames):
             ri = _frame_source(vol.data[t] if timelapse else vol.data)
             out = _FrameView(writer, t) if timelapse else writer
-            pred = predict_volume(ri, vol.voxel_size_um, model=net, tta=tta, mc=mc, targets=chosen,
-                           medium_index=n_index, batch_size=batch_size, device=device,
-                           patch_size=patch_size, overlap=overlap, precision=precision,
-                           out=out, progress=progress, seed=t,
-                           scratch_dir=Path(output_path).parent)
+            pred = predict_volume(ri, vol.voxel_size_um, model=net, tta=tta, mc=mc,
+                                  targets=chosen, medium_index=n_index, batch_size=batch_size,
+                                  device=device, patch_size=patch_size, overlap=overlap,
+                                  precision=precision, out=out, progress=progress, seed=t,
+                                  scratch_dir=Path(output_path).parent)
         # every frame has the same shape, so the last frame's tile is every frame's
         writer.group.attrs["ri2fl"] = _provenance(net, input_path, n_index, tta, mc,
                                                   precision, pred.tile_size, overlap, frame)
