@@ -421,7 +421,8 @@ def evaluate(root: Path, split: str = "test", per_family: int | None = None,
         segs = {"network": net}
         t0 = time.time()
         segs["watershed_ri"] = segment_volume(s.ri, s.voxel_size_um, s.medium_index,
-                                              method="watershed", probabilities=net.probabilities)
+                                              method="watershed", fl=None,
+                                              probabilities=net.probabilities)
         row["seconds_watershed_ri"] = round(time.time() - t0, 1)
         if with_fl:
             fl = predict_volume(s.ri, s.voxel_size_um, medium_index=s.medium_index,

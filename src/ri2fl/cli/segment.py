@@ -21,12 +21,14 @@ nucleus i), nucleus, nucleolus, membrane (whole cell) and lipid_droplets (0/1 ma
 
 Methods:
   network    multi-task organelle U-Net + nucleus-conditioned cell network (Choi et al.)
-  watershed  random-forest voxel classifier + nuclei by threshold + seeded watershed (RI2FL);
-             with --fl infer it classifies the inferred nucleus/membrane fluorescence
+  watershed  random-forest voxel classifier of the nucleus/membrane fluorescence that
+             --fl-model infers + nuclei by threshold + seeded watershed (RI2FL); with
+             --fl none the classifier sees RI features instead
 
 Examples:
   ri2fl segment cell.TCF -o masks/
-  ri2fl segment data/*.TCF -o masks/ --method watershed --fl infer
+  ri2fl segment data/*.TCF -o masks/ --method watershed
+  ri2fl segment data/*.TCF -o masks/ --method watershed --fl none
   ri2fl segment hl60.h5 -o masks/ --voxel-size 0.139 0.139 0.139 --medium-index 1.335
   ri2fl segment timelapse.TCF -o masks/ --frame 0 --serial
   ri2fl segment cell.h5 -o masks/ --model runs/segment/organelles/best.pt
@@ -41,9 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="output folder")
     parser.add_argument("--method", choices=("network", "watershed"), default="network",
                         help="how cells are separated (default: network)")
-    parser.add_argument("--fl", choices=("none", "infer"), default="none",
-                        help="watershed only: classify RI features (none, default) or the "
-                             "nucleus/membrane fluorescence inferred by --fl-model (infer)")
+    parser.add_argument("--fl", choices=("none", "infer"), default=None,
+                        help="watershed only: classify the nucleus/membrane fluorescence "
+                             "inferred by --fl-model (infer, default) or RI features (none)")
     parser.add_argument("--model", default="segment-default",
                         help="organelle network: shipped name or checkpoint path")
     parser.add_argument("--cell-model", default="cell-default",
@@ -63,14 +65,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _check(args: argparse.Namespace) -> None:
     if not 0 < args.threshold < 1:
         raise ConfigError(f"must be between 0 and 1, got {args.threshold}", "--threshold")
-    if args.fl == "infer" and args.method != "watershed":
-        raise ConfigError("--fl infer applies to --method watershed only", "--fl")
+    if args.fl is not None and args.method != "watershed":
+        raise ConfigError(f"--fl {args.fl} applies to --method watershed only", "--fl")
     check_medium_index(args.medium_index)
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
     return {
-        "method": args.method, "fl": args.fl, "model": str(args.model),
+        "method": args.method,
+        "fl": args.fl or ("infer" if args.method == "watershed" else "none"),
+        "model": str(args.model),
         "cell_model": str(args.cell_model), "fl_model": str(args.fl_model),
         "threshold": args.threshold, "cell_assign": args.cell_assign,
         "voxel_size_um": tuple(args.voxel_size) if args.voxel_size else None,
@@ -99,21 +103,16 @@ def segment_file(input_path: Path, output_path: Path, *, method: str = "network"
     vol = read(input_path, frame=frame, voxel_size_um=voxel_size_um,
                medium_index=medium_index)
     medium = vol.medium_index if vol.medium_index is not None else MEDIUM_INDEX
-    nets = {"model": load(model), "cell_model": load(cell_model) if method == "network"
-            else cell_model}  # loaded once for all frames
+    nets = {"model": load(model),  # loaded once for all frames
+            "cell_model": load(cell_model) if method == "network" else cell_model,
+            "fl_model": load(fl_model) if fl == "infer" else fl_model}
     frames = range(vol.time_points) if vol.axes.startswith("t") else [None]
     stacks, names = [], None
     for t in frames:
         ri = np.asarray(vol.frame(t).data if t is not None else vol.data, np.float32)
-        inferred = None
-        if fl == "infer":
-            from ..infer import predict_volume
-
-            pred = predict_volume(ri, vol.voxel_size_um, model=fl_model,
-                                  targets=["nucleus", "membrane"], medium_index=medium)
-            inferred = {k: np.asarray(v) for k, v in pred.fl.items()}
-        seg = segment_volume(ri, vol.voxel_size_um, medium, method=method, fl=inferred,
-                             threshold=threshold, cell_assign=cell_assign, **nets)
+        seg = segment_volume(ri, vol.voxel_size_um, medium, method=method,
+                             fl="infer" if fl == "infer" else None, threshold=threshold,
+                             cell_assign=cell_assign, **nets)
         stack, names = seg.label_stack()
         stacks.append(stack)
     data = np.stack(stacks) if frames != [None] else stacks[0]

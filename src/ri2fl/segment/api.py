@@ -79,9 +79,10 @@ def _check_input(ri: np.ndarray, voxel_size_um: Sequence[float] | float) -> tupl
 
 def segment_volume(ri: np.ndarray, voxel_size_um: Sequence[float] | float,
                    medium_index: float = MEDIUM_INDEX, method: str = "network",
-                   fl: Mapping[str, np.ndarray] | None = None, *,
+                   fl: Mapping[str, np.ndarray] | str | None = "infer", *,
                    model: str | torch.nn.Module = "segment-default",
                    cell_model: str | torch.nn.Module = "cell-default",
+                   fl_model: str | torch.nn.Module = "default",
                    voxel_classifier: VoxelClassifier | None = None,
                    threshold: float = MASK_THRESHOLD,
                    cell_assign: str = "flood",
@@ -100,14 +101,17 @@ def segment_volume(ri: np.ndarray, voxel_size_um: Sequence[float] | float,
     method : {"network", "watershed"}
         How cells are separated: the nucleus-conditioned cell network (Choi et al.) or the
         classical voxel classifier + seeded watershed (RI2FL).
-    fl : dict, optional
-        Inferred fluorescence on the input grid (e.g. ``ri2fl.infer.predict_volume(...).fl``
-        as name -> array). With ``method="watershed"``, its ``nucleus`` and ``membrane``
-        channels feed the voxel classifier; without it the classifier uses RI features.
+    fl : "infer", dict or None
+        ``method="watershed"`` only: what the voxel classifier sees. ``"infer"`` (default):
+        the nucleus and membrane fluorescence that ``fl_model`` infers from ``ri`` (the RI2FL
+        route); a dict: inferred fluorescence already at hand, name -> array on the input grid
+        (e.g. ``ri2fl.infer.predict_volume(...).fl``); None: RI features only.
     model : str or Module
         Organelle network (shipped name, checkpoint path or loaded module).
     cell_model : str or Module
         Cell network, for ``method="network"``.
+    fl_model : str or Module
+        Fluorescence model for ``fl="infer"``.
     voxel_classifier : VoxelClassifier, optional
         For ``method="watershed"`` (default: the shipped one for the given inputs).
     threshold : float
@@ -133,6 +137,9 @@ def segment_volume(ri: np.ndarray, voxel_size_um: Sequence[float] | float,
     """
     if method not in METHODS:
         raise ConfigError(f"unknown method {method!r}", "method", f"choose one of {METHODS}")
+    if isinstance(fl, str) and fl != "infer":
+        raise ConfigError(f"unknown fl {fl!r}", "fl",
+                          "pass 'infer', a dict of inferred channels, or None")
     ri, vs = _check_input(ri, voxel_size_um)
     net = load_organelle_model(model)
     grid = tuple(getattr(net, "voxel_size_um", CANONICAL_VOXEL_SIZE_UM))
@@ -157,6 +164,7 @@ def segment_volume(ri: np.ndarray, voxel_size_um: Sequence[float] | float,
                               assign=cell_assign)
         cell_labels, nucleus_labels = (resize(a, ri.shape, order=0) for a in (cells, nuclei))
     else:
+        fl = _classifier_fluorescence(ri, vs, medium_index, fl, fl_model, voxel_classifier)
         cell_labels, nucleus_labels, prob = _watershed_route(ri, vs, medium_index, fl,
                                                              voxel_classifier, prob, support)
     prob_in = {k: resize(v, ri.shape, order=1) for k, v in prob.items()}
@@ -182,6 +190,22 @@ def _load_cell_model(cell_model: str | torch.nn.Module) -> torch.nn.Module:
         raise ModelError(f"model task is {net.task!r}, not 'cell_seg'", str(cell_model),
                          "use a cell model such as 'cell-default'")
     return net
+
+
+def _classifier_fluorescence(ri: np.ndarray, vs: tuple, medium_index: float,
+                             fl: Mapping[str, np.ndarray] | str | None,
+                             fl_model: str | torch.nn.Module,
+                             clf: VoxelClassifier | None) -> Mapping[str, np.ndarray] | None:
+    """The fluorescence the voxel classifier of the watershed route sees (None: RI only)."""
+    if fl is None or isinstance(fl, Mapping):
+        return fl
+    if clf is not None and "nucleus" not in clf.channels:
+        return None  # a classifier of RI features: nothing to infer
+    from ..infer import predict_volume
+
+    channels = list(clf.channels) if clf is not None else ["nucleus", "membrane"]
+    pred = predict_volume(ri, vs, model=fl_model, targets=channels, medium_index=medium_index)
+    return {k: np.asarray(v) for k, v in pred.fl.items()}
 
 
 def _watershed_route(ri: np.ndarray, vs: tuple, medium_index: float,
