@@ -70,6 +70,10 @@ def test_distance_cap_and_missing_structures(droplets):
     assert r.fraction_matched == pytest.approx(keep.mean())
     assert r.precision == pytest.approx(keep.sum() / (keep.sum() + 2))
     assert r.fraction_within(0.1) == pytest.approx(keep.mean())
+    hit = r.matched_within(0.1)
+    assert hit.shape == r.true_volume_um3.shape == (r.n_true,) and hit.sum() == keep.sum()
+    ball = 4 / 3 * np.pi * 0.4**3
+    assert np.all((r.true_volume_um3 > 0.5 * ball) & (r.true_volume_um3 < 4 * ball))
 
 
 def test_nucleolus_kind_finds_large_blobs():
@@ -103,3 +107,19 @@ def test_noise_only_volume_has_no_structures(rng):
         assert len(detect_structures(noise, VS, kind)) == 0
     r = match_structures(noise, noise, VS)
     assert r.n_true == 0 and np.isnan(r.fraction_matched)
+
+
+def test_a_uniformly_dimmer_prediction_finds_the_same_structures(droplets):
+    centres, amps = droplets
+    true = _balls(centres, 0.4, amps)
+    dim = 0.3 * true
+    each = match_structures(true, dim, VS, "lipid_droplets")
+    assert each.fraction_matched == 1.0 and each.intensity_r > 0.99
+    # with the true volume's threshold the dim copy loses its fainter droplets
+    same = match_structures(true, dim, VS, "lipid_droplets", threshold="true")
+    assert same.fraction_matched < 0.8
+    # an empty prediction has no structures, whatever the threshold
+    empty = match_structures(true, np.zeros_like(true), VS, "lipid_droplets")
+    assert empty.n_pred == 0 and empty.fraction_matched == 0.0
+    with pytest.raises(ConfigError, match="threshold"):
+        match_structures(true, dim, VS, threshold="otsu")

@@ -7,10 +7,17 @@ matched structures' intensities (r = 0.77).
 
 Detection is a band-pass (difference of Gaussians, a close approximation of the LoG blob
 detector) tuned to the expected size of each kind of structure, a threshold on the band-pass
-response, connected components and a minimum volume. The threshold is set from the TRUE
-volume and applied to both, because intensities live on one fixed scale: a prediction that is
-too dim loses structures, as it should. Matching is a Hungarian assignment on centroid
-distance in µm with a distance cap.
+response, connected components and a minimum volume. By default each volume gets its own
+threshold, a fixed fraction of its strongest response (above an absolute floor), as each
+image would be thresholded on its own: whether the structures are there and where is then
+measured apart from how bright they are, which the matched pairs' intensity correlation and
+the voxel metrics report. The alternative, the true volume's threshold applied to both
+(``threshold="true"``), counts a globally dimmer prediction as missing structures: on
+degraded copies of the truth of 16 held-out fields (blurred by 0.15 µm, x 0.8, noise 0.01)
+it matched 83 % of the mitochondrial fragments, 93 % of the droplets and 95 % of the nucleoli
+within 0.5 µm, against 92 / 96 / 100 % with a threshold per volume (x 0.8 alone: 95 / 96 / 98
+against 100 / 100 / 100 %). Matching is a Hungarian assignment on centroid distance in µm with
+a distance cap.
 """
 
 from __future__ import annotations
@@ -99,11 +106,13 @@ class StructureMatch:
     intensity_r: float
     pairs: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), int))
     distances_um: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: volume (µm³) of each true structure, in detection order (``pairs[:, 0]`` indexes it).
+    true_volume_um3: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def as_dict(self, prefix: str = "") -> dict:
         """The scalar fields, keys optionally prefixed (for a metrics table row)."""
         d = asdict(self)
-        for key in ("pairs", "distances_um", "kind"):
+        for key in ("pairs", "distances_um", "true_volume_um3", "kind"):
             d.pop(key)
         return {f"{prefix}{k}": v for k, v in d.items()}
 
@@ -112,6 +121,12 @@ class StructureMatch:
         if self.n_true == 0:
             return float("nan")
         return float(np.count_nonzero(self.distances_um <= distance_um) / self.n_true)
+
+    def matched_within(self, distance_um: float) -> np.ndarray:
+        """Per true structure: matched within ``distance_um`` (bool, detection order)."""
+        hit = np.zeros(self.n_true, bool)
+        hit[self.pairs[self.distances_um <= distance_um, 0]] = True
+        return hit
 
 
 def _kind(kind: str) -> StructureKind:
@@ -231,7 +246,7 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float:
 
 def match_structures(true_fl: np.ndarray, pred_fl: np.ndarray,
                      voxel_size_um: Sequence[float], kind: str = "lipid_droplets",
-                     max_distance_um: float | None = None, threshold: float | None = None
+                     max_distance_um: float | None = None, threshold: float | str = "each"
                      ) -> StructureMatch:
     """Detect structures in true and inferred fluorescence and match them by centroid.
 
@@ -245,8 +260,9 @@ def match_structures(true_fl: np.ndarray, pred_fl: np.ndarray,
         Which structures (size prior).
     max_distance_um : float, optional
         Centroids further apart are never paired; default per kind (:data:`KINDS`).
-    threshold : float, optional
-        Band-pass threshold for both volumes; default from the true volume.
+    threshold : "each", "true" or float
+        Band-pass threshold: each volume its own (:func:`detection_threshold`, the default),
+        the true volume's for both, or this value for both.
 
     Returns
     -------
@@ -263,10 +279,16 @@ def match_structures(true_fl: np.ndarray, pred_fl: np.ndarray,
                          f"{np.shape(pred_fl)}")
     cap = k.max_distance_um if max_distance_um is None else float(max_distance_um)
     response = band_pass(true_fl, voxel_size_um, k.radius_um)
-    if threshold is None:
-        threshold = detection_threshold(true_fl, voxel_size_um, kind, response)
-    true_s = detect_structures(true_fl, voxel_size_um, kind, threshold, response)
-    pred_s = detect_structures(pred_fl, voxel_size_um, kind, threshold)
+    if isinstance(threshold, str):
+        if threshold not in ("each", "true"):
+            raise ConfigError(f"unknown threshold {threshold!r}", "threshold",
+                              "use 'each', 'true' or a number")
+        true_threshold = detection_threshold(true_fl, voxel_size_um, kind, response)
+        pred_threshold = None if threshold == "each" else true_threshold
+    else:
+        true_threshold = pred_threshold = float(threshold)
+    true_s = detect_structures(true_fl, voxel_size_um, kind, true_threshold, response)
+    pred_s = detect_structures(pred_fl, voxel_size_um, kind, pred_threshold)
     pairs, dist = match_centroids(true_s.centroids_um, pred_s.centroids_um, cap)
     n_m = len(pairs)
     nan = float("nan")
@@ -277,7 +299,7 @@ def match_structures(true_fl: np.ndarray, pred_fl: np.ndarray,
         mean_distance_um=float(dist.mean()) if n_m else nan,
         median_distance_um=float(np.median(dist)) if n_m else nan,
         intensity_r=_pearson(true_s.intensity[pairs[:, 0]], pred_s.intensity[pairs[:, 1]]),
-        pairs=pairs, distances_um=dist,
+        pairs=pairs, distances_um=dist, true_volume_um3=true_s.volume_um3,
     )
 
 

@@ -1,0 +1,23 @@
+"""Experiment (a), structures: the fraction matched within 0.5 µm by structure volume.
+
+    python scripts/experiments/a_structure_sizes.py -o runs/experiments/a_structure_sizes
+"""
+
+from __future__ import annotations
+
+from _common import parser, setup
+
+from ri2fl.evaluate.experiments.common import markdown_table
+from ri2fl.evaluate.experiments.generalisation import structures_by_size
+
+if __name__ == "__main__":
+    p = parser(__doc__, "runs/experiments/a_structure_sizes")
+    p.add_argument("--model", default="default")
+    p.add_argument("--n-per-type", type=int, default=2)
+    p.add_argument("--shape", type=int, nargs=3, default=[32, 192, 192])
+    args = p.parse_args()
+    setup(args)
+    print(markdown_table(structures_by_size(args.out, model=args.model,
+                                            n_per_type=args.n_per_type, shape=args.shape,
+                                            batch_size=args.batch_size,
+                                            data_dir=args.data_dir)))
