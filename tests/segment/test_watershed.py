@@ -102,3 +102,43 @@ def test_intensity_scaled_training_copes_with_denser_cells(training_phantoms):
           for name, clf in (("plain", plain), ("scaled", scaled))}
     assert f1["scaled"] == 1.0
     assert scaled.intensity_scale == (0.5, 2.5)
+
+
+def test_a_dimly_inferred_nucleus_still_seeds_its_cell(fl_classifier):
+    # the fluorescence model paints small crowded nuclei dimmer than the forest learnt
+    ph = two_touching(seed=3)
+    x = np.stack([ph.fl[c] for c in fl_classifier.channels])
+    x[0][ph.nucleus_labels == 2] = 0.35  # the other nucleus holds 0.82 on average
+    proba = fl_classifier.predict_proba(x)
+    alone, _ = watershed_cells(proba, VS, membrane=x[1])
+    assert match_instances(ph.cell_labels, alone).n_pred == 1  # the forest missed it
+    cells, nuclei = watershed_cells(proba, VS, membrane=x[1], nucleus_fl=x[0])
+    m = match_instances(ph.cell_labels, cells)
+    assert m.n_pred == 2 and m.f1 == 1.0
+    assert nuclei.max() == 2
+
+
+def test_fluorescence_seeds_keep_away_from_nuclei_small_blobs_and_the_medium():
+    from ri2fl.segment.watershed import fluorescence_seeds
+
+    vs = (0.4, 0.3, 0.3)
+    shape = (20, 60, 60)
+    zz, yy, xx = np.indices(shape) * np.array(vs)[:, None, None, None]
+
+    def ball(c, r):
+        return (zz - c[0]) ** 2 + (yy - c[1]) ** 2 + (xx - c[2]) ** 2 <= r**2
+
+    nuclei = ball((4, 4.5, 4.5), 1.5).astype(np.int32)
+    foreground = np.zeros(shape, bool)
+    foreground[:, :, :40] = True
+    fl = np.zeros(shape, np.float32)
+    for c, r in (((4, 9, 9), 1.6),      # a missed nucleus: added
+                 ((4, 4.5, 6.0), 1.6),  # on the classified nucleus: left to it
+                 ((4, 14, 4), 0.6),     # too small: not added
+                 ((4, 14, 15), 1.6)):   # outside the cells: not added
+        fl[ball(c, r)] = 0.5
+    out = fluorescence_seeds(fl, nuclei, foreground, vs)
+    assert out.max() == 2
+    assert out[ball((4, 9, 9), 1.0)].min() == 2
+    np.testing.assert_array_equal(out[nuclei > 0], 1)
+    assert out.dtype == np.int32 and nuclei.max() == 1  # the input is left alone
