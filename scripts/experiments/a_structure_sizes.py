@@ -15,9 +15,10 @@ if __name__ == "__main__":
     p.add_argument("--model", default="default")
     p.add_argument("--n-per-type", type=int, default=2)
     p.add_argument("--shape", type=int, nargs=3, default=[32, 192, 192])
+    p.add_argument("--tta", type=int, default=0, help="test-time augmentations (0, 2, 4, 8)")
     args = p.parse_args()
     setup(args)
     print(markdown_table(structures_by_size(args.out, model=args.model,
                                             n_per_type=args.n_per_type, shape=args.shape,
-                                            batch_size=args.batch_size,
+                                            batch_size=args.batch_size, tta=args.tta,
                                             data_dir=args.data_dir)))

@@ -122,10 +122,12 @@ SIZE_BINS_UM3: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, np.inf)
 def structures_by_size(out_dir: str | Path, model: str = "default",
                        cell_types: Sequence[str] | None = None, n_per_type: int = 2,
                        shape: Sequence[int] = SMALL_SHAPE, data_dir: str | Path | None = None,
-                       batch_size: int = 2, within_um: float = 0.5) -> pd.DataFrame:
+                       batch_size: int = 2, within_um: float = 0.5, tta: int = 0
+                       ) -> pd.DataFrame:
     """Fraction of true structures matched within ``within_um``, by their detected volume.
 
-    Same held-out FOVs and detection as :func:`run`; writes ``structures_by_size.csv``.
+    Same held-out FOVs and detection as :func:`run` (``tta``: test-time augmentations);
+    writes ``structures_by_size.csv``.
     """
     from ...io.paired import read_paired
     from ...simulate import CELL_TYPES
@@ -134,7 +136,7 @@ def structures_by_size(out_dir: str | Path, model: str = "default",
 
     manifest = make_fovs(data_dir or Path(out_dir) / "data", list(cell_types or CELL_TYPES),
                          n_per_type, shape)
-    predict = model_predictor(load_model(model), batch_size=batch_size)
+    predict = model_predictor(load_model(model), tta=tta, batch_size=batch_size)
     rows = []
     for fov in find_fovs(manifest):
         sample = read_paired(fov.path, targets=None)
