@@ -46,3 +46,19 @@ def test_cli_refuses_bad_options(tmp_path, capsys):
     rc = main(["segment", str(tmp_path / "x.npy"), "-o", str(tmp_path), "--fl", "infer"])
     assert rc == 2
     assert "--fl" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (["--method", "watershed"], "infer"),  # the RI2FL route classifies inferred fluorescence
+    (["--method", "watershed", "--fl", "none"], "none"),
+    ([], "none"),
+])
+def test_watershed_classifies_inferred_fluorescence_unless_told(argv, expected):
+    import argparse
+
+    from ri2fl.cli.segment import _options, add_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    options = _options(parser.parse_args(["x.h5", "-o", "out", *argv]))
+    assert options["fl"] == expected
