@@ -51,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cell-model", default="cell-default",
                         help="cell network for --method network: shipped name or checkpoint")
     parser.add_argument("--fl-model", default="default",
-                        help="fluorescence model for --fl infer (default: default)")
+                        help="fluorescence model for the watershed route (default: default)")
     parser.add_argument("--cell-assign", choices=("flood", "argmax"), default="flood",
                         help="network route: grow cells from the voxels the cell network is "
                              "sure of (flood, default) or give each voxel to its most "
