@@ -144,16 +144,16 @@ def band_pass(fl: np.ndarray, voxel_size_um: Sequence[float], radius_um: float) 
     return difference_of_gaussians(np.asarray(fl, dtype=np.float32), low, 3 * low)
 
 
-def detection_threshold(true_fl: np.ndarray, voxel_size_um: Sequence[float],
+def detection_threshold(fl: np.ndarray, voxel_size_um: Sequence[float],
                         kind: str = "lipid_droplets", response: np.ndarray | None = None
                         ) -> float:
-    """The threshold :func:`match_structures` applies to both volumes, from the true one.
+    """Band-pass threshold of one volume: a fraction of its strongest response, above a floor.
 
     ``response`` is the volume's :func:`band_pass`, when already computed.
     """
     k = _kind(kind)
     if response is None:
-        response = band_pass(true_fl, voxel_size_um, k.radius_um)
+        response = band_pass(fl, voxel_size_um, k.radius_um)
     top = float(np.percentile(response, 99.9))
     return max(k.rel_threshold * top, k.min_threshold)
 

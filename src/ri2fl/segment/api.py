@@ -234,11 +234,9 @@ def _watershed_route(ri: np.ndarray, vs: tuple, medium_index: float,
     outside = ~resize(support, proba.shape[1:], order=0)
     proba[0][outside] = 1.0
     proba[1:, outside] = 0.0
-    membrane = channels[list(clf.channels).index("membrane")] \
-        if "membrane" in clf.channels else None
-    nucleus_fl = channels[list(clf.channels).index("nucleus")] \
-        if "nucleus" in clf.channels else None
-    cells, nuclei = watershed_cells(proba, work, membrane=membrane, nucleus_fl=nucleus_fl)
+    named = dict(zip(clf.channels, channels, strict=True))
+    cells, nuclei = watershed_cells(proba, work, membrane=named.get("membrane"),
+                                    nucleus_fl=named.get("nucleus"))
     canonical_shape = prob["nucleus"].shape
     prob = dict(prob)
     prob["nucleus"] = resize(proba[2], canonical_shape, order=1)

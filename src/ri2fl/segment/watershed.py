@@ -252,7 +252,7 @@ def fluorescence_seeds(nucleus_fl: np.ndarray, nuclei: np.ndarray, foreground: n
 
     The forest learns what a nucleus looks like from nuclei the fluorescence model paints
     brightly; small crowded nuclei it paints dimmer and only in part (mean 0.10-0.19 where
-    others hold 0.4-0.55) get nucleus probabilities under the threshold, and their cells
+    others hold 0.32-0.55) get nucleus probabilities under the threshold, and their cells
     are lost or go to a neighbour. Blobs of the lightly smoothed fluorescence above
     ``threshold``, inside the cell foreground, at least ``min_volume_um3`` large and further
     than ``gap_um`` from every classified nucleus become nuclei too.
