@@ -209,3 +209,32 @@ def test_empty_patches_are_mixed_in_with_zero_targets(paired_folder):
     assert all(np.array_equal(plain[i][0], again[i][0]) for i in range(40))
     with pytest.raises(ConfigError, match="empty_source"):
         PatchDataset(vols, (6, 12, 12), n_patches=4, empty_p=0.2)
+
+
+def test_structure_sampling_centres_small_structures_as_often_as_large_ones():
+    from ri2fl.data import PairedVolume
+
+    shape = (12, 48, 48)
+    target = np.zeros((1, *shape), np.float32)
+    target[0, 2:10, 4:28, 4:28] = 1.0   # one large structure: 4608 voxels
+    target[0, 6, 40, 40] = 1.0          # one droplet of a single voxel
+    vol = PairedVolume(input=np.zeros((1, *shape), np.float32), target=target, path="x")
+    kwargs = {"n_patches": 300, "seed": 0, "foreground_p": 1.0}
+
+    def small_centred(ds):
+        return np.mean([bool(ds[i][1][0, :, :, :].sum() < 50) for i in range(len(ds))])
+
+    by_voxel = small_centred(PatchDataset([vol], (4, 8, 8), **kwargs))
+    by_structure = small_centred(PatchDataset([vol], (4, 8, 8), sampling="structures", **kwargs))
+    assert by_voxel < 0.02          # 1 voxel in 4609
+    assert 0.35 < by_structure < 0.65  # one structure in two
+
+
+def test_unknown_sampling_is_a_config_error():
+    from ri2fl.data import PairedVolume
+    from ri2fl.errors import ConfigError
+
+    vol = PairedVolume(input=np.zeros((1, 4, 8, 8), np.float32),
+                       target=np.zeros((1, 4, 8, 8), np.float32), path="x")
+    with pytest.raises(ConfigError, match="sampling"):
+        PatchDataset([vol], (4, 8, 8), n_patches=1, sampling="cells")

@@ -10,6 +10,7 @@ import yaml
 
 from ..constants import CANONICAL_VOXEL_SIZE_UM, TARGETS
 from ..errors import ConfigError
+from ..data.dataset import SAMPLINGS
 
 __all__ = ["DEFAULTS", "TASKS", "load_config", "merge"]
 
@@ -30,6 +31,7 @@ DEFAULTS: dict[str, Any] = {
         "medium_index": None,    # override the files' medium index
         "foreground_p": 0.9,     # probability that a patch is centred on a target's signal
         "empty_p": 0.0,          # probability of a patch of bare medium (RI input only)
+        "sampling": "voxels",    # "structures": centre on each connected structure alike
         "threshold": 0.1,        # target value counted as signal
         "max_files": None,       # use at most this many files per split
         "cache_dtype": "float32",  # float16 halves the memory of the loaded volumes
@@ -152,5 +154,8 @@ def _validate(cfg: dict[str, Any]) -> None:
     if empty_p > 0 and cfg["input_kind"] != "ri":
         raise ConfigError("data.empty_p needs RI input (bare medium is simulated as RI)",
                           "data.empty_p", "set empty_p: 0 for brightfield or DIC")
+    if cfg["data"]["sampling"] not in SAMPLINGS:
+        raise ConfigError(f"unknown data.sampling {cfg['data']['sampling']!r}", "data.sampling",
+                          f"choose one of {SAMPLINGS}")
     if cfg["metric"] not in (None, "pcc", "dice"):
         raise ConfigError(f"unknown metric {cfg['metric']!r}", "metric", "choose pcc or dice")

@@ -263,8 +263,9 @@ class Trainer:
         self.train_set = PatchDataset(
             train_vols, n_patches=cfg["steps_per_epoch"] * cfg["batch_size"] * self.dist.world,
             augment=build_augmentation(cfg["augment"]), seed=cfg["seed"],
-            rescale=cfg["rescale"], **common, **self._empty_patches())
-        # fixed patches, never augmented: comparable from one epoch to the next
+            rescale=cfg["rescale"], sampling=data["sampling"], **common, **self._empty_patches())
+        # fixed patches, never augmented, drawn the default way: comparable from one epoch
+        # (and one configuration) to the next
         self.val_set = PatchDataset(val_vols, n_patches=cfg["val_patches"], augment=None,
                                     seed=cfg["seed"] + 1, **common)
         self.sampler = dist_utils.sampler(self.train_set, self.dist)
