@@ -7,7 +7,12 @@ import pandas as pd
 import pytest
 
 from ri2fl.evaluate.experiments.common import markdown_table, mean_sd
-from ri2fl.evaluate.experiments.generalisation import generalisation_table, structure_summary
+from ri2fl.evaluate.experiments.generalisation import (
+    degraded_copies,
+    generalisation_table,
+    grid_copy,
+    structure_summary,
+)
 
 
 def test_structure_summary_pools_counts_not_fractions():
@@ -59,3 +64,37 @@ def test_bleaching_ratios_cover_the_same_targets_for_true_and_inferred():
     assert last.loc["lipid_droplets", "inferred_relative"] == 1.0
     # no true signal: no ratio in either column
     assert last.loc["nucleolus", ["true_relative", "inferred_relative"]].isna().all()
+
+
+def test_grid_copy_keeps_large_structures_and_loses_the_finest():
+    from ri2fl.evaluate.structures import match_structures
+
+    voxel, coarse = (0.2, 0.15, 0.15), (0.4, 0.3, 0.3)
+    zz, yy, xx = np.meshgrid(*[np.arange(n) * v for n, v in zip((24, 48, 48), voxel)],
+                             indexing="ij")
+    fl = np.zeros((24, 48, 48), np.float32)
+    for cz, cy, cx, r in ((2.4, 2.0, 2.0, 0.8), (2.4, 5.0, 5.0, 0.8)):
+        fl[(zz - cz) ** 2 + (yy - cy) ** 2 + (xx - cx) ** 2 <= r ** 2] = 1.0
+    copy = grid_copy(fl, voxel, coarse)
+    assert copy.shape == fl.shape
+    assert match_structures(fl, copy, voxel, "lipid_droplets").fraction_within(0.5) == 1.0
+    assert np.array_equal(grid_copy(fl, voxel, voxel), fl)  # the same grid changes nothing
+    dot = np.zeros_like(fl)
+    dot[12, 24, 24] = 1.0  # one voxel: the coarse grid smears it to a fraction of its peak
+    assert grid_copy(dot, voxel, coarse).max() < 0.6
+
+
+def test_degraded_copies_of_a_droplet_are_all_found_again():
+    from ri2fl.evaluate.structures import match_structures
+
+    voxel = (0.2, 0.15, 0.15)
+    zz, yy, xx = np.meshgrid(*[np.arange(n) * v for n, v in zip((24, 48, 48), voxel)],
+                             indexing="ij")
+    fl = ((zz - 2.4) ** 2 + (yy - 3.6) ** 2 + (xx - 3.6) ** 2 <= 0.7 ** 2).astype(np.float32)
+    copies = degraded_copies(fl, voxel, (0.4, 0.3, 0.3))
+    assert set(copies) == {"x0.8", "blur0.15_x0.8_noise0.01", "blur0.3", "grid"}
+    assert np.allclose(copies["x0.8"], 0.8 * fl)
+    assert copies["blur0.3"].max() < 1.0 and abs(copies["blur0.3"].sum() - fl.sum()) < 1.0
+    for copy in copies.values():
+        assert copy.shape == fl.shape
+        assert match_structures(fl, copy, voxel, "lipid_droplets").fraction_within(0.5) == 1.0

@@ -9,8 +9,8 @@ from typing import Any
 import yaml
 
 from ..constants import CANONICAL_VOXEL_SIZE_UM, TARGETS
-from ..errors import ConfigError
 from ..data.dataset import SAMPLINGS
+from ..errors import ConfigError
 
 __all__ = ["DEFAULTS", "TASKS", "load_config", "merge"]
 

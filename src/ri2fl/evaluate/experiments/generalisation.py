@@ -115,6 +115,18 @@ def run(out_dir: str | Path, model: str = "default", cell_types: Sequence[str] |
     return summary
 
 
+def grid_copy(fl: np.ndarray, voxel_size_um: Sequence[float],
+              grid_um: Sequence[float]) -> np.ndarray:
+    """``fl`` resampled to ``grid_um`` and back (linear, as targets and predictions are).
+
+    What a model on that grid would output at best: the detail it cannot hold is gone.
+    """
+    from ...preprocess import resample, resample_to_shape
+
+    coarse = np.asarray(resample(fl, tuple(voxel_size_um), tuple(grid_um), order=1))
+    return np.asarray(resample_to_shape(coarse, np.shape(fl), order=1), np.float32)
+
+
 #: Volume classes (µm³) of :func:`structures_by_size`: a 0.55 µm droplet is 0.7 µm³.
 SIZE_BINS_UM3: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, np.inf)
 
@@ -127,7 +139,9 @@ def structures_by_size(out_dir: str | Path, model: str = "default",
     """Fraction of true structures matched within ``within_um``, by their detected volume.
 
     Same held-out FOVs and detection as :func:`run` (``tta``: test-time augmentations);
-    writes ``structures_by_size.csv``.
+    writes ``structures_by_size.csv``. Beside the model, ``matched_on_grid``: what a perfect
+    model on the network's grid would match, the truth resampled to that grid and back as
+    training targets and predictions are (:func:`grid_copy`).
     """
     from ...io.paired import read_paired
     from ...simulate import CELL_TYPES
@@ -136,19 +150,88 @@ def structures_by_size(out_dir: str | Path, model: str = "default",
 
     manifest = make_fovs(data_dir or Path(out_dir) / "data", list(cell_types or CELL_TYPES),
                          n_per_type, shape)
-    predict = model_predictor(load_model(model), tta=tta, batch_size=batch_size)
+    net = load_model(model)
+    predict = model_predictor(net, tta=tta, batch_size=batch_size)
     rows = []
     for fov in find_fovs(manifest):
         sample = read_paired(fov.path, targets=None)
         maps = predict(sample)
         for target, kind in TARGET_KINDS.items():
-            m = match_structures(sample.fl[target], maps.fl[target], sample.voxel_size_um, kind)
-            rows += [{"target": target, "volume_um3": v, "matched": hit}
-                     for v, hit in zip(m.true_volume_um3, m.matched_within(within_um))]
+            true, voxel = sample.fl[target], sample.voxel_size_um
+            m = match_structures(true, maps.fl[target], voxel, kind)
+            on_grid = match_structures(true, grid_copy(true, voxel, net.voxel_size_um), voxel,
+                                       kind)
+            rows += [{"target": target, "volume_um3": v, "matched": hit, "matched_on_grid": g}
+                     for v, hit, g in zip(m.true_volume_um3, m.matched_within(within_um),
+                                          on_grid.matched_within(within_um))]
     per = pd.DataFrame(rows)
     per["volume_class_um3"] = pd.cut(per["volume_um3"], SIZE_BINS_UM3, right=False)
-    table = (per.groupby(["target", "volume_class_um3"], observed=True)["matched"]
-             .agg(n_true="size", matched="mean").reset_index())
+    table = (per.groupby(["target", "volume_class_um3"], observed=True)
+             .agg(n_true=("matched", "size"), matched=("matched", "mean"),
+                  matched_on_grid=("matched_on_grid", "mean")).reset_index())
     table["volume_class_um3"] = table["volume_class_um3"].astype(str)
     write_csv(table, Path(out_dir) / "structures_by_size.csv")
+    return table
+
+
+def degraded_copies(fl: np.ndarray, voxel_size_um: Sequence[float], grid_um: Sequence[float],
+                    seed: int = 0) -> dict[str, np.ndarray]:
+    """Copies of a true volume that a perfect detector should still match structure by structure.
+
+    ``x0.8`` (uniformly dimmer), ``blur0.15_x0.8_noise0.01`` (blurred by a Gaussian of
+    σ = 0.15 µm, dimmer, Gaussian noise of s.d. 0.01), ``blur0.3`` (σ = 0.3 µm) and ``grid``
+    (:func:`grid_copy` on ``grid_um``, the best a model on that grid could output).
+    """
+    from scipy import ndimage as ndi
+
+    fl = np.asarray(fl, np.float32)
+    rng = np.random.default_rng(seed)
+
+    def blur(sigma_um: float) -> np.ndarray:
+        return ndi.gaussian_filter(fl, [sigma_um / v for v in voxel_size_um])
+
+    return {
+        "x0.8": 0.8 * fl,
+        "blur0.15_x0.8_noise0.01": (0.8 * blur(0.15)
+                                    + rng.normal(0, 0.01, fl.shape)).astype(np.float32),
+        "blur0.3": blur(0.3),
+        "grid": grid_copy(fl, voxel_size_um, grid_um),
+    }
+
+
+def detection_floor(out_dir: str | Path, grid_um: Sequence[float] = (0.4, 0.3, 0.3),
+                    cell_types: Sequence[str] | None = None, n_per_type: int = 2,
+                    shape: Sequence[int] = SMALL_SHAPE, data_dir: str | Path | None = None,
+                    thresholds: Sequence[str] = ("each", "true"), within_um: float = 0.5
+                    ) -> pd.DataFrame:
+    """How many true structures the detection finds again in degraded copies of the truth.
+
+    No model is involved: this is the ceiling of the structure test on the held-out FOVs of
+    :func:`run` for a prediction that differs from the truth only by such a degradation
+    (:func:`degraded_copies`), per detection threshold rule (``match_structures``'
+    ``threshold``). Writes ``detection_floor.csv``: target, copy, threshold, n_true, matched.
+    """
+    from ...io.paired import read_paired
+    from ...simulate import CELL_TYPES
+    from ..runner import find_fovs
+    from ..structures import TARGET_KINDS, match_structures
+
+    manifest = make_fovs(data_dir or Path(out_dir) / "data", list(cell_types or CELL_TYPES),
+                         n_per_type, shape)
+    counts: dict[tuple[str, str, str], list[int]] = {}
+    for fov in find_fovs(manifest):
+        sample = read_paired(fov.path, targets=list(TARGET_KINDS))
+        voxel = sample.voxel_size_um
+        for target, kind in TARGET_KINDS.items():
+            true = sample.fl[target]
+            for name, copy in degraded_copies(true, voxel, grid_um).items():
+                for rule in thresholds:
+                    m = match_structures(true, copy, voxel, kind, threshold=rule)
+                    tally = counts.setdefault((target, name, rule), [0, 0])
+                    tally[0] += m.n_true
+                    tally[1] += int(m.matched_within(within_um).sum())
+    table = pd.DataFrame([{"target": t, "copy": c, "threshold": r, "n_true": n,
+                           "matched": k / n if n else np.nan}
+                          for (t, c, r), (n, k) in counts.items()])
+    write_csv(table, Path(out_dir) / "detection_floor.csv")
     return table

@@ -1,0 +1,23 @@
+"""Experiment (a), structures: the detection's own ceiling on degraded copies of the truth.
+
+    python scripts/experiments/a_detection_floor.py -o runs/experiments/a_detection_floor
+"""
+
+from __future__ import annotations
+
+from _common import parser
+
+from ri2fl.evaluate.experiments.common import markdown_table
+from ri2fl.evaluate.experiments.generalisation import detection_floor
+
+if __name__ == "__main__":
+    p = parser(__doc__, "runs/experiments/a_detection_floor")
+    p.add_argument("--grid", type=float, nargs=3, default=[0.4, 0.3, 0.3],
+                   help="model grid (z y x, µm) of the 'grid' copy: the default model's")
+    p.add_argument("--n-per-type", type=int, default=2)
+    p.add_argument("--shape", type=int, nargs=3, default=[32, 192, 192])
+    args = p.parse_args()
+    table = detection_floor(args.out, grid_um=args.grid, n_per_type=args.n_per_type,
+                            shape=args.shape, data_dir=args.data_dir)
+    print(markdown_table(table.pivot_table(index=["target", "copy"], columns="threshold",
+                                           values="matched").round(3).reset_index()))
