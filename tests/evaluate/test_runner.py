@@ -128,6 +128,28 @@ def test_perfect_prediction_scores(paired_dataset, tmp_path):
     assert np.allclose(res.metrics["pcc"], 1.0) and np.allclose(res.metrics["ssim"], 1.0)
     assert np.isinf(res.metrics["psnr"]).all()
     assert metrics.mae(np.ones(3), np.ones(3)) == 0
+    # every true droplet found again, at distance 0, in the per-structure tables
+    found = pd.read_csv(tmp_path / "o" / "structures.csv")
+    droplets = found[found["target"] == "lipid_droplets"]
+    n_droplets = res.metrics.loc[res.metrics["target"] == "lipid_droplets", "n_true"].sum()
+    assert len(droplets) == n_droplets > 0
+    assert droplets["matched_0.5um"].all() and np.allclose(droplets["distance_um"], 0)
+    by_size = pd.read_csv(tmp_path / "o" / "structures_by_size.csv")
+    assert by_size.loc[by_size["target"] == "lipid_droplets", "n_true"].sum() == n_droplets
+    assert (by_size["matched_0.5um"] == 1.0).all()
+
+
+def test_per_structure_records_say_which_droplets_a_model_misses(paired_dataset, tmp_path):
+    def no_droplets(sample):
+        fl = dict(sample.fl)
+        fl["lipid_droplets"] = np.zeros_like(fl["lipid_droplets"])
+        return PredictionMaps(fl=fl)
+
+    res = run_evaluation({"m": no_droplets}, paired_dataset, tmp_path / "m", n_panels=0)
+    droplets = res.structures[res.structures["target"] == "lipid_droplets"]
+    assert len(droplets) > 0 and not droplets["matched_0.5um"].any()
+    assert droplets["distance_um"].isna().all()
+    assert {"model", "fov", "cell_type", "volume_um3"} <= set(res.structures.columns)
 
 
 def test_align_z_corrects_ri_fl_misregistration(paired_dataset, tmp_path):

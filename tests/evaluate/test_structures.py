@@ -123,3 +123,18 @@ def test_a_uniformly_dimmer_prediction_finds_the_same_structures(droplets):
     assert empty.n_pred == 0 and empty.fraction_matched == 0.0
     with pytest.raises(ConfigError, match="threshold"):
         match_structures(true, dim, VS, threshold="otsu")
+
+
+def test_matched_by_size_counts_per_volume_class():
+    import pandas as pd
+
+    from ri2fl.evaluate.structures import matched_by_size
+
+    records = pd.DataFrame({"target": ["lipid_droplets"] * 4,
+                            "volume_um3": [0.2, 0.3, 1.5, 5.0],
+                            "matched_0.5um": [False, True, True, True]})
+    table = matched_by_size(records).set_index("volume_class_um3")
+    assert table.loc["[0.0, 0.5)", "n_true"] == 2
+    assert table.loc["[0.0, 0.5)", "matched_0.5um"] == 0.5
+    assert table.loc["[2.0, inf)", "matched_0.5um"] == 1.0
+    assert "[0.5, 1.0)" not in table.index  # empty classes are left out

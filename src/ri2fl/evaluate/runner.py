@@ -24,7 +24,7 @@ from ..errors import ConfigError, InputError
 from ..io.paired import PairedSample, read_paired
 from ..progress import progress
 from .metrics import mae, pcc, psnr, ssim
-from .structures import TARGET_KINDS, match_structures
+from .structures import TARGET_KINDS, match_structures, matched_by_size, structure_records
 
 log = logging.getLogger(__name__)
 
@@ -199,9 +199,13 @@ def uncertainty_error_spearman(uncertainty: np.ndarray, true: np.ndarray, pred: 
 
 def score_target(true: np.ndarray, pred: np.ndarray, voxel_size_um: Sequence[float],
                  target: str, uncertainty: np.ndarray | None = None,
-                 cell_mask: np.ndarray | None = None, structures: bool = True
-                 ) -> dict[str, float]:
-    """All metrics of one target of one FOV (a metrics.csv row without the identifiers)."""
+                 cell_mask: np.ndarray | None = None, structures: bool = True,
+                 per_structure: list[dict] | None = None) -> dict[str, float]:
+    """All metrics of one target of one FOV (a metrics.csv row without the identifiers).
+
+    ``per_structure``, when given, receives one :func:`~.structures.structure_records` record
+    per true structure (with its ``target``).
+    """
     present = float(np.max(true)) >= MIN_TRUE_SIGNAL
     row: dict[str, float] = {
         "pcc": pcc(true, pred) if present else float("nan"), "ssim": ssim(true, pred),
@@ -213,6 +217,8 @@ def score_target(true: np.ndarray, pred: np.ndarray, voxel_size_um: Sequence[flo
                     "fraction_matched": s.fraction_matched,
                     "fraction_within_0.5um": s.fraction_within(0.5),
                     "mean_distance_um": s.mean_distance_um, "intensity_r": s.intensity_r})
+        if per_structure is not None:
+            per_structure += [{"target": target, **r} for r in structure_records(s)]
     if uncertainty is not None:
         inside = cell_mask if cell_mask is not None and cell_mask.any() else None
         row["uncertainty_mean"] = float(np.mean(uncertainty[inside] if inside is not None
@@ -223,8 +229,12 @@ def score_target(true: np.ndarray, pred: np.ndarray, voxel_size_um: Sequence[flo
 
 
 def score_fov(sample: PairedSample, maps: PredictionMaps, targets: Sequence[str],
-              structures: bool = True) -> list[dict[str, Any]]:
-    """Rows (one per target) comparing one FOV's prediction with its true fluorescence."""
+              structures: bool = True, per_structure: list[dict] | None = None
+              ) -> list[dict[str, Any]]:
+    """Rows (one per target) comparing one FOV's prediction with its true fluorescence.
+
+    ``per_structure``: see :func:`score_target`.
+    """
     cell_mask = sample.masks.get("membrane")
     rows = []
     for target in targets:
@@ -237,7 +247,8 @@ def score_fov(sample: PairedSample, maps: PredictionMaps, targets: Sequence[str]
                              hint="the predictor must return maps on the input grid")
         row = {"target": target}
         row.update(score_target(true, pred, sample.voxel_size_um, target,
-                                maps.uncertainty(target), cell_mask, structures))
+                                maps.uncertainty(target), cell_mask, structures,
+                                per_structure))
         rows.append(row)
     return rows
 
@@ -368,12 +379,15 @@ def align_fl_to_ri(sample: PairedSample) -> float:
 def evaluate_fovs(fovs: Sequence[FOV], predictor: Predictor, targets: Sequence[str] | None = None,
                   structures: bool = True,
                   on_fov: Callable[[FOV, PairedSample, PredictionMaps], None] | None = None,
-                  desc: str = "evaluate", align_z: bool = False) -> pd.DataFrame:
+                  desc: str = "evaluate", align_z: bool = False,
+                  per_structure: list[dict] | None = None) -> pd.DataFrame:
     """Predict and score every FOV; one row per FOV and target.
 
     ``on_fov(fov, sample, maps)`` is called after each FOV (e.g. to draw its figure) so that
     nothing but the metrics is kept in memory. With ``align_z`` the true fluorescence is first
     shifted along z onto the RI (:func:`align_fl_to_ri`; column ``z_shift_vox``).
+    ``per_structure``, when given, receives one record per true structure (FOV identifiers,
+    target, volume, distance to its match, matched within 0.5 µm).
     """
     rows = []
     for fov in progress(fovs, desc=desc):
@@ -383,8 +397,11 @@ def evaluate_fovs(fovs: Sequence[FOV], predictor: Predictor, targets: Sequence[s
         if align_z and sample.fl:
             ids["z_shift_vox"] = align_fl_to_ri(sample)
         maps = predictor(sample)
-        for row in score_fov(sample, maps, use, structures):
+        found: list[dict] = []
+        for row in score_fov(sample, maps, use, structures, found):
             rows.append({**ids, **row})
+        if per_structure is not None:
+            per_structure += [{**ids, **r} for r in found]
         if on_fov is not None:
             on_fov(fov, sample, maps)
     if not rows:
@@ -469,6 +486,8 @@ class EvaluationResult:
     tests: pd.DataFrame | None
     out_dir: Path
     files: dict[str, Path] = field(default_factory=dict)
+    #: one row per model, FOV and true structure (``structures.csv``); empty without any.
+    structures: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _write_csv(table: pd.DataFrame, path: Path) -> Path:
@@ -500,7 +519,9 @@ def run_evaluation(predictors: Mapping[str, Predictor], data: str | Path, out_di
     out_dir : path
         Receives ``metrics.csv`` (one row per model, FOV and target), ``summary.csv``
         (mean ± s.d. by model, cell type and target), ``ttests.csv`` (several models),
-        ``figures/*.png`` and ``report.html``.
+        ``structures.csv`` (one row per model, FOV and true structure: volume, distance to its
+        match) and ``structures_by_size.csv`` (fraction matched within 0.5 µm per volume
+        class), ``figures/*.png`` and ``report.html``.
     n_panels : int
         Max-projection panels drawn per model: the first FOV of each cell type, up to
         ``n_panels``.
@@ -519,6 +540,7 @@ def run_evaluation(predictors: Mapping[str, Predictor], data: str | Path, out_di
     files: dict[str, Path] = {}
     panels: list[Path] = []
     tables = []
+    records: list[dict] = []
     for name, predictor in predictors.items():
         kind = (input_kinds or {}).get(name, "ri")
         drawn: set[str] = set()
@@ -536,14 +558,22 @@ def run_evaluation(predictors: Mapping[str, Predictor], data: str | Path, out_di
                 fig_dir / f"panel_{_safe(name)}_{_safe(fov.fov)}.png",
                 title=f"{name}: {fov.fov} ({fov.cell_type})", input_name=kind.upper()))
 
+        found: list[dict] = []
         table = evaluate_fovs(fovs, predictor, targets, structures, on_fov=draw,
-                              desc=f"evaluate {name}", align_z=align_z)
+                              desc=f"evaluate {name}", align_z=align_z, per_structure=found)
         table.insert(0, "model", name)
         tables.append(table)
+        records += [{"model": name, **r} for r in found]
     metrics = pd.concat(tables, ignore_index=True)
     summary = summarise(metrics, by=("model", "cell_type", "target"))
     files["metrics"] = _write_csv(metrics, out_dir / "metrics.csv")
     files["summary"] = _write_csv(summary, out_dir / "summary.csv")
+    per_structure = pd.DataFrame(records)
+    by_size = None
+    if len(per_structure):
+        files["structures"] = _write_csv(per_structure, out_dir / "structures.csv")
+        by_size = matched_by_size(per_structure, by=("model", "target"))
+        files["structures_by_size"] = _write_csv(by_size, out_dir / "structures_by_size.csv")
     tests = None
     names = list(predictors)
     sections: list[tuple[str, list[str]]] = []
@@ -573,10 +603,15 @@ def run_evaluation(predictors: Mapping[str, Predictor], data: str | Path, out_di
             rows = summ[summ["cell_type"] == "all"]
             frags.insert(1, table_html(rows[["target", *struct]]))
         sections.append((f"{name}: metrics by cell type and target", frags))
+    if by_size is not None:
+        sections.append(("Structures matched within 0.5 µm, by their volume in the truth", [
+            "<p>Structures detected in the true fluorescence, per volume class (µm³), and the "
+            "fraction of them matched by a structure of the prediction within 0.5 µm.</p>",
+            table_html(by_size)]))
     sections.append(("Max projections: input | true | inferred | uncertainty",
                      [image_tag(p, p.stem) for p in panels]))
     files["report"] = write_report(
         out_dir / "report.html", title, sections,
         note=f"{len(fovs)} FOVs from {data} (split {split or 'all'}); metrics on the fixed "
              "fluorescence scale: PSNR = 10 log10(1/MSE), SSIM with a 7-voxel Gaussian window.")
-    return EvaluationResult(metrics, summary, tests, out_dir, files)
+    return EvaluationResult(metrics, summary, tests, out_dir, files, per_structure)

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+import pandas as pd
 from scipy import ndimage as ndi
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
@@ -303,6 +304,37 @@ def match_structures(true_fl: np.ndarray, pred_fl: np.ndarray,
     )
 
 
+#: Volume classes (µm³) of :func:`matched_by_size`: a droplet of 0.55 µm radius is 0.7 µm³.
+SIZE_BINS_UM3: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, np.inf)
+
+
+def structure_records(match: StructureMatch, within_um: float = 0.5) -> list[dict]:
+    """One record per true structure: its volume, whether and how far it was matched."""
+    dist = np.full(match.n_true, np.nan)
+    dist[match.pairs[:, 0]] = match.distances_um
+    hit = match.matched_within(within_um)
+    return [{"kind": match.kind, "volume_um3": float(v), "distance_um": float(d),
+             f"matched_{within_um:g}um": bool(h)}
+            for v, d, h in zip(match.true_volume_um3, dist, hit)]
+
+
+def matched_by_size(records: pd.DataFrame, matched: str | Sequence[str] = "matched_0.5um",
+                    by: Sequence[str] = ("target",),
+                    bins: Sequence[float] = SIZE_BINS_UM3) -> pd.DataFrame:
+    """Fraction of true structures matched per volume class (and ``by`` columns).
+
+    ``records`` holds :func:`structure_records` rows (with a ``target`` column, say);
+    ``matched`` names one or several boolean columns to average.
+    """
+    cols = [matched] if isinstance(matched, str) else list(matched)
+    table = records.assign(volume_class_um3=pd.cut(records["volume_um3"], list(bins),
+                                                   right=False))
+    out = (table.groupby([*by, "volume_class_um3"], observed=True)
+           .agg(n_true=(cols[0], "size"), **{c: (c, "mean") for c in cols}).reset_index())
+    out["volume_class_um3"] = out["volume_class_um3"].astype(str)
+    return out
+
+
 #: Which fluorescence target holds which kind of structure.
 TARGET_KINDS: dict[str, str] = {
     "lipid_droplets": "lipid_droplets",
@@ -311,6 +343,7 @@ TARGET_KINDS: dict[str, str] = {
 }
 
 __all__ = [
-    "KINDS", "TARGET_KINDS", "StructureKind", "StructureMatch", "Structures", "band_pass",
-    "detect_structures", "detection_threshold", "match_centroids", "match_structures",
+    "KINDS", "SIZE_BINS_UM3", "TARGET_KINDS", "StructureKind", "StructureMatch", "Structures",
+    "band_pass", "detect_structures", "detection_threshold", "match_centroids",
+    "match_structures", "matched_by_size", "structure_records",
 ]

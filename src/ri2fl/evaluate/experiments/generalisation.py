@@ -127,10 +127,6 @@ def grid_copy(fl: np.ndarray, voxel_size_um: Sequence[float],
     return np.asarray(resample_to_shape(coarse, np.shape(fl), order=1), np.float32)
 
 
-#: Volume classes (µm³) of :func:`structures_by_size`: a 0.55 µm droplet is 0.7 µm³.
-SIZE_BINS_UM3: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, np.inf)
-
-
 def structures_by_size(out_dir: str | Path, model: str = "default",
                        cell_types: Sequence[str] | None = None, n_per_type: int = 2,
                        shape: Sequence[int] = SMALL_SHAPE, data_dir: str | Path | None = None,
@@ -143,33 +139,29 @@ def structures_by_size(out_dir: str | Path, model: str = "default",
     model on the network's grid would match, the truth resampled to that grid and back as
     training targets and predictions are (:func:`grid_copy`).
     """
-    from ...io.paired import read_paired
     from ...simulate import CELL_TYPES
-    from ..runner import find_fovs
-    from ..structures import TARGET_KINDS, match_structures
+    from ..runner import PredictionMaps, evaluate_fovs, find_fovs, score_fov
+    from ..structures import TARGET_KINDS, matched_by_size
 
     manifest = make_fovs(data_dir or Path(out_dir) / "data", list(cell_types or CELL_TYPES),
                          n_per_type, shape)
     net = load_model(model)
-    predict = model_predictor(net, tta=tta, batch_size=batch_size)
-    rows = []
-    for fov in find_fovs(manifest):
-        sample = read_paired(fov.path, targets=None)
-        maps = predict(sample)
-        for target, kind in TARGET_KINDS.items():
-            true, voxel = sample.fl[target], sample.voxel_size_um
-            m = match_structures(true, maps.fl[target], voxel, kind)
-            on_grid = match_structures(true, grid_copy(true, voxel, net.voxel_size_um), voxel,
-                                       kind)
-            rows += [{"target": target, "volume_um3": v, "matched": hit, "matched_on_grid": g}
-                     for v, hit, g in zip(m.true_volume_um3, m.matched_within(within_um),
-                                          on_grid.matched_within(within_um))]
-    per = pd.DataFrame(rows)
-    per["volume_class_um3"] = pd.cut(per["volume_um3"], SIZE_BINS_UM3, right=False)
-    table = (per.groupby(["target", "volume_class_um3"], observed=True)
-             .agg(n_true=("matched", "size"), matched=("matched", "mean"),
-                  matched_on_grid=("matched_on_grid", "mean")).reset_index())
-    table["volume_class_um3"] = table["volume_class_um3"].astype(str)
+    targets = list(TARGET_KINDS)
+    found: list[dict] = []
+    on_grid: list[dict] = []
+
+    def perfect_on_grid(fov, sample, maps) -> None:
+        copies = {t: grid_copy(sample.fl[t], sample.voxel_size_um, net.voxel_size_um)
+                  for t in targets}
+        score_fov(sample, PredictionMaps(fl=copies), targets, per_structure=on_grid)
+
+    evaluate_fovs(find_fovs(manifest), model_predictor(net, tta=tta, batch_size=batch_size),
+                  targets, on_fov=perfect_on_grid, per_structure=found)
+    per = pd.DataFrame(found)
+    per["matched"] = per["distance_um"] <= within_um  # unmatched: NaN, never within
+    # both lists hold the same true structures in the same order: only the prediction differs
+    per["matched_on_grid"] = pd.DataFrame(on_grid)["distance_um"].to_numpy() <= within_um
+    table = matched_by_size(per, ("matched", "matched_on_grid"))
     write_csv(table, Path(out_dir) / "structures_by_size.csv")
     return table
 
