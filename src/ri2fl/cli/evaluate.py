@@ -19,7 +19,9 @@ Examples:
 
 Writes DIR/metrics.csv (one row per model, FOV and target: pcc, ssim, psnr, mae, structure
 matching and uncertainty columns), DIR/summary.csv (mean and s.d. by model, cell type and
-target), DIR/ttests.csv (several models), DIR/figures/*.png and DIR/report.html.
+target), DIR/structures.csv and DIR/structures_by_size.csv (each true droplet, nucleolus and
+mitochondrial fragment: its volume and whether it was matched within 0.5 µm), DIR/ttests.csv
+(several models), DIR/figures/*.png and DIR/report.html.
 """
 
 
