@@ -474,10 +474,10 @@ def _structure_points(channel: np.ndarray, threshold: float, max_points: int,
         return np.zeros((0, 3), dtype=np.int64)
     flat = np.flatnonzero(labels.ravel())
     flat = flat[np.argsort(labels.ravel()[flat], kind="stable")]  # grouped by structure
-    ends = np.cumsum(np.bincount(labels.ravel()[flat], minlength=n + 1)[1:])
-    starts = ends - np.diff(np.concatenate([[0], ends]))
+    sizes = np.bincount(labels.ravel()[flat], minlength=n + 1)[1:]
+    starts = np.cumsum(sizes) - sizes
     which = rng.integers(0, n, max_points)
-    picks = flat[starts[which] + (rng.random(max_points) * (ends - starts)[which]).astype(int)]
+    picks = flat[starts[which] + (rng.random(max_points) * sizes[which]).astype(int)]
     return np.stack(np.unravel_index(picks, channel.shape), axis=1)
 
 
