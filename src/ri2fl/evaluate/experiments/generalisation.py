@@ -140,8 +140,8 @@ def structures_by_size(out_dir: str | Path, model: str = "default",
     training targets and predictions are (:func:`grid_copy`).
     """
     from ...simulate import CELL_TYPES
-    from ..runner import PredictionMaps, evaluate_fovs, find_fovs, score_fov
-    from ..structures import TARGET_KINDS, matched_by_size
+    from ..runner import evaluate_fovs, find_fovs
+    from ..structures import TARGET_KINDS, match_structures, matched_by_size, structure_records
 
     manifest = make_fovs(data_dir or Path(out_dir) / "data", list(cell_types or CELL_TYPES),
                          n_per_type, shape)
@@ -151,15 +151,18 @@ def structures_by_size(out_dir: str | Path, model: str = "default",
     on_grid: list[dict] = []
 
     def perfect_on_grid(fov, sample, maps) -> None:
-        copies = {t: grid_copy(sample.fl[t], sample.voxel_size_um, net.voxel_size_um)
-                  for t in targets}
-        score_fov(sample, PredictionMaps(fl=copies), targets, per_structure=on_grid)
+        voxel = sample.voxel_size_um
+        for t in (t for t in targets if t in sample.fl):  # the order evaluate_fovs scores in
+            copy = grid_copy(sample.fl[t], voxel, net.voxel_size_um)
+            on_grid.extend(structure_records(match_structures(sample.fl[t], copy, voxel,
+                                                              TARGET_KINDS[t])))
 
     evaluate_fovs(find_fovs(manifest), model_predictor(net, tta=tta, batch_size=batch_size),
                   targets, on_fov=perfect_on_grid, per_structure=found)
     per = pd.DataFrame(found)
     per["matched"] = per["distance_um"] <= within_um  # unmatched: NaN, never within
     # both lists hold the same true structures in the same order: only the prediction differs
+    assert len(on_grid) == len(per), "every true structure once for each prediction"
     per["matched_on_grid"] = pd.DataFrame(on_grid)["distance_um"].to_numpy() <= within_um
     table = matched_by_size(per, ("matched", "matched_on_grid"))
     write_csv(table, Path(out_dir) / "structures_by_size.csv")
