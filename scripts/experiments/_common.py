@@ -21,6 +21,17 @@ def parser(description: str, out: str) -> argparse.ArgumentParser:
     return p
 
 
+def held_out_arguments(p: argparse.ArgumentParser, n_per_type: int = 2,
+                       model: bool = True) -> None:
+    """--model (optional), --n-per-type and --shape of the held-out simulated FOVs."""
+    if model:
+        p.add_argument("--model", default="default",
+                       help="shipped model name, checkpoint or training folder")
+    p.add_argument("--n-per-type", type=int, default=n_per_type, help="FOVs per cell type")
+    p.add_argument("--shape", type=int, nargs=3, default=[32, 192, 192],
+                   help="FOV shape (z y x voxels)")
+
+
 def setup(args: argparse.Namespace) -> None:
     import torch
 

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from _common import parser
+from _common import held_out_arguments, parser
 
 from ri2fl.evaluate.experiments.common import markdown_table
 from ri2fl.evaluate.experiments.generalisation import detection_floor
@@ -14,8 +14,7 @@ if __name__ == "__main__":
     p = parser(__doc__, "runs/experiments/a_detection_floor")
     p.add_argument("--grid", type=float, nargs=3, default=[0.4, 0.3, 0.3],
                    help="model grid (z y x, µm) of the 'grid' copy: the default model's")
-    p.add_argument("--n-per-type", type=int, default=2)
-    p.add_argument("--shape", type=int, nargs=3, default=[32, 192, 192])
+    held_out_arguments(p, model=False)
     args = p.parse_args()
     table = detection_floor(args.out, grid_um=args.grid, n_per_type=args.n_per_type,
                             shape=args.shape, data_dir=args.data_dir)

@@ -5,15 +5,13 @@
 
 from __future__ import annotations
 
-from _common import parser, report, setup
+from _common import held_out_arguments, parser, report, setup
 
 from ri2fl.evaluate.experiments import generalisation
 
 if __name__ == "__main__":
     p = parser(__doc__, "runs/experiments/a_generalisation")
-    p.add_argument("--model", default="default")
-    p.add_argument("--n-per-type", type=int, default=2)
-    p.add_argument("--shape", type=int, nargs=3, default=[32, 192, 192])
+    held_out_arguments(p)
     p.add_argument("--cell-types", nargs="+", default=None)
     args = p.parse_args()
     setup(args)

@@ -5,16 +5,14 @@
 
 from __future__ import annotations
 
-from _common import parser, setup
+from _common import held_out_arguments, parser, setup
 
 from ri2fl.evaluate.experiments.common import markdown_table
 from ri2fl.evaluate.experiments.generalisation import structures_by_size
 
 if __name__ == "__main__":
     p = parser(__doc__, "runs/experiments/a_structure_sizes")
-    p.add_argument("--model", default="default")
-    p.add_argument("--n-per-type", type=int, default=2)
-    p.add_argument("--shape", type=int, nargs=3, default=[32, 192, 192])
+    held_out_arguments(p)
     p.add_argument("--tta", type=int, default=0, help="test-time augmentations (0, 2, 4, 8)")
     args = p.parse_args()
     setup(args)

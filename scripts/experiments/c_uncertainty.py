@@ -6,17 +6,15 @@ through a simulated mitosis.
 
 from __future__ import annotations
 
-from _common import parser, report, setup
+from _common import held_out_arguments, parser, report, setup
 
 from ri2fl.evaluate.experiments import timelapse, uncertainty
 
 if __name__ == "__main__":
     p = parser(__doc__, "runs/experiments/c_uncertainty")
-    p.add_argument("--model", default="default")
+    held_out_arguments(p, n_per_type=1)
     p.add_argument("--tta", type=int, default=4)
     p.add_argument("--mc", type=int, default=4)
-    p.add_argument("--n-per-type", type=int, default=1)
-    p.add_argument("--shape", type=int, nargs=3, default=[32, 192, 192])
     p.add_argument("--cell-types", nargs="+", default=["fibroblast", "epithelial", "macrophage"])
     p.add_argument("--frames", type=int, default=8, help="frames of the mitosis time-lapse")
     p.add_argument("--skip-spearman", action="store_true")
