@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Candidate networks trained side by side on one lent GPU within a fixed deadline: the 120
+# fibroblast training fields of scripts/train_gpu.sh are simulated on the machine's cores, then
+# every CONFIG trains at once (each its own process and loader workers) until the deadline. The
+# best checkpoint and log of each run are copied into OUT every 20 s, so a run cut short by
+# the machine's time limit still returns what it had learnt.
+#
+# Usage: scripts/train_gpu_candidates.sh OUT TOTAL_SECONDS CONFIG...   (from the repository root)
+# e.g.   scripts/train_gpu_candidates.sh "$OUT" 560 configs/default_gpu_stage7.yaml configs/wide_gpu.yaml
+# On a bare GPU image run with PYTHONPATH=/tmp/site:$PWD/src after installing the carried wheels
+# (benchmarks/gpu_session.sh says which). DATA names another manifest folder (simulated only when
+# its manifest_mitosis.csv is missing); TRAIN_ARGS adds options to every `ri2fl train`.
+set -uo pipefail
+OUT="${1:?output folder}"
+TOTAL="${2:?deadline in seconds}"
+shift 2
+START=$(date +%s)
+DATA="${DATA:-runs/sim_fibroblast_gpu}"
+mkdir -p "$OUT" runs
+exec > >(tee -a "$OUT/session.log") 2>&1
+export PYTHONUNBUFFERED=1 RI2FL_NO_PROGRESS=1
+elapsed() { echo $(( $(date +%s) - START )); }
+log() { echo "[$(elapsed) s] $*"; }
+run_name() { python3 -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['out'])" "$1"; }
+
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+log "training data"
+[ -f "$DATA/manifest_mitosis.csv" ] || timeout 240 python3 scripts/make_sim_data.py "$DATA" --cell-types fibroblast --train 120 --val 4 \
+    --mitotic-train 12 --mitotic-val 2 --sparse-train 24 --sparse-val 4 --shape 64 256 256 \
+    --mitotic-weight 4 --manifest manifest_mitosis.csv --workers "$(nproc)" | tail -1
+
+minutes=$(python3 -c "print(round(max(1.0, ($TOTAL - $(elapsed) - 50) / 60), 2))")
+log "training ${minutes} min: $*"
+pids=()
+outs=()
+for config in "$@"; do
+  out=$(run_name "$config")
+  outs+=("$out")
+  python3 -m ri2fl.cli.main train "$config" --data "$DATA/manifest_mitosis.csv" \
+      --max-minutes "$minutes" ${TRAIN_ARGS:-} > "$out.log" 2>&1 &
+  pids+=($!)
+done
+collect() {
+  for out in "${outs[@]}"; do
+    name=$(basename "$out")
+    cp "$out/best.pt" "$OUT/${name}_best.pt" 2>/dev/null
+    cp "$out/log.csv" "$OUT/${name}_log.csv" 2>/dev/null
+  done
+}
+( while sleep 20; do collect; done ) &
+collector=$!
+status=0
+for pid in "${pids[@]}"; do wait "$pid" || status=$?; done
+kill "$collector" 2>/dev/null
+collect
+for out in "${outs[@]}"; do tail -3 "$out.log"; done
+log "done (exit $status)"
+exit "$status"
