@@ -41,7 +41,13 @@ def test_evaluate_cli_single_model_with_uncertainty(tiny_models, paired_dataset,
     assert len(table) == 2 * len(TARGETS)  # the 2 hela test FOVs
     assert table["psnr"].notna().all() and table["uncertainty_mean"].gt(0).all()
     assert (out / "summary.csv").exists() and (out / "report.html").exists()
-    assert "PCC" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "PCC" in printed
+    # the structure test's pooled fraction, with its interval, on screen and in a table
+    pooled = pd.read_csv(out / "structures_summary.csv")
+    assert set(pooled["target"]) <= {"lipid_droplets", "nucleolus", "mitochondria"}
+    assert (pooled["ci_low"] <= pooled["matched_within_0.5um"]).all()
+    assert "matched within 0.5 µm (95 % CI" in printed
 
 
 def test_evaluate_cli_compares_ri_and_bf_models(tiny_models, paired_dataset, tmp_path):

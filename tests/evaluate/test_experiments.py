@@ -11,8 +11,8 @@ from ri2fl.evaluate.experiments.generalisation import (
     degraded_copies,
     generalisation_table,
     grid_copy,
-    structure_summary,
 )
+from ri2fl.evaluate.structures import structure_summary
 
 
 def test_structure_summary_pools_counts_not_fractions():

@@ -137,6 +137,10 @@ def test_perfect_prediction_scores(paired_dataset, tmp_path):
     by_size = pd.read_csv(tmp_path / "o" / "structures_by_size.csv")
     assert by_size.loc[by_size["target"] == "lipid_droplets", "n_true"].sum() == n_droplets
     assert (by_size["matched_0.5um"] == 1.0).all()
+    pooled = pd.read_csv(tmp_path / "o" / "structures_summary.csv").set_index("target")
+    assert pooled.loc["lipid_droplets", "n_true"] == n_droplets
+    assert pooled.loc["lipid_droplets", "matched_within_0.5um"] == 1.0
+    assert pooled.loc["lipid_droplets", "ci_high"] == 1.0
 
 
 def test_per_structure_records_say_which_droplets_a_model_misses(paired_dataset, tmp_path):

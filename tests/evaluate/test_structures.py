@@ -138,3 +138,42 @@ def test_matched_by_size_counts_per_volume_class():
     assert table.loc["[0.0, 0.5)", "matched_0.5um"] == 0.5
     assert table.loc["[2.0, inf)", "matched_0.5um"] == 1.0
     assert "[0.5, 1.0)" not in table.index  # empty classes are left out
+
+
+def test_matched_fraction_ci_one_fov_is_wilson():
+    from scipy.stats import binomtest
+
+    from ri2fl.evaluate.structures import matched_fraction_ci
+
+    ref = binomtest(8, 10).proportion_ci(method="wilson")
+    assert matched_fraction_ci([8], [10]) == pytest.approx((ref.low, ref.high))
+    assert np.isnan(matched_fraction_ci([0], [0])).all()
+
+
+def test_matched_fraction_ci_covers_the_pooled_fraction_and_narrows_with_more_fovs():
+    from ri2fl.evaluate.structures import matched_fraction_ci
+
+    rng = np.random.default_rng(3)
+    true = rng.integers(5, 30, 40)
+    matched = rng.binomial(true, 0.7)
+    pooled = matched.sum() / true.sum()
+    low, high = matched_fraction_ci(matched, true)
+    assert low < pooled < high and low > 0.6 and high < 0.8
+    low8, high8 = matched_fraction_ci(matched[:8], true[:8])
+    assert high8 - low8 > high - low
+    # FOVs that all agree leave no doubt between them
+    assert matched_fraction_ci([3, 6, 9], [3, 6, 9]) == (1.0, 1.0)
+
+
+def test_matched_fraction_difference_ci_is_paired_over_fovs():
+    from ri2fl.evaluate.structures import matched_fraction_difference_ci
+
+    true = np.array([10, 20, 15, 12, 8, 30])
+    base = np.array([6, 12, 9, 7, 5, 18])
+    # one more structure found in every FOV: a consistent gain, clear of zero
+    diff, low, high = matched_fraction_difference_ci(base + 1, base, true)
+    assert diff == pytest.approx(6 / true.sum())
+    assert 0 < low <= diff <= high
+    # gains and losses that cancel out: the interval straddles zero
+    diff, low, high = matched_fraction_difference_ci(base + np.array([3, -3] * 3), base, true)
+    assert diff == 0 and low < 0 < high

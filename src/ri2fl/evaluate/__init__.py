@@ -14,9 +14,16 @@ from .metrics import (
     psnr,
     ssim,
 )
-from .structures import StructureMatch, detect_structures, match_structures
+from .structures import (
+    StructureMatch,
+    detect_structures,
+    match_structures,
+    matched_fraction_ci,
+    structure_summary,
+)
 
 __all__ = [
     "InstanceMatch", "StructureMatch", "average_precision", "detect_structures", "dice", "mae",
-    "match_instances", "match_structures", "mse", "pcc", "psnr", "ssim",
+    "match_instances", "match_structures", "matched_fraction_ci", "mse", "pcc", "psnr", "ssim",
+    "structure_summary",
 ]

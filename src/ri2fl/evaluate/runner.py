@@ -24,7 +24,13 @@ from ..errors import ConfigError, InputError
 from ..io.paired import PairedSample, read_paired
 from ..progress import progress
 from .metrics import mae, pcc, psnr, ssim
-from .structures import TARGET_KINDS, match_structures, matched_by_size, structure_records
+from .structures import (
+    TARGET_KINDS,
+    match_structures,
+    matched_by_size,
+    structure_records,
+    structure_summary,
+)
 
 log = logging.getLogger(__name__)
 
@@ -488,6 +494,9 @@ class EvaluationResult:
     files: dict[str, Path] = field(default_factory=dict)
     #: one row per model, FOV and true structure (``structures.csv``); empty without any.
     structures: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: fraction matched within 0.5 µm pooled over FOVs per model and target, with its
+    #: confidence interval (``structures_summary.csv``); None without any structure.
+    structure_summary: pd.DataFrame | None = None
 
 
 def _write_csv(table: pd.DataFrame, path: Path) -> Path:
@@ -520,8 +529,10 @@ def run_evaluation(predictors: Mapping[str, Predictor], data: str | Path, out_di
         Receives ``metrics.csv`` (one row per model, FOV and target), ``summary.csv``
         (mean ± s.d. by model, cell type and target), ``ttests.csv`` (several models),
         ``structures.csv`` (one row per model, FOV and true structure: volume, distance to its
-        match) and ``structures_by_size.csv`` (fraction matched within 0.5 µm per volume
-        class), ``figures/*.png`` and ``report.html``.
+        match), ``structures_summary.csv`` (fraction matched within 0.5 µm pooled over FOVs,
+        per model and target, with its 95 % confidence interval) and
+        ``structures_by_size.csv`` (the same per volume class), ``figures/*.png`` and
+        ``report.html``.
     n_panels : int
         Max-projection panels drawn per model: the first FOV of each cell type, up to
         ``n_panels``.
@@ -569,8 +580,10 @@ def run_evaluation(predictors: Mapping[str, Predictor], data: str | Path, out_di
     files["metrics"] = _write_csv(metrics, out_dir / "metrics.csv")
     files["summary"] = _write_csv(summary, out_dir / "summary.csv")
     per_structure = pd.DataFrame(records)
-    by_size = None
+    by_size = pooled = None
     if len(per_structure):
+        pooled = structure_summary(metrics)
+        files["structures_summary"] = _write_csv(pooled, out_dir / "structures_summary.csv")
         files["structures"] = _write_csv(per_structure, out_dir / "structures.csv")
         by_size = matched_by_size(per_structure, by=("model", "target"))
         files["structures_by_size"] = _write_csv(by_size, out_dir / "structures_by_size.csv")
@@ -604,9 +617,13 @@ def run_evaluation(predictors: Mapping[str, Predictor], data: str | Path, out_di
             frags.insert(1, table_html(rows[["target", *struct]]))
         sections.append((f"{name}: metrics by cell type and target", frags))
     if by_size is not None:
-        sections.append(("Structures matched within 0.5 µm, by their volume in the truth", [
-            "<p>Structures detected in the true fluorescence, per volume class (µm³), and the "
-            "fraction of them matched by a structure of the prediction within 0.5 µm.</p>",
+        sections.append(("Structures matched within 0.5 µm", [
+            "<p>Structures detected in the true fluorescence and the fraction of them matched "
+            "by a structure of the prediction within 0.5 µm, pooled over FOVs, with its 95 % "
+            "confidence interval (bootstrap over FOVs: the structures of one FOV are not "
+            "independent).</p>",
+            table_html(pooled),
+            "<p>By volume class (µm³) in the truth:</p>",
             table_html(by_size)]))
     sections.append(("Max projections: input | true | inferred | uncertainty",
                      [image_tag(p, p.stem) for p in panels]))
@@ -614,4 +631,4 @@ def run_evaluation(predictors: Mapping[str, Predictor], data: str | Path, out_di
         out_dir / "report.html", title, sections,
         note=f"{len(fovs)} FOVs from {data} (split {split or 'all'}); metrics on the fixed "
              "fluorescence scale: PSNR = 10 log10(1/MSE), SSIM with a 7-voxel Gaussian window.")
-    return EvaluationResult(metrics, summary, tests, out_dir, files, per_structure)
+    return EvaluationResult(metrics, summary, tests, out_dir, files, per_structure, pooled)

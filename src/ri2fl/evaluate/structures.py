@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
+from scipy import stats
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 from skimage.filters import difference_of_gaussians
@@ -335,6 +336,109 @@ def matched_by_size(records: pd.DataFrame, matched: str | Sequence[str] = "match
     return out
 
 
+def matched_fraction_ci(n_matched: Sequence[float], n_true: Sequence[float],
+                        confidence: float = 0.95, n_resamples: int = 4999,
+                        seed: int = 0) -> tuple[float, float]:
+    """Confidence interval of a pooled fraction matched (sum matched / sum true) over FOVs.
+
+    The structures of one FOV are not independent draws (one poor prediction misses many of
+    them at once), so the interval comes from a bootstrap over FOVs (percentile method,
+    ``scipy.stats.bootstrap``); with a single FOV, the Wilson score interval of its count.
+
+    Parameters
+    ----------
+    n_matched, n_true : sequences of one number per FOV
+        Structures matched and true structures.
+
+    Returns
+    -------
+    (low, high) : floats, NaN without any true structure.
+
+    Examples
+    --------
+    >>> matched_fraction_ci([8], [10])   # one FOV: Wilson
+    (0.490..., 0.943...)
+    """
+    matched = np.asarray(n_matched, float)
+    true = np.asarray(n_true, float)
+    keep = true > 0
+    matched, true = matched[keep], true[keep]
+    if true.sum() == 0:
+        return float("nan"), float("nan")
+    if len(true) == 1:
+        ci = stats.binomtest(int(np.rint(matched[0])), int(true[0])).proportion_ci(
+            confidence_level=confidence, method="wilson")
+        return float(ci.low), float(ci.high)
+    res = stats.bootstrap((matched, true), _pooled, paired=True, vectorized=True,
+                          n_resamples=n_resamples, confidence_level=confidence,
+                          method="percentile", rng=np.random.default_rng(seed))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def matched_fraction_difference_ci(matched_a: Sequence[float], matched_b: Sequence[float],
+                                   n_true: Sequence[float], confidence: float = 0.95,
+                                   n_resamples: int = 4999,
+                                   seed: int = 0) -> tuple[float, float, float]:
+    """Pooled fraction matched of model A minus model B on the same FOVs, with its interval.
+
+    Bootstrap over FOVs, paired: each resample draws FOVs, and both models' counts on them.
+
+    Returns
+    -------
+    (difference, low, high) : floats
+    """
+    a, b, true = (np.asarray(x, float) for x in (matched_a, matched_b, n_true))
+    keep = true > 0
+    a, b, true = a[keep], b[keep], true[keep]
+    if true.sum() == 0:
+        return float("nan"), float("nan"), float("nan")
+    diff = float((a.sum() - b.sum()) / true.sum())
+    if len(true) == 1:
+        return diff, float("nan"), float("nan")
+    res = stats.bootstrap((a, b, true), _pooled_difference, paired=True, vectorized=True,
+                          n_resamples=n_resamples, confidence_level=confidence,
+                          method="percentile", rng=np.random.default_rng(seed))
+    return diff, float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def _pooled(matched: np.ndarray, true: np.ndarray, axis: int = -1) -> np.ndarray:
+    return matched.sum(axis) / true.sum(axis)
+
+
+def _pooled_difference(a: np.ndarray, b: np.ndarray, true: np.ndarray,
+                       axis: int = -1) -> np.ndarray:
+    return (a.sum(axis) - b.sum(axis)) / true.sum(axis)
+
+
+def structure_summary(metrics: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """Structure matching pooled over FOVs, per target (and model if present).
+
+    ``metrics`` holds one row per FOV and target (``ri2fl evaluate``'s ``metrics.csv``).
+    Fractions are pooled (sum of matched / sum of true structures), with the confidence
+    interval of the fraction matched within 0.5 µm (``ci_low``, ``ci_high``; bootstrap over
+    FOVs, :func:`matched_fraction_ci`); distances and intensity correlations are averaged
+    over FOVs.
+    """
+    if "n_true" not in metrics.columns:
+        return pd.DataFrame()
+    keys = [k for k in ("model", "target") if k in metrics.columns]
+    rows = []
+    for key, g in metrics.dropna(subset=["n_true"]).groupby(keys, sort=False):
+        n_true = g["n_true"].sum()
+        within = g["fraction_within_0.5um"].fillna(0) * g["n_true"]
+        matched = (g["fraction_matched"].fillna(0) * g["n_true"]).sum()
+        low, high = matched_fraction_ci(within.round(), g["n_true"], confidence)
+        key = key if isinstance(key, tuple) else (key,)
+        rows.append({**dict(zip(keys, key, strict=True)), "n_fovs": len(g),
+                     "n_true": int(n_true), "n_pred": int(g["n_pred"].sum()),
+                     "matched_within_cap": matched / n_true if n_true else np.nan,
+                     "matched_within_0.5um": within.sum() / n_true if n_true else np.nan,
+                     "ci_low": low, "ci_high": high,
+                     "mean_distance_um": g["mean_distance_um"].mean(),
+                     "intensity_r": g["intensity_r"].mean()})
+    return pd.DataFrame(rows)
+
+
 #: Which fluorescence target holds which kind of structure.
 TARGET_KINDS: dict[str, str] = {
     "lipid_droplets": "lipid_droplets",
@@ -345,5 +449,6 @@ TARGET_KINDS: dict[str, str] = {
 __all__ = [
     "KINDS", "SIZE_BINS_UM3", "TARGET_KINDS", "StructureKind", "StructureMatch", "Structures",
     "band_pass", "detect_structures", "detection_threshold", "match_centroids",
-    "match_structures", "matched_by_size", "structure_records",
+    "match_structures", "matched_by_size", "matched_fraction_ci",
+    "matched_fraction_difference_ci", "structure_records", "structure_summary",
 ]

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..runner import model_predictor, run_evaluation
+from ..structures import structure_summary
 from .common import (
     SMALL_SHAPE,
     Timer,
@@ -24,30 +25,6 @@ from .common import (
     write_csv,
     write_json,
 )
-
-
-def structure_summary(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Structure matching pooled over FOVs, per target (and model if present).
-
-    Fractions are pooled (sum of matched / sum of true structures), distances and intensity
-    correlations averaged over FOVs.
-    """
-    if "n_true" not in metrics.columns:
-        return pd.DataFrame()
-    keys = [k for k in ("model", "target") if k in metrics.columns]
-    rows = []
-    for key, g in metrics.dropna(subset=["n_true"]).groupby(keys, sort=False):
-        n_true = g["n_true"].sum()
-        within = (g["fraction_within_0.5um"].fillna(0) * g["n_true"]).sum()
-        matched = (g["fraction_matched"].fillna(0) * g["n_true"]).sum()
-        key = key if isinstance(key, tuple) else (key,)
-        rows.append({**dict(zip(keys, key, strict=True)), "n_fovs": len(g),
-                     "n_true": int(n_true), "n_pred": int(g["n_pred"].sum()),
-                     "matched_within_cap": matched / n_true if n_true else np.nan,
-                     "matched_within_0.5um": within / n_true if n_true else np.nan,
-                     "mean_distance_um": g["mean_distance_um"].mean(),
-                     "intensity_r": g["intensity_r"].mean()})
-    return pd.DataFrame(rows)
 
 
 def generalisation_table(metrics: pd.DataFrame, metric: str = "pcc") -> pd.DataFrame:
@@ -66,8 +43,12 @@ def generalisation_table(metrics: pd.DataFrame, metric: str = "pcc") -> pd.DataF
 
 def run(out_dir: str | Path, model: str = "default", cell_types: Sequence[str] | None = None,
         n_per_type: int = 2, shape: Sequence[int] = SMALL_SHAPE, data_dir: str | Path | None = None,
-        batch_size: int = 2) -> dict[str, Any]:
+        batch_size: int = 2, tta: int = 0, mc: int = 0) -> dict[str, Any]:
     """Simulate held-out FOVs of every family, evaluate ``model`` on them, write the tables.
+
+    ``tta`` / ``mc``: test-time augmentations and Monte-Carlo dropout passes (0: a single
+    pass); with both, the inferred fluorescence is the mean of the two mean maps, the spec's
+    final inferred FL (``ri2fl predict --tta N --mc N``).
 
     Writes ``out_dir/eval/`` (metrics.csv, summary.csv, figures, report.html),
     ``generalisation_pcc.csv``, ``generalisation_ssim.csv``, ``structures.csv`` and
@@ -81,7 +62,8 @@ def run(out_dir: str | Path, model: str = "default", cell_types: Sequence[str] |
         manifest = make_fovs(data_dir or out_dir / "data", cell_types, n_per_type, shape)
     net = load_model(model)
     with Timer() as t_eval:
-        res = run_evaluation({"RI2FL": model_predictor(net, batch_size=batch_size)}, manifest,
+        res = run_evaluation({"RI2FL": model_predictor(net, tta=tta, mc=mc,
+                                                             batch_size=batch_size)}, manifest,
                              out_dir / "eval", split="test", n_panels=len(cell_types),
                              title="ri2fl: cross-cell-type generalisation")
     m = res.metrics
@@ -97,6 +79,7 @@ def run(out_dir: str | Path, model: str = "default", cell_types: Sequence[str] |
     held_out = m[m["cell_type"] != "fibroblast"]
     summary = {
         "model": model, "trained_on": trained, "shape": list(shape), "n_per_type": n_per_type,
+        "tta": tta, "mc": mc,
         "n_fovs": int(m["fov"].nunique()),
         "mean_pcc_all": float(m["pcc"].mean()),
         "mean_pcc_held_out_families": float(held_out["pcc"].mean()) if len(held_out) else None,
@@ -107,12 +90,19 @@ def run(out_dir: str | Path, model: str = "default", cell_types: Sequence[str] |
     }
     write_json(summary, out_dir / "results.json")
     md = [f"Model `{model}` (trained on: {trained}); {summary['n_fovs']} held-out FOVs of "
-          f"{tuple(shape)} voxels, {n_per_type} per family; evaluation took "
+          f"{tuple(shape)} voxels, {n_per_type} per family; {_passes(tta, mc)}; evaluation took "
           f"{t_eval.seconds:.0f} s.", "", "PCC (mean ± s.d. over FOVs):", "",
           markdown_table(pcc), "", "SSIM:", "", markdown_table(ssim), "",
           "Structures matched (pooled over FOVs):", "", markdown_table(structures)]
     (out_dir / "results.md").write_text("\n".join(md) + "\n")
     return summary
+
+
+def _passes(tta: int, mc: int) -> str:
+    if not (tta or mc):
+        return "one pass per tile"
+    parts = [f"{tta} TTA" if tta else "", f"{mc} MC-dropout" if mc else ""]
+    return f"mean of {' and '.join(p for p in parts if p)} passes"
 
 
 def grid_copy(fl: np.ndarray, voxel_size_um: Sequence[float],
