@@ -58,9 +58,7 @@ log "training data"
 DATA=runs/sim_fibroblast_gpu
 # at most 4 minutes, and leave 90 s for training
 budget=$(( TOTAL - $(elapsed) - 90 )); (( budget > 240 )) && budget=240; (( budget < 30 )) && budget=30
-timeout "$budget" python scripts/make_sim_data.py "$DATA" --cell-types fibroblast --train 120 --val 4 \
-    --mitotic-train 12 --mitotic-val 2 --sparse-train 24 --sparse-val 4 --shape 64 256 256 \
-    --mitotic-weight 4 --manifest manifest_mitosis.csv --workers "$(nproc)"
+timeout "$budget" scripts/make_gpu_data.sh "$DATA"
 log "torchrun smoke run"
 head -5 "$DATA/manifest_mitosis.csv" > "$DATA/manifest_small.csv"
 grep ",val," "$DATA/manifest_mitosis.csv" | head -1 >> "$DATA/manifest_small.csv"

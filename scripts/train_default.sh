@@ -63,9 +63,7 @@ ri2fl train configs/default_stage4.yaml --data "$DATA/manifest_mitosis.csv" \
 ri2fl train configs/default_stage5.yaml --data "$DATA/manifest_mitosis.csv" \
     --out runs/default_stage5 --finetune runs/default_stage4/best.pt \
     --max-minutes "$STAGE5_MINUTES"
-python scripts/make_sim_data.py runs/sim_fibroblast_gpu --cell-types fibroblast --train 120 \
-    --val 4 --mitotic-train 12 --mitotic-val 2 --sparse-train 24 --sparse-val 4 \
-    --shape 64 256 256 --mitotic-weight 4 --manifest manifest_mitosis.csv --workers "$(nproc)"
+scripts/make_gpu_data.sh runs/sim_fibroblast_gpu
 ri2fl train configs/default_gpu.yaml --data runs/sim_fibroblast_gpu/manifest_mitosis.csv \
     --out runs/default_gpu --finetune runs/default_stage5/best.pt --max-minutes "$STAGE6_MINUTES"
 # the inference tile (32 x 128 x 128, a whole 64 x 256 x 256 field) was chosen on the 10

@@ -13,14 +13,11 @@
 set -euo pipefail
 MINUTES="${1:-5.75}"
 DATA="${2:-runs/sim_fibroblast_gpu}"
-WORKERS="$(nproc)"
 DEFAULT_INIT="${DEFAULT_INIT:-runs/default_stage5/best.pt}"
 SEGMENT_INIT="${SEGMENT_INIT:-runs/segment_stage4/best.pt}"
 
 export RI2FL_NO_PROGRESS=1
-python scripts/make_sim_data.py "$DATA" --cell-types fibroblast --train 120 --val 4 \
-    --mitotic-train 12 --mitotic-val 2 --sparse-train 24 --sparse-val 4 --shape 64 256 256 \
-    --mitotic-weight 4 --manifest manifest_mitosis.csv --workers "$WORKERS"
+scripts/make_gpu_data.sh "$DATA"
 ri2fl train configs/default_gpu.yaml --data "$DATA/manifest_mitosis.csv" \
     --finetune "$DEFAULT_INIT" --max-minutes "$MINUTES" > runs/default_gpu.log 2>&1 &
 first=$!

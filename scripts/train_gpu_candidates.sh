@@ -25,9 +25,7 @@ run_name() { python3 -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]
 
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 log "training data"
-[ -f "$DATA/manifest_mitosis.csv" ] || timeout 240 python3 scripts/make_sim_data.py "$DATA" --cell-types fibroblast --train 120 --val 4 \
-    --mitotic-train 12 --mitotic-val 2 --sparse-train 24 --sparse-val 4 --shape 64 256 256 \
-    --mitotic-weight 4 --manifest manifest_mitosis.csv --workers "$(nproc)" | tail -1
+[ -f "$DATA/manifest_mitosis.csv" ] || timeout 240 scripts/make_gpu_data.sh "$DATA" | tail -1
 
 minutes=$(python3 -c "print(round(max(1.0, ($TOTAL - $(elapsed) - 50) / 60), 2))")
 log "training ${minutes} min: $*"

@@ -22,7 +22,7 @@ a distance cap.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -359,20 +359,12 @@ def matched_fraction_ci(n_matched: Sequence[float], n_true: Sequence[float],
     >>> matched_fraction_ci([8], [10])   # one FOV: Wilson
     (0.490..., 0.943...)
     """
-    matched = np.asarray(n_matched, float)
-    true = np.asarray(n_true, float)
-    keep = true > 0
-    matched, true = matched[keep], true[keep]
-    if true.sum() == 0:
-        return float("nan"), float("nan")
+    matched, true = _fovs_with_structures(n_matched, n_true)
     if len(true) == 1:
         ci = stats.binomtest(int(np.rint(matched[0])), int(true[0])).proportion_ci(
             confidence_level=confidence, method="wilson")
         return float(ci.low), float(ci.high)
-    res = stats.bootstrap((matched, true), _pooled, paired=True, vectorized=True,
-                          n_resamples=n_resamples, confidence_level=confidence,
-                          method="percentile", rng=np.random.default_rng(seed))
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+    return _fov_bootstrap(_pooled, (matched, true), confidence, n_resamples, seed)
 
 
 def matched_fraction_difference_ci(matched_a: Sequence[float], matched_b: Sequence[float],
@@ -381,24 +373,34 @@ def matched_fraction_difference_ci(matched_a: Sequence[float], matched_b: Sequen
                                    seed: int = 0) -> tuple[float, float, float]:
     """Pooled fraction matched of model A minus model B on the same FOVs, with its interval.
 
-    Bootstrap over FOVs, paired: each resample draws FOVs, and both models' counts on them.
+    Bootstrap over FOVs, paired: each resample draws FOVs, and both models' counts on them
+    (no interval with a single FOV).
 
     Returns
     -------
     (difference, low, high) : floats
     """
-    a, b, true = (np.asarray(x, float) for x in (matched_a, matched_b, n_true))
-    keep = true > 0
-    a, b, true = a[keep], b[keep], true[keep]
-    if true.sum() == 0:
-        return float("nan"), float("nan"), float("nan")
-    diff = float((a.sum() - b.sum()) / true.sum())
-    if len(true) == 1:
-        return diff, float("nan"), float("nan")
-    res = stats.bootstrap((a, b, true), _pooled_difference, paired=True, vectorized=True,
+    a, b, true = _fovs_with_structures(matched_a, matched_b, n_true)
+    diff = float(_pooled_difference(a, b, true)) if len(true) else float("nan")
+    return (diff, *_fov_bootstrap(_pooled_difference, (a, b, true), confidence, n_resamples,
+                                  seed))
+
+
+def _fovs_with_structures(*counts: Sequence[float]) -> list[np.ndarray]:
+    """The per-FOV count arrays, restricted to FOVs with true structures (the last array)."""
+    arrays = [np.asarray(c, float) for c in counts]
+    keep = arrays[-1] > 0
+    return [a[keep] for a in arrays]
+
+
+def _fov_bootstrap(statistic: Callable[..., np.ndarray], samples: Sequence[np.ndarray],
+                   confidence: float, n_resamples: int, seed: int) -> tuple[float, float]:
+    if len(samples[-1]) < 2:
+        return float("nan"), float("nan")
+    res = stats.bootstrap(samples, statistic, paired=True, vectorized=True,
                           n_resamples=n_resamples, confidence_level=confidence,
                           method="percentile", rng=np.random.default_rng(seed))
-    return diff, float(res.confidence_interval.low), float(res.confidence_interval.high)
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 def _pooled(matched: np.ndarray, true: np.ndarray, axis: int = -1) -> np.ndarray:
