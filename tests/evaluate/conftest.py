@@ -43,3 +43,9 @@ def paired_dataset(tmp_path_factory):
     return root
 
 
+
+
+@pytest.fixture(scope="session")
+def sample_factory():
+    """``make_sample(seed, cell_type)``: one synthetic paired field of view."""
+    return make_sample

@@ -16,6 +16,9 @@ Examples:
   ri2fl evaluate --data sim/ -o eval/ --cell-types epithelial macrophage --tta 8 --mc 8
   # RI2FL against BF2FL and DIC2FL on the same FOVs (t-tests against the first model)
   ri2fl evaluate --model default runs/bf2fl runs/dic2fl --data sim/ -o compare/
+  # your own measurements: Tomocube TCF files holding RI and 8-bit fluorescence
+  ri2fl evaluate --data my_tcfs/ --split all -o eval_lab/ --fl-scale 255 \
+      --channel-map nucleus=CH0 actin=CH1 lipid_droplets=CH2
 
 Writes DIR/metrics.csv (one row per model, FOV and target: pcc, ssim, psnr, mae, structure
 matching and uncertainty columns), DIR/summary.csv (mean and s.d. by model, cell type and
@@ -37,7 +40,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="names of the models in tables and figures (default: RI2FL, "
                              "BF2FL, DIC2FL from each model's input, else the file name)")
     parser.add_argument("--data", required=True, metavar="MANIFEST_OR_FOLDER",
-                        help="manifest.csv of ri2fl simulate, or a folder of paired .h5 files")
+                        help="manifest.csv (ri2fl simulate's, or path,cell_type,split rows of "
+                             "your own files), or a folder of paired files: .h5, Tomocube "
+                             ".TCF with fluorescence, OME-Zarr with an 'ri' channel")
+    parser.add_argument("--channel-map", nargs="+", default=None, metavar="TARGET=CHANNEL",
+                        help="which fluorescence channel of a TCF / OME-Zarr holds which "
+                             "target, e.g. nucleus=CH0 actin=CH1 (default: channels named "
+                             "like the targets)")
+    parser.add_argument("--fl-scale", type=float, default=1.0, metavar="S",
+                        help="fluorescence value that means 1 on the models' fixed scale, one "
+                             "number for the whole data set (e.g. 255 for 8-bit TCF "
+                             "fluorescence; default: 1)")
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--split", default="test",
                         help="manifest split to evaluate; 'all' for every FOV (default: test)")
@@ -59,6 +72,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     parser.add_argument("--batch-size", type=int, default=None, metavar="B",
                         help="patches per forward pass (default: the predictor's)")
+
+
+def _channel_map(pairs: list[str] | None) -> dict[str, str]:
+    from ..constants import TARGETS
+    from ..errors import ConfigError
+
+    mapping = {}
+    for pair in pairs or []:
+        target, sep, channel = pair.partition("=")
+        if not sep or not channel or target not in TARGETS:
+            raise ConfigError(f"cannot read {pair!r}", "--channel-map",
+                              f"write TARGET=CHANNEL with TARGET one of {list(TARGETS)}")
+        mapping[target] = channel
+    return mapping
 
 
 def _labels(models: list, requested: list[str] | None, names: list[str]) -> list[str]:
@@ -85,6 +112,10 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, opt) < 0:
             from ..errors import ConfigError
             raise ConfigError(f"must be >= 0, got {getattr(args, opt)}", f"--{opt}")
+    if not args.fl_scale > 0:
+        from ..errors import ConfigError
+        raise ConfigError(f"must be > 0, got {args.fl_scale}", "--fl-scale")
+    channel_map = _channel_map(args.channel_map)
     names = args.model or ["default"]
     models = [load(name, device=args.device) for name in names]
     labels = _labels(models, args.label, names)
@@ -98,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
         split=None if args.split in ("all", "") else args.split,
         cell_types=args.cell_types, targets=args.targets, n_panels=args.panels,
         structures=not args.no_structures, align_z=args.align_z,
+        channel_map=channel_map, fl_scale=args.fl_scale,
         input_kinds={lab: input_kind(m) for lab, m in zip(labels, models, strict=True)})
     overall = result.summary[result.summary["cell_type"] == "all"]
     for row in overall.itertuples(index=False):

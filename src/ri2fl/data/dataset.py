@@ -25,6 +25,7 @@ from scipy import ndimage as ndi
 
 from ..constants import CANONICAL_VOXEL_SIZE_UM, RI_CLIP
 from ..errors import ConfigError, InputError
+from ..io.paired import PAIRED_SUFFIXES, read_ri_fl
 
 __all__ = [
     "PAIRED_SUFFIXES", "PairedVolume", "PatchDataset", "list_samples", "load_pair",
@@ -32,7 +33,6 @@ __all__ = [
 ]
 
 #: File suffixes recognised as paired data in a folder.
-PAIRED_SUFFIXES = (".h5", ".hdf5", ".tcf", ".zarr")
 INPUT_KINDS = ("ri", "bf", "dic")
 SAMPLINGS = ("voxels", "structures")
 
@@ -206,53 +206,6 @@ def _read_h5(path: Path, input_kind: str, fl_names: list[str], mask_names: list[
     return raw, targets, sample.voxel_size_um, sample.medium_index
 
 
-def _read_volume(path: Path, fl_names: list[str], channel_map: dict[str, str]
-                 ) -> tuple[np.ndarray, dict[str, np.ndarray], tuple, float]:
-    """RI and fluorescence of a TCF (Data/3D + Data/3DFL) or a multi-channel OME-Zarr.
-
-    TCF fluorescence has its own grid and ``OffsetZ``: it is mapped onto the RI grid with
-    ``ri2fl.preprocess.fl_to_ri_grid``; RI voxels outside the FL stack become NaN
-    (unregistered), which the patch sampler avoids. OME-Zarr needs channels named ``ri`` and
-    the targets on one grid.
-    """
-    from ..io import read
-
-    def channel(names: list[str], target: str) -> int:
-        name = channel_map.get(target, target)
-        if name not in names:
-            raise InputError(f"no fluorescence channel {name!r} (has {names})", path,
-                             "map targets to channels with data.channel_map")
-        return names.index(name)
-
-    if path.suffix.lower() == ".tcf":
-        from ..preprocess import fl_to_ri_grid
-
-        ri_vol = read(path, frame=0, modality="ri")
-        fl_vol = read(path, frame=0, modality="fl")
-        ri = np.asarray(ri_vol.data, np.float32)
-        fl = np.asarray(fl_vol.data, np.float32)
-        offsets = fl_vol.metadata.get("fl_offset_z_um") or [0.0] * fl.shape[0]
-        targets = {}
-        for name in fl_names:
-            c = channel(list(fl_vol.channel_names), name)
-            args = (fl_vol.voxel_size_um, ri.shape, ri_vol.voxel_size_um, float(offsets[c]))
-            mapped = fl_to_ri_grid(fl[c], *args)
-            covered = fl_to_ri_grid(np.ones(fl.shape[1:], np.float32), *args)
-            mapped[covered < 0.999] = np.nan
-            targets[name] = mapped
-        medium = ri_vol.medium_index if ri_vol.medium_index is not None else RI_CLIP[0]
-        return ri, targets, ri_vol.voxel_size_um, medium
-    vol = read(path, frame=0, modality="fl")
-    names = list(vol.channel_names)
-    data = np.asarray(vol.data, np.float32)
-    if data.ndim != 4 or "ri" not in names:
-        raise InputError(f"not a paired volume: channels {names}", path,
-                         "paired OME-Zarr needs a channel 'ri' and the fluorescence targets")
-    targets = {n: data[channel(names, n)] for n in fl_names}
-    medium = vol.medium_index if vol.medium_index is not None else RI_CLIP[0]
-    return data[names.index("ri")], targets, vol.voxel_size_um, medium
-
-
 def load_pair(path: str | Path, targets: Sequence[str], input_kind: str = "ri",
               voxel_size_um: Sequence[float] = CANONICAL_VOXEL_SIZE_UM,
               medium_index: float | None = None, cell_type: str = "",
@@ -292,7 +245,7 @@ def load_pair(path: str | Path, targets: Sequence[str], input_kind: str = "ri",
     else:
         if mask_names or input_kind != "ri":
             raise InputError("masks and BF/DIC inputs are read from paired HDF5 only", path)
-        raw, tgt, voxel, medium = _read_volume(path, fl_names, channel_map or {})
+        raw, tgt, voxel, medium = read_ri_fl(path, fl_names, channel_map)
     medium = medium if medium_index is None else medium_index
     image = normalize_input(_resample(raw, voxel, voxel_size_um, 1), input_kind, medium)
     stack = []

@@ -1,7 +1,8 @@
 """Evaluate models on paired RI / fluorescence data: per-FOV metrics, summaries, t-tests.
 
-The data are paired HDF5 files (``ri2fl.io.read_paired``), listed by a simulator manifest
-(``manifest.csv`` with columns path, cell_type, seed, split) or found in a folder. Each FOV
+The data are paired files (``ri2fl.io.read_paired_any``: paired HDF5, TCF with fluorescence,
+OME-Zarr with an ``ri`` channel), listed by a manifest (``manifest.csv`` with columns path,
+cell_type, seed, split) or found in a folder. Each FOV
 is predicted with ``ri2fl.infer.predict_volume`` (or the model's own input for BF2FL / DIC2FL
 models) and compared with its true fluorescence target by target.
 """
@@ -21,7 +22,7 @@ from scipy import stats
 
 from ..constants import TARGETS
 from ..errors import ConfigError, InputError
-from ..io.paired import PairedSample, read_paired
+from ..io.paired import PAIRED_SUFFIXES, PairedSample, read_paired_any
 from ..progress import progress
 from .metrics import mae, pcc, psnr, ssim
 from .structures import (
@@ -87,22 +88,22 @@ Predictor = Callable[[PairedSample], PredictionMaps]
 
 
 def _fov_name(path: Path) -> str:
-    name = path.name
-    for suffix in (".h5", ".hdf5"):
-        if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return name
+    if path.suffix.lower() not in PAIRED_SUFFIXES:
+        return path.name
+    return path.stem.removesuffix(".ome")  # cell.ome.zarr -> cell
 
 
 def find_fovs(data: str | Path, split: str | None = None,
               cell_types: Sequence[str] | None = None) -> list[FOV]:
-    """List the FOVs of a manifest (CSV) or a folder of paired ``.h5`` files.
+    """List the FOVs of a manifest (CSV) or a folder of paired files.
 
     Parameters
     ----------
     data : path
-        ``manifest.csv``, a folder holding one, or a folder of ``.h5`` files (cell type then
-        comes from each file's ``cell_type`` attribute).
+        ``manifest.csv`` (columns path, and optionally cell_type, seed, split), a folder
+        holding one, or a folder of paired files: paired HDF5 (cell type from each file's
+        ``cell_type`` attribute), TCF with ``Data/3DFL`` or OME-Zarr with an ``ri`` channel
+        (cell type ``unknown``; give a manifest to group them).
     split : str, optional
         Keep only this split (manifest column ``split``); ignored for plain folders without
         a split attribute.
@@ -112,7 +113,7 @@ def find_fovs(data: str | Path, split: str | None = None,
     data = Path(data)
     if not data.exists():
         raise InputError("no such file or folder", data,
-                         "pass a manifest.csv or a folder of paired .h5 files")
+                         "pass a manifest.csv or a folder of paired .h5, .TCF or .zarr files")
     manifest = data / "manifest.csv" if data.is_dir() else data
     if manifest.is_file() and manifest.suffix.lower() == ".csv":
         fovs = _fovs_from_manifest(manifest)
@@ -150,8 +151,8 @@ def _fovs_from_manifest(manifest: Path) -> list[FOV]:
         path = Path(str(row.path))
         if not path.is_absolute():
             path = manifest.parent / path
-        if path.suffix.lower() not in (".h5", ".hdf5"):
-            continue  # e.g. time-lapse or zarr entries: not paired FOVs
+        if path.suffix.lower() not in PAIRED_SUFFIXES:
+            continue  # e.g. time-lapse entries: not paired FOVs
         seed = getattr(row, "seed", None)
         fovs.append(FOV(path=path, fov=_fov_name(path),
                         cell_type=str(getattr(row, "cell_type", "unknown")),
@@ -164,7 +165,10 @@ def _fovs_from_folder(folder: Path) -> list[FOV]:
     import h5py
 
     fovs = []
-    for path in sorted([*folder.glob("*.h5"), *folder.glob("*.hdf5")]):
+    for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in PAIRED_SUFFIXES):
+        if path.suffix.lower() not in (".h5", ".hdf5"):
+            fovs.append(FOV(path=path, fov=_fov_name(path), cell_type="unknown", split=""))
+            continue
         try:
             with h5py.File(path, "r") as f:
                 attrs = {k: f.attrs[k] for k in ("cell_type", "split", "seed") if k in f.attrs}
@@ -386,8 +390,14 @@ def evaluate_fovs(fovs: Sequence[FOV], predictor: Predictor, targets: Sequence[s
                   structures: bool = True,
                   on_fov: Callable[[FOV, PairedSample, PredictionMaps], None] | None = None,
                   desc: str = "evaluate", align_z: bool = False,
-                  per_structure: list[dict] | None = None) -> pd.DataFrame:
+                  per_structure: list[dict] | None = None,
+                  channel_map: Mapping[str, str] | None = None,
+                  fl_scale: float = 1.0) -> pd.DataFrame:
     """Predict and score every FOV; one row per FOV and target.
+
+    Each FOV is read with :func:`ri2fl.io.read_paired_any` (``channel_map``: target ->
+    channel name in TCF / OME-Zarr files; ``fl_scale``: raw fluorescence -> the models'
+    fixed scale).
 
     ``on_fov(fov, sample, maps)`` is called after each FOV (e.g. to draw its figure) so that
     nothing but the metrics is kept in memory. With ``align_z`` the true fluorescence is first
@@ -397,7 +407,7 @@ def evaluate_fovs(fovs: Sequence[FOV], predictor: Predictor, targets: Sequence[s
     """
     rows = []
     for fov in progress(fovs, desc=desc):
-        sample = read_paired(fov.path, targets=None)
+        sample = read_paired_any(fov.path, list(targets or TARGETS), channel_map, fl_scale)
         use = [t for t in (targets or TARGETS) if t in sample.fl]
         ids = {"fov": fov.fov, "cell_type": fov.cell_type, "split": fov.split}
         if align_z and sample.fl:
@@ -515,7 +525,9 @@ def run_evaluation(predictors: Mapping[str, Predictor], data: str | Path, out_di
                    split: str | None = "test", cell_types: Sequence[str] | None = None,
                    targets: Sequence[str] | None = None, n_panels: int = 2,
                    structures: bool = True, input_kinds: Mapping[str, str] | None = None,
-                   title: str = "ri2fl evaluation", align_z: bool = False) -> EvaluationResult:
+                   title: str = "ri2fl evaluation", align_z: bool = False,
+                   channel_map: Mapping[str, str] | None = None,
+                   fl_scale: float = 1.0) -> EvaluationResult:
     """Evaluate one or several models on the same FOVs and write the tables, figures, report.
 
     Parameters
@@ -538,6 +550,9 @@ def run_evaluation(predictors: Mapping[str, Predictor], data: str | Path, out_di
         ``n_panels``.
     align_z : bool
         Shift the true fluorescence along z onto the RI first (RI/FL misregistration).
+    channel_map, fl_scale
+        How TCF / OME-Zarr fluorescence channels map to targets, and the raw fluorescence
+        value that maps to 1 on the models' scale (see :func:`evaluate_fovs`).
     """
     from .figures import metric_boxplots, panel_figure
     from .html import image_tag, table_html, write_report
@@ -571,7 +586,8 @@ def run_evaluation(predictors: Mapping[str, Predictor], data: str | Path, out_di
 
         found: list[dict] = []
         table = evaluate_fovs(fovs, predictor, targets, structures, on_fov=draw,
-                              desc=f"evaluate {name}", align_z=align_z, per_structure=found)
+                              desc=f"evaluate {name}", align_z=align_z, per_structure=found,
+                              channel_map=channel_map, fl_scale=fl_scale)
         table.insert(0, "model", name)
         tables.append(table)
         records += [{"model": name, **r} for r in found]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from .paired import PairedSample, read_paired, write_paired
+from .paired import PAIRED_SUFFIXES, PairedSample, read_paired, read_paired_any, write_paired
 from .volume import Volume
 
 _LAZY = {
@@ -34,6 +34,6 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["OmeZarrWriter", "PairedSample", "Volume", "create_ome_zarr", "detect_format",
-           "read", "read_ome_zarr", "read_paired", "write_ome_tiff", "write_ome_zarr",
-           "write_paired"]
+__all__ = ["PAIRED_SUFFIXES", "OmeZarrWriter", "PairedSample", "Volume", "create_ome_zarr",
+           "detect_format", "read", "read_ome_zarr", "read_paired", "read_paired_any",
+           "write_ome_tiff", "write_ome_zarr", "write_paired"]

@@ -12,6 +12,7 @@ Layout of one ``.h5`` file (all arrays (Z, Y, X) on the RI grid):
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,13 @@ import h5py
 import numpy as np
 
 from .._atomic import atomic_path
+from ..constants import RI_CLIP
 from ..errors import InputError
 from ._checks import corrupt_file_guard
+
+#: File suffixes of paired RI / fluorescence data: paired HDF5, TCF with ``Data/3DFL``,
+#: OME-Zarr with an ``ri`` channel.
+PAIRED_SUFFIXES = (".h5", ".hdf5", ".tcf", ".zarr")
 
 _COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
 
@@ -137,3 +143,114 @@ def _read_paired(path: Path, targets: list[str] | None, load_extra: bool) -> Pai
                 if name in f:
                     sample.extra[name] = f[name][()]
     return sample
+
+
+def read_ri_fl(path: str | Path, fl_names: Sequence[str],
+               channel_map: Mapping[str, str] | None = None, skip_missing: bool = False
+               ) -> tuple[np.ndarray, dict[str, np.ndarray], tuple, float]:
+    """RI and fluorescence of a TCF (``Data/3D`` + ``Data/3DFL``) or a multi-channel OME-Zarr.
+
+    TCF fluorescence has its own grid and ``OffsetZ``: it is mapped onto the RI grid with
+    ``ri2fl.preprocess.fl_to_ri_grid``; RI voxels outside the FL stack become NaN
+    (unregistered). OME-Zarr needs a channel named ``ri`` and the targets on one grid.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.TCF`` file or ``.zarr`` folder.
+    fl_names : sequence of str
+        Target names to read.
+    channel_map : mapping, optional
+        Target name -> channel name in the file (e.g. ``{"nucleus": "CH1"}``); a target
+        whose mapped channel the file lacks, or that is not mapped, is looked up by its own
+        name.
+    skip_missing : bool
+        Leave out targets the file has no channel for, instead of raising ``InputError``.
+
+    Returns
+    -------
+    ri, fluorescence (target -> array on the RI grid), voxel size (µm), medium index
+    """
+    from . import read
+
+    path = Path(path)
+    channel_map = channel_map or {}
+
+    def channels(names: list[str]) -> dict[str, int]:
+        found = {}
+        for target in fl_names:
+            name = channel_map.get(target, target)
+            if name in names or target in names:
+                found[target] = names.index(name if name in names else target)
+            elif not skip_missing:
+                raise InputError(f"no fluorescence channel {name!r} (has {names})", path,
+                                 "map targets to channels with data.channel_map")
+        return found
+
+    if path.suffix.lower() == ".tcf":
+        from ..preprocess import fl_to_ri_grid
+
+        ri_vol = read(path, frame=0, modality="ri")
+        fl_vol = read(path, frame=0, modality="fl")
+        ri = np.asarray(ri_vol.data, np.float32)
+        fl = np.asarray(fl_vol.data, np.float32)
+        offsets = fl_vol.metadata.get("fl_offset_z_um") or [0.0] * fl.shape[0]
+        targets = {}
+        for name, c in channels(list(fl_vol.channel_names)).items():
+            args = (fl_vol.voxel_size_um, ri.shape, ri_vol.voxel_size_um, float(offsets[c]))
+            mapped = fl_to_ri_grid(fl[c], *args)
+            covered = fl_to_ri_grid(np.ones(fl.shape[1:], np.float32), *args)
+            mapped[covered < 0.999] = np.nan
+            targets[name] = mapped
+        medium = ri_vol.medium_index if ri_vol.medium_index is not None else RI_CLIP[0]
+        return ri, targets, ri_vol.voxel_size_um, medium
+    vol = read(path, frame=0, modality="fl")
+    names = list(vol.channel_names)
+    data = np.asarray(vol.data, np.float32)
+    if data.ndim != 4 or "ri" not in names:
+        raise InputError(f"not a paired volume: channels {names}", path,
+                         "paired OME-Zarr needs a channel 'ri' and the fluorescence targets")
+    targets = {n: data[c] for n, c in channels(names).items()}
+    medium = vol.medium_index if vol.medium_index is not None else RI_CLIP[0]
+    return data[names.index("ri")], targets, vol.voxel_size_um, medium
+
+
+def read_paired_any(path: str | Path, targets: Sequence[str],
+                    channel_map: Mapping[str, str] | None = None,
+                    fl_scale: float = 1.0) -> PairedSample:
+    """A paired field of view from paired HDF5, TCF with fluorescence, or paired OME-Zarr.
+
+    The fluorescence channels that ``targets`` name (through ``channel_map``) are read onto
+    the RI grid and divided by ``fl_scale`` (raw counts -> the models' fixed ~[0, 1] scale; one
+    number for a whole data set). A TCF's fluorescence stack may cover only part of the RI
+    stack: the sample is cropped to the z-slices where every channel read is registered.
+
+    Raises
+    ------
+    InputError
+        When the fluorescence covers no whole z-slice of the RI.
+    """
+    path = Path(path)
+    if path.suffix.lower() in (".h5", ".hdf5"):
+        sample = read_paired(path, targets=None)
+        sample.fl = {n: a for n, a in sample.fl.items() if n in targets}
+    else:
+        ri, fl, voxel, medium = read_ri_fl(path, targets, channel_map, skip_missing=True)
+        sample = PairedSample(ri=ri, fl=fl, voxel_size_um=tuple(voxel), medium_index=medium)
+        _crop_to_registered(sample, path)
+    if fl_scale != 1.0:
+        sample.fl = {n: a / np.float32(fl_scale) for n, a in sample.fl.items()}
+    return sample
+
+
+def _crop_to_registered(sample: PairedSample, path: Path) -> None:
+    if not sample.fl:
+        return
+    finite = np.all([np.isfinite(a).all(axis=(1, 2)) for a in sample.fl.values()], axis=0)
+    if not finite.any():
+        raise InputError("the fluorescence covers no whole z-slice of the RI", path,
+                         "check the file's fluorescence OffsetZ and voxel size")
+    z = np.flatnonzero(finite)
+    keep = slice(int(z[0]), int(z[-1]) + 1)
+    sample.ri = sample.ri[keep]
+    sample.fl = {n: np.nan_to_num(a[keep], nan=0.0) for n, a in sample.fl.items()}
