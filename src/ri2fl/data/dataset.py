@@ -32,7 +32,6 @@ __all__ = [
     "manifest_weights", "normalize_input", "safe_join", "target_variances",
 ]
 
-#: File suffixes recognised as paired data in a folder.
 INPUT_KINDS = ("ri", "bf", "dic")
 SAMPLINGS = ("voxels", "structures")
 
