@@ -127,7 +127,7 @@ def main() -> None:
     if model is not None:
         per_fold = [roc_auc_score(labels[test], scores[test])
                     for _, test in GroupKFold(5).split(scores, labels, fields)]
-        print(f"| network input | - | `{args.model}` (its inferred droplet share) | "
+        print(f"| network output | - | `{args.model}` (its inferred droplet share) | "
               f"{np.mean(per_fold):.3f} ± {np.std(per_fold):.3f} |")
 
 
