@@ -104,7 +104,10 @@ def main() -> None:
     p.add_argument("--model", default=None, help="also score this network (e.g. default)")
     args = p.parse_args()
     files = sorted(args.data.glob("*.h5"))
-    assert tuple(read_paired(files[0], targets=[]).voxel_size_um) == CANONICAL_VOXEL_SIZE_UM
+    if len(files) < 5:
+        p.error(f"{args.data}: {len(files)} paired .h5 fields; 5 folds need at least 5")
+    if tuple(read_paired(files[0], targets=[]).voxel_size_um) != CANONICAL_VOXEL_SIZE_UM:
+        p.error(f"{files[0]}: not on the canonical {CANONICAL_VOXEL_SIZE_UM} µm grid")
     model = None
     if args.model:
         from ri2fl.models import load
