@@ -17,7 +17,7 @@ Examples:
   # RI2FL against BF2FL and DIC2FL on the same FOVs (t-tests against the first model)
   ri2fl evaluate --model default runs/bf2fl runs/dic2fl --data sim/ -o compare/
   # your own measurements: Tomocube TCF files holding RI and 8-bit fluorescence
-  ri2fl evaluate --data my_tcfs/ --split all -o eval_lab/ --fl-scale 255 \
+  ri2fl evaluate --data my_tcfs/ --split all -o eval_lab/ --fl-scale 255 \\
       --channel-map nucleus=CH0 actin=CH1 lipid_droplets=CH2
 
 Writes DIR/metrics.csv (one row per model, FOV and target: pcc, ssim, psnr, mae, structure
