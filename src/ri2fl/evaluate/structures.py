@@ -427,9 +427,10 @@ def structure_summary(metrics: pd.DataFrame, confidence: float = 0.95) -> pd.Dat
     rows = []
     for key, g in metrics.dropna(subset=["n_true"]).groupby(keys, sort=False):
         n_true = g["n_true"].sum()
-        within = g["fraction_within_0.5um"].fillna(0) * g["n_true"]
-        matched = (g["fraction_matched"].fillna(0) * g["n_true"]).sum()
-        low, high = matched_fraction_ci(within.round(), g["n_true"], confidence)
+        # per-FOV counts back from the fractions (whole numbers, up to float rounding)
+        within = (g["fraction_within_0.5um"].fillna(0) * g["n_true"]).round()
+        matched = (g["fraction_matched"].fillna(0) * g["n_true"]).round().sum()
+        low, high = matched_fraction_ci(within, g["n_true"], confidence)
         key = key if isinstance(key, tuple) else (key,)
         rows.append({**dict(zip(keys, key, strict=True)), "n_fovs": len(g),
                      "n_true": int(n_true), "n_pred": int(g["n_pred"].sum()),
