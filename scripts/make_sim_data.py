@@ -35,9 +35,10 @@ from ri2fl.simulate import simulate_fov
 
 
 def _write_fov(path: Path, cell_type: str, seed: int, shape: tuple[int, int, int],
-               variant: str | None, n_cells: int | None, modalities: tuple[str, ...]) -> None:
+               variant: str | None, n_cells: int | None, modalities: tuple[str, ...],
+               droplets_per_cell: tuple[int, int] | None = None) -> None:
     fov = simulate_fov(cell_type, seed=seed, shape=shape, variant=variant, n_cells=n_cells,
-                       modalities=modalities)
+                       modalities=modalities, droplets_per_cell=droplets_per_cell)
     write_paired(path, fov.to_paired())
 
 
@@ -67,6 +68,12 @@ def main(argv=None) -> int:
                         "second one mitotic), so that the network sees empty medium")
     p.add_argument("--sparse-val", type=int, default=0,
                    help="extra validation FOVs per cell type holding a single cell")
+    p.add_argument("--lipid-train", type=int, default=0,
+                   help="extra training FOVs per cell type whose cells hold "
+                        "--lipid-droplets droplets each (seeds from 70000)")
+    p.add_argument("--lipid-droplets", type=int, nargs=2, default=[20, 60],
+                   metavar=("LOW", "HIGH"), help="droplets per cell of the --lipid-train "
+                                                 "fields (default 20 60)")
     p.add_argument("--shape", type=int, nargs=3, default=[64, 256, 256])
     p.add_argument("--modalities", nargs="*", default=[], help="bf and/or dic")
     p.add_argument("--seed", type=int, default=0, help="first seed (splits use disjoint seeds)")
@@ -86,20 +93,24 @@ def main(argv=None) -> int:
     for ct in args.cell_types:
         # mitosis is rare in a random field (4 % of fibroblasts), yet held-out fields hold it
         # crowded fields hardly show empty medium, where an unseen network paints signal
-        for split, n, offset, variant, n_cells in (
-                ("train", args.train, 0, None, None), ("val", args.val, 10_000, None, None),
-                ("test", args.test, 20_000, None, None),
-                ("train", args.mitotic_train, 30_000, "mitotic", None),
-                ("val", args.mitotic_val, 40_000, "mitotic", None),
-                ("train", args.sparse_train, 50_000, "alternate", 1),
-                ("val", args.sparse_val, 60_000, "alternate", 1)):
+        lipid = tuple(args.lipid_droplets)
+        for split, n, offset, variant, n_cells, droplets in (
+                ("train", args.train, 0, None, None, None),
+                ("val", args.val, 10_000, None, None, None),
+                ("test", args.test, 20_000, None, None, None),
+                ("train", args.mitotic_train, 30_000, "mitotic", None, None),
+                ("val", args.mitotic_val, 40_000, "mitotic", None, None),
+                ("train", args.sparse_train, 50_000, "alternate", 1, None),
+                ("val", args.sparse_val, 60_000, "alternate", 1, None),
+                ("train", args.lipid_train, 70_000, None, None, lipid)):
             jobs += [(ct, split, args.seed + offset + i,
                       ("normal", "mitotic")[i % 2] if variant == "alternate" else variant,
-                      n_cells) for i in range(n)]
+                      n_cells, droplets) for i in range(n)]
     t0 = time.time()
     todo = [job for job in jobs if args.overwrite or not (args.out / _name(*job[:3])).exists()]
     calls = [(args.out / _name(ct, split, seed), ct, seed, tuple(args.shape), variant, n_cells,
-              tuple(args.modalities)) for ct, split, seed, variant, n_cells in todo]
+              tuple(args.modalities), droplets)
+             for ct, split, seed, variant, n_cells, droplets in todo]
     if args.workers > 1:
         with ProcessPoolExecutor(max_workers=args.workers) as pool:
             futures = [pool.submit(_write_fov, *call) for call in calls]
@@ -109,7 +120,7 @@ def main(argv=None) -> int:
         for call in progress(calls, desc="simulating", disable=False):
             _write_fov(*call)
     rows = []
-    for ct, split, seed, _, _ in jobs:
+    for ct, split, seed, *_ in jobs:
         name = _name(ct, split, seed)
         rows.append({"path": name, "cell_type": ct, "seed": seed, "split": split})
         if args.mitotic_weight is not None:

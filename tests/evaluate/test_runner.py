@@ -88,6 +88,33 @@ def test_comparison_t_tests_find_the_better_model(paired_dataset, tmp_path):
     assert (tmp_path / "cmp" / "figures" / "comparison_by_model.png").exists()
 
 
+def _missing_one_droplet(sample: PairedSample) -> PredictionMaps:
+    """The truth, less the droplet 1.5 µm below the cell centre on y (one of three)."""
+    fl = {name: true.copy() for name, true in sample.fl.items()}
+    droplets = fl["lipid_droplets"]
+    y_um = np.arange(droplets.shape[1]) * 0.15
+    labels = (droplets > 0).any(axis=(0, 2))
+    y_centre = y_um[labels].mean()
+    droplets[:, y_um < y_centre - 0.75] = 0
+    return PredictionMaps(fl=fl)
+
+
+def test_comparison_reports_the_paired_difference_in_structures_found(paired_dataset,
+                                                                      tmp_path):
+    res = run_evaluation({"oracle": lambda s: PredictionMaps(fl=dict(s.fl)),
+                          "missing": _missing_one_droplet}, paired_dataset, tmp_path / "cmp",
+                         split="test", targets=["lipid_droplets"], n_panels=0)
+    diff = pd.read_csv(tmp_path / "cmp" / "structures_differences.csv").iloc[0]
+    assert (diff["model"], diff["reference"], diff["target"]) == ("missing", "oracle",
+                                                                   "lipid_droplets")
+    assert (diff["n_fovs"], diff["n_true"]) == (4, 12)  # 3 droplets in each of 4 FOVs
+    assert diff["matched_reference"] == 1.0
+    assert diff["difference"] == pytest.approx(-1 / 3)
+    assert diff["ci_high"] < 0  # one droplet lost in every FOV: clear of zero
+    assert len(res.structure_differences) == 1
+    assert "paired bootstrap" in (tmp_path / "cmp" / "report.html").read_text()
+
+
 def test_summarise_mean_sd_against_pandas():
     rng = np.random.default_rng(3)
     t = pd.DataFrame({"cell_type": np.repeat(["a", "b"], 5), "target": "nucleus",

@@ -215,3 +215,18 @@ def test_padding_z_keeps_the_contrast_of_a_plate_that_fills_a_thin_field():
     r_plain, r_padded = (np.corrcoef(f.ri.ravel() - f.medium_index, dn_true)[0, 1]
                          for f in (plain, padded))
     assert r_padded > r_plain
+
+
+def test_lipid_loaded_cells_hold_more_droplets():
+    kwargs = {"seed": 4, "shape": (32, 128, 128), "n_cells": 1, "physics": "none",
+              "fl_noise": False}
+    plain = simulate_fov("fibroblast", **kwargs)
+    loaded = simulate_fov("fibroblast", **kwargs, droplets_per_cell=(40, 40))
+    assert loaded.metadata["droplets_per_cell"] == [40, 40]
+    assert "droplets_per_cell" not in plain.metadata
+    few, many = (ndimage.label(f.masks["lipid_droplets"])[1] for f in (plain, loaded))
+    # some of the 40 do not fit into a 6.4 µm field or touch a neighbour
+    assert few <= 10 and many >= 3 * few
+    assert loaded.masks["lipid_droplets"].sum() > 3 * plain.masks["lipid_droplets"].sum()
+    with pytest.raises(ConfigError, match="droplets_per_cell"):
+        simulate_fov("fibroblast", **kwargs, droplets_per_cell=(5, 2))

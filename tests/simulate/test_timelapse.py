@@ -79,6 +79,12 @@ def test_cli_writes_files_and_manifest(tmp_path, capsys):
     assert main(["simulate", "-o", str(padded), "--cell-types", "macrophage", "--n", "1",
                  "--shape", "16", "48", "48", "--seed", "3", "--pad-z"]) == 0
     assert bool(read_paired(next(padded.rglob("*.h5"))).attrs["pad_z"])
+    lipid = tmp_path / "lipid"
+    assert main(["simulate", "-o", str(lipid), "--cell-types", "macrophage", "--n", "1",
+                 "--shape", "16", "48", "48", "--droplets-per-cell", "30", "40"]) == 0
+    assert list(read_paired(next(lipid.rglob("*.h5"))).attrs["droplets_per_cell"]) == [30, 40]
+    assert main(["simulate", "-o", str(lipid), "--droplets-per-cell", "9", "3"]) == 2
+    assert "--droplets-per-cell" in capsys.readouterr().err
 
 
 def test_stimulation_spreads_the_cell_and_strengthens_actin():

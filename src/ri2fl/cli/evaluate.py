@@ -140,6 +140,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"{r['model']:>8s} {r['target']:>15s}  {100 * r['matched_within_0.5um']:.1f} % "
               f"of {r['n_true']} structures matched within 0.5 µm (95 % CI "
               f"{100 * r['ci_low']:.1f}-{100 * r['ci_high']:.1f} %)")
+    diffs = result.structure_differences
+    for r in ([] if diffs is None else diffs.to_dict(orient="records")):
+        print(f"{r['model']:>8s} {r['target']:>15s}  {100 * r['difference']:+.1f} points "
+              f"against {r['reference']} (paired 95 % CI {100 * r['ci_low']:+.1f} to "
+              f"{100 * r['ci_high']:+.1f})")
     print(f"wrote {result.files['metrics']}, {result.files['summary']} and "
           f"{result.files['report']}")
     return 0

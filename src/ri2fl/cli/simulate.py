@@ -26,6 +26,7 @@ Examples:
   ri2fl simulate -o sim/ --n 2 --shape 64 512 512 --physics physical --bf --dic
   ri2fl simulate -o movie/ --cell-types hek293 --timelapse 12 --event mitosis
   ri2fl simulate sim/ --cell-type macrophage --n 4 --workers 2
+  ri2fl simulate -o lipid/ --n 8 --droplets-per-cell 20 60    # lipid-loaded fibroblasts
 """
 
 
@@ -51,6 +52,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pad-z", action="store_true",
                         help="fast physics: reconstruct on a volume padded to twice its height "
                              "(keeps axial contrast in fields not much taller than their cells)")
+    parser.add_argument("--droplets-per-cell", nargs=2, type=int, default=None,
+                        metavar=("LOW", "HIGH"),
+                        help="draw LOW..HIGH lipid droplets per cell instead of the family's "
+                             "range (e.g. 20 60: cells fed oleic acid); single fields only")
     parser.add_argument("--bf", action="store_true", help="also synthesise brightfield z-stacks")
     parser.add_argument("--dic", action="store_true", help="also synthesise DIC z-stacks")
     parser.add_argument("--modalities", default=None,
@@ -87,6 +92,19 @@ def _modalities(args: argparse.Namespace) -> tuple[str, ...]:
     return tuple(sorted(mods))
 
 
+def _droplets_per_cell(args: argparse.Namespace) -> dict:
+    if args.droplets_per_cell is None:
+        return {}
+    low, high = args.droplets_per_cell
+    if not 0 <= low <= high:
+        raise ConfigError(f"--droplets-per-cell needs 0 <= LOW <= HIGH, got {low} {high}",
+                          "--droplets-per-cell", "give e.g. --droplets-per-cell 20 60")
+    if args.timelapse:
+        raise ConfigError("--droplets-per-cell applies to single fields, not time-lapses",
+                          "--droplets-per-cell", "drop --timelapse or --droplets-per-cell")
+    return {"droplets_per_cell": (low, high)}
+
+
 def run(args: argparse.Namespace) -> int:
     from ..simulate import simulate_dataset
 
@@ -96,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise ConfigError(f"--n must be at least 1, got {args.n}", "--n")
     mods = _modalities(args)
+    droplets = _droplets_per_cell(args)
     if "all" in args.cell_types:
         from ..simulate import CELL_TYPES
 
@@ -107,7 +126,8 @@ def run(args: argparse.Namespace) -> int:
                                     shape=tuple(args.shape), physics=args.physics,
                                     modalities=mods, split_fractions=args.split,
                                     overwrite=args.overwrite, workers=args.workers,
-                                    max_fl_shift_um=args.fl_shift, pad_z=args.pad_z)
+                                    max_fl_shift_um=args.fl_shift, pad_z=args.pad_z,
+                                    **droplets)
     print(manifest)
     return 0
 

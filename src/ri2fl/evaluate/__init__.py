@@ -19,11 +19,14 @@ from .structures import (
     detect_structures,
     match_structures,
     matched_fraction_ci,
+    matched_fraction_difference_ci,
+    structure_differences,
     structure_summary,
 )
 
 __all__ = [
     "InstanceMatch", "StructureMatch", "average_precision", "detect_structures", "dice", "mae",
-    "match_instances", "match_structures", "matched_fraction_ci", "mse", "pcc", "psnr", "ssim",
+    "match_instances", "match_structures", "matched_fraction_ci",
+    "matched_fraction_difference_ci", "mse", "pcc", "psnr", "ssim", "structure_differences",
     "structure_summary",
 ]

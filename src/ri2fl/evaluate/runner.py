@@ -29,6 +29,7 @@ from .structures import (
     TARGET_KINDS,
     match_structures,
     matched_by_size,
+    structure_differences,
     structure_records,
     structure_summary,
 )
@@ -507,6 +508,9 @@ class EvaluationResult:
     #: fraction matched within 0.5 µm pooled over FOVs per model and target, with its
     #: confidence interval (``structures_summary.csv``); None without any structure.
     structure_summary: pd.DataFrame | None = None
+    #: with several models: each one's fraction matched within 0.5 µm minus the first's,
+    #: paired over FOVs, with its interval (``structures_differences.csv``).
+    structure_differences: pd.DataFrame | None = None
 
 
 def _write_csv(table: pd.DataFrame, path: Path) -> Path:
@@ -543,8 +547,9 @@ def run_evaluation(predictors: Mapping[str, Predictor], data: str | Path, out_di
         ``structures.csv`` (one row per model, FOV and true structure: volume, distance to its
         match), ``structures_summary.csv`` (fraction matched within 0.5 µm pooled over FOVs,
         per model and target, with its 95 % confidence interval) and
-        ``structures_by_size.csv`` (the same per volume class), ``figures/*.png`` and
-        ``report.html``.
+        ``structures_by_size.csv`` (the same per volume class), with several models
+        ``structures_differences.csv`` (each model's fraction matched within 0.5 µm minus the
+        first's, paired bootstrap interval over FOVs), ``figures/*.png`` and ``report.html``.
     n_panels : int
         Max-projection panels drawn per model: the first FOV of each cell type, up to
         ``n_panels``.
@@ -603,11 +608,20 @@ def run_evaluation(predictors: Mapping[str, Predictor], data: str | Path, out_di
         files["structures"] = _write_csv(per_structure, out_dir / "structures.csv")
         by_size = matched_by_size(per_structure, by=("model", "target"))
         files["structures_by_size"] = _write_csv(by_size, out_dir / "structures_by_size.csv")
-    tests = None
+    tests = differences = None
     names = list(predictors)
     sections: list[tuple[str, list[str]]] = []
     if len(names) > 1:
         tests = t_tests(metrics, reference=names[0])
+        compared = [table_html(tests, digits=4)]
+        if pooled is not None:
+            differences = structure_differences(metrics, reference=names[0])
+            files["structures_differences"] = _write_csv(
+                differences, out_dir / "structures_differences.csv")
+            compared += [
+                f"<p>Structures matched within 0.5 µm: each model minus {names[0]}, pooled "
+                "over FOVs, with a paired bootstrap 95 % interval over FOVs.</p>",
+                table_html(differences)]
         files["ttests"] = _write_csv(tests, out_dir / "ttests.csv")
         files["comparison"] = metric_boxplots(metrics, fig_dir / "comparison_by_model.png",
                                               group="model")
@@ -617,7 +631,7 @@ def run_evaluation(predictors: Mapping[str, Predictor], data: str | Path, out_di
             f" of {names[0]} against each other model, per target.</p>",
             table_html(overall[["model", "target", "n", "pcc_mean", "pcc_sd", "ssim_mean",
                                 "ssim_sd", "psnr_mean", "psnr_sd"]]),
-            table_html(tests, digits=4), image_tag(files["comparison"], "comparison")]))
+            *compared, image_tag(files["comparison"], "comparison")]))
     for name in names:
         sub = metrics[metrics["model"] == name]
         box = metric_boxplots(sub, fig_dir / f"boxplots_{_safe(name)}.png", group="cell_type")
@@ -647,4 +661,5 @@ def run_evaluation(predictors: Mapping[str, Predictor], data: str | Path, out_di
         out_dir / "report.html", title, sections,
         note=f"{len(fovs)} FOVs from {data} (split {split or 'all'}); metrics on the fixed "
              "fluorescence scale: PSNR = 10 log10(1/MSE), SSIM with a 7-voxel Gaussian window.")
-    return EvaluationResult(metrics, summary, tests, out_dir, files, per_structure, pooled)
+    return EvaluationResult(metrics, summary, tests, out_dir, files, per_structure, pooled,
+                            differences)

@@ -427,8 +427,7 @@ def structure_summary(metrics: pd.DataFrame, confidence: float = 0.95) -> pd.Dat
     rows = []
     for key, g in metrics.dropna(subset=["n_true"]).groupby(keys, sort=False):
         n_true = g["n_true"].sum()
-        # per-FOV counts back from the fractions (whole numbers, up to float rounding)
-        within = (g["fraction_within_0.5um"].fillna(0) * g["n_true"]).round()
+        within = _within_counts(g)
         matched = (g["fraction_matched"].fillna(0) * g["n_true"]).round().sum()
         low, high = matched_fraction_ci(within, g["n_true"], confidence)
         key = key if isinstance(key, tuple) else (key,)
@@ -439,6 +438,51 @@ def structure_summary(metrics: pd.DataFrame, confidence: float = 0.95) -> pd.Dat
                      "ci_low": low, "ci_high": high,
                      "mean_distance_um": g["mean_distance_um"].mean(),
                      "intensity_r": g["intensity_r"].mean()})
+    return pd.DataFrame(rows)
+
+
+def _within_counts(rows: pd.DataFrame) -> pd.Series:
+    """Structures matched within 0.5 µm per row, back from the fraction (whole numbers)."""
+    return (rows["fraction_within_0.5um"].fillna(0) * rows["n_true"]).round()
+
+
+def structure_differences(metrics: pd.DataFrame, reference: str,
+                          confidence: float = 0.95) -> pd.DataFrame:
+    """Each model's fraction matched within 0.5 µm minus the reference's, paired over FOVs.
+
+    ``metrics`` holds one row per model, FOV and target (``ri2fl evaluate``'s
+    ``metrics.csv`` with several models). Both models are scored on the same true
+    structures, so the difference comes with a paired bootstrap interval over FOVs
+    (:func:`matched_fraction_difference_ci`): an interval that excludes 0 says the change
+    is more than which FOVs happened to be drawn.
+
+    Returns
+    -------
+    DataFrame
+        One row per other model and target: ``model``, ``reference``, ``target``,
+        ``n_fovs``, ``n_true``, ``matched_model``, ``matched_reference`` (pooled fractions),
+        ``difference``, ``ci_low``, ``ci_high``.
+    """
+    if "n_true" not in metrics.columns or "model" not in metrics.columns:
+        return pd.DataFrame()
+    scored = metrics.dropna(subset=["n_true"]).assign(within=_within_counts)
+    wide = scored.pivot_table(index=["target", "fov"], columns="model",
+                              values=["within", "n_true"], aggfunc="first")
+    rows = []
+    for model in scored["model"].unique():
+        if model == reference or reference not in wide["within"].columns:
+            continue
+        for target, g in wide.groupby(level="target", sort=False):
+            g = g.dropna(subset=[("within", model), ("within", reference)])
+            true = g[("n_true", reference)].to_numpy()
+            a, b = g[("within", model)].to_numpy(), g[("within", reference)].to_numpy()
+            diff, low, high = matched_fraction_difference_ci(a, b, true, confidence)
+            total = true.sum()
+            rows.append({"model": model, "reference": reference, "target": target,
+                         "n_fovs": len(g), "n_true": int(total),
+                         "matched_model": a.sum() / total if total else np.nan,
+                         "matched_reference": b.sum() / total if total else np.nan,
+                         "difference": diff, "ci_low": low, "ci_high": high})
     return pd.DataFrame(rows)
 
 
@@ -453,5 +497,6 @@ __all__ = [
     "KINDS", "SIZE_BINS_UM3", "TARGET_KINDS", "StructureKind", "StructureMatch", "Structures",
     "band_pass", "detect_structures", "detection_threshold", "match_centroids",
     "match_structures", "matched_by_size", "matched_fraction_ci",
-    "matched_fraction_difference_ci", "structure_records", "structure_summary",
+    "matched_fraction_difference_ci", "structure_differences", "structure_records",
+    "structure_summary",
 ]

@@ -4,7 +4,7 @@ microscope, with every ground truth (true RI, six targets, masks, instance label
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,7 @@ from .phantoms import (
     VARIANTS,
     CellMaps,
     CellSpec,
+    FamilyParams,
     cell_bbox,
     conc_to_dn,
     make_cell,
@@ -85,6 +86,8 @@ class SimulatedFOV:
         for k, v in self.metadata.items():
             if isinstance(v, (int, float, str, bool, np.integer, np.floating)):
                 attrs[k] = v
+            elif isinstance(v, (list, tuple)) and all(isinstance(x, int) for x in v):
+                attrs[k] = np.asarray(v, np.int64)
         return PairedSample(ri=self.ri, fl=dict(self.fl), voxel_size_um=self.voxel_size_um,
                             medium_index=self.medium_index, masks=dict(self.masks),
                             cell_labels=self.cell_labels, nucleus_labels=self.nucleus_labels,
@@ -116,14 +119,16 @@ def check_args(cell_type: str, shape: tuple[int, ...], physics: str,
 def layout_cells(cell_type: str, rng: np.random.Generator, shape: tuple[int, int, int],
                  voxel: tuple[float, float, float] = CANONICAL_VOXEL_SIZE_UM,
                  n_cells: int | None = None, variant: str | None = None,
-                 cluster: bool | None = None, edge: bool | None = None) -> list[CellSpec]:
+                 cluster: bool | None = None, edge: bool | None = None,
+                 params: FamilyParams | None = None) -> list[CellSpec]:
     """Place cells of ``cell_type`` in a field of ``shape``.
 
     The first cell sits near the centre and takes ``variant`` ("normal", "mitotic",
     "binucleate"; None: random). ``cluster`` puts touching neighbours around it, ``edge`` puts
-    one cell across the field border; both also happen at random when None.
+    one cell across the field border; both also happen at random when None. ``params``
+    replaces the family's ranges.
     """
-    fp = FAMILIES[cell_type]
+    fp = FAMILIES[cell_type] if params is None else params
     lz, ly, lx = (n * v for n, v in zip(shape, voxel))
     z_base = min(rng.uniform(1.0, 2.0), 0.15 * lz)
     max_h = max(lz - z_base - 0.8, 1.5)
@@ -137,7 +142,7 @@ def layout_cells(cell_type: str, rng: np.random.Generator, shape: tuple[int, int
         edge = rng.random() < 0.5
     cells = [make_cell(cell_type, rng, (ly / 2 + rng.normal(0, 0.05 * ly),
                                         lx / 2 + rng.normal(0, 0.05 * lx)),
-                       z_base, variant, max_h)]
+                       z_base, variant, max_h, fp)]
     tries = 0
     edge_done = False
     while len(cells) < n_cells and tries < 50 * n_cells:
@@ -155,7 +160,7 @@ def layout_cells(cell_type: str, rng: np.random.Generator, shape: tuple[int, int
             c, min_sep = tuple(c), 0.9
         else:
             c, min_sep = (rng.uniform(-0.1, 1.1) * ly, rng.uniform(-0.1, 1.1) * lx), 0.9
-        cand = make_cell(cell_type, rng, c, z_base, None, max_h)
+        cand = make_cell(cell_type, rng, c, z_base, None, max_h, fp)
         if all(math.hypot(c[0] - o.center[0], c[1] - o.center[1]) > min_sep * (o.r0 + cand.r0)
                for o in cells):
             cells.append(cand)
@@ -283,7 +288,8 @@ def simulate_fov(cell_type: str = "fibroblast", seed: int = 0,
                  bleach_half_life_frames: float | None = None,
                  cells: list[CellSpec] | None = None,
                  texture_shift_um: tuple[float, float, float] = (0.0, 0.0, 0.0),
-                 pad_z: bool = False) -> SimulatedFOV:
+                 pad_z: bool = False,
+                 droplets_per_cell: tuple[int, int] | None = None) -> SimulatedFOV:
     """Simulate one field of view of ``cell_type`` cells.
 
     Parameters
@@ -317,6 +323,9 @@ def simulate_fov(cell_type: str = "fibroblast", seed: int = 0,
         ``physics="fast"``: reconstruct with the volume padded to twice its height (see
         :func:`ri2fl.simulate.optics.reconstruct_fast`); advised for fields not much taller
         than their cells.
+    droplets_per_cell : (int, int), optional
+        Range of lipid droplets drawn per cell, replacing the family's (e.g. (20, 60) for
+        cells fed oleic acid); the droplet sizes and indices keep the family's distribution.
     fl_noise, fl_shift_z_um, bleed_through
         Fluorescence nuisance: Poisson/Gaussian noise, axial RI/FL misregistration (µm),
         spectral bleed-through fraction.
@@ -335,7 +344,9 @@ def simulate_fov(cell_type: str = "fibroblast", seed: int = 0,
     if medium_index is None:
         medium_index = float(np.round(rng.uniform(1.333, 1.340), 4))
     if cells is None:
-        cells = layout_cells(cell_type, rng, shape, voxel, n_cells, variant, cluster, edge)
+        params = _family_params(cell_type, droplets_per_cell)
+        cells = layout_cells(cell_type, rng, shape, voxel, n_cells, variant, cluster, edge,
+                             params)
     canvas = render_cells(cells, shape, rng, voxel, supersample, texture_shift_um)
     rng = np.random.default_rng([seed, int(timepoint), 1])  # measurement noise of this frame
     dn = canvas.dn
@@ -359,13 +370,27 @@ def simulate_fov(cell_type: str = "fibroblast", seed: int = 0,
                                  "variants": ",".join(c.variant for c in cells),
                                  "fl_shift_z_um": float(fl_shift_z_um),
                                  # recorded only when on: files written without it stay alike
-                                 **({"pad_z": True} if pad_z else {})})
+                                 **({"pad_z": True} if pad_z else {}),
+                                 **({"droplets_per_cell": list(droplets_per_cell)}
+                                    if droplets_per_cell is not None else {})})
     if modalities:
         from .brightfield import synthesize
         images = synthesize(ri_true, voxel, medium_index, tuple(modalities),
                             noise=0.005 if fl_noise else 0.0, rng=rng)
         fov.bf, fov.dic = images.get("bf"), images.get("dic")
     return fov
+
+
+def _family_params(cell_type: str,
+                   droplets_per_cell: tuple[int, int] | None) -> FamilyParams | None:
+    if droplets_per_cell is None:
+        return None
+    lo, hi = (int(n) for n in droplets_per_cell)
+    if not 0 <= lo <= hi:
+        raise ConfigError(f"droplets_per_cell must be two counts 0 <= low <= high, got "
+                          f"{tuple(droplets_per_cell)}", "droplets_per_cell",
+                          "give e.g. (20, 60)")
+    return replace(FAMILIES[cell_type], n_droplets=(lo, hi))
 
 
 def reconstruct(dn: np.ndarray, voxel: tuple[float, float, float], medium_index: float,

@@ -325,13 +325,15 @@ def occupancy(d: np.ndarray, h: float) -> np.ndarray:
 # ---------------------------------------------------------------------------------------
 def make_cell(family: str, rng: np.random.Generator, center: tuple[float, float],
               z_base: float, variant: str | None = None,
-              max_height: float | None = None) -> CellSpec:
+              max_height: float | None = None,
+              params: FamilyParams | None = None) -> CellSpec:
     """Draw one cell of ``family`` centred at ``center`` (y, x) µm on the substrate ``z_base``.
 
     ``variant`` is "normal", "mitotic" or "binucleate"; ``None`` draws one with the family's
-    probabilities. ``max_height`` caps the cell height (to fit the field of view).
+    probabilities. ``max_height`` caps the cell height (to fit the field of view). ``params``
+    replaces the family's ranges (e.g. a lipid-loaded variant with more droplets).
     """
-    fp = FAMILIES[family]
+    fp = FAMILIES[family] if params is None else params
     if variant is None:
         u = rng.random()
         variant = ("mitotic" if u < fp.mitotic_p else
