@@ -15,6 +15,11 @@ mitochondrial signal around each centroid (the score droplet / (droplet + mitoch
         --seed 500000 --workers 2
     python scripts/experiments/a_droplet_mito_separability.py runs/experiments/data_separability \
         --model default
+
+A retrained network alone (no classifiers, a few minutes)::
+
+    python scripts/experiments/a_droplet_mito_separability.py runs/experiments/data_separability \
+        --model runs/x/best.pt --no-classifiers
 """
 
 from __future__ import annotations
@@ -102,6 +107,8 @@ def main() -> None:
     p.add_argument("data", type=Path, help="folder of paired .h5 fields")
     p.add_argument("--max-volume", type=float, default=1.0, help="µm³ (default 1)")
     p.add_argument("--model", default=None, help="also score this network (e.g. default)")
+    p.add_argument("--no-classifiers", action="store_true",
+                   help="score only --model (the classifiers on the RI take most of the time)")
     args = p.parse_args()
     files = sorted(args.data.glob("*.h5"))
     if len(files) < 5:
@@ -120,8 +127,10 @@ def main() -> None:
         "logistic": LogisticRegression(C=0.1, max_iter=2000, class_weight="balanced"),
         "boosting": HistGradientBoostingClassifier(max_iter=200, class_weight="balanced"),
     }
+    if args.no_classifiers and model is None:
+        p.error("--no-classifiers needs --model")
     print("| grid | features | classifier | ROC AUC (5 folds of fields) |\n|---|---|---|---|")
-    for grid, x in patches.items():
+    for grid, x in ({} if args.no_classifiers else patches).items():
         for name, clf in classifiers.items():
             auc = cross_val_score(clf, x, labels, cv=GroupKFold(5), groups=fields,
                                   scoring="roc_auc")
