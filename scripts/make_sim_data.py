@@ -71,9 +71,13 @@ def main(argv=None) -> int:
     p.add_argument("--lipid-train", type=int, default=0,
                    help="extra training FOVs per cell type whose cells hold "
                         "--lipid-droplets droplets each (seeds from 70000)")
+    p.add_argument("--lipid-val", type=int, default=0,
+                   help="extra validation FOVs per cell type like --lipid-train (seeds from "
+                        "80000)")
     p.add_argument("--lipid-droplets", type=int, nargs=2, default=[20, 60],
-                   metavar=("LOW", "HIGH"), help="droplets per cell of the --lipid-train "
-                                                 "fields (default 20 60)")
+                   metavar=("LOW", "HIGH"),
+                   help="droplets per cell of the --lipid-train / --lipid-val fields "
+                        "(default 20 60)")
     p.add_argument("--shape", type=int, nargs=3, default=[64, 256, 256])
     p.add_argument("--modalities", nargs="*", default=[], help="bf and/or dic")
     p.add_argument("--seed", type=int, default=0, help="first seed (splits use disjoint seeds)")
@@ -102,7 +106,8 @@ def main(argv=None) -> int:
                 ("val", args.mitotic_val, 40_000, "mitotic", None, None),
                 ("train", args.sparse_train, 50_000, "alternate", 1, None),
                 ("val", args.sparse_val, 60_000, "alternate", 1, None),
-                ("train", args.lipid_train, 70_000, None, None, lipid)):
+                ("train", args.lipid_train, 70_000, None, None, lipid),
+                ("val", args.lipid_val, 80_000, None, None, lipid)):
             jobs += [(ct, split, args.seed + offset + i,
                       ("normal", "mitotic")[i % 2] if variant == "alternate" else variant,
                       n_cells, droplets) for i in range(n)]

@@ -79,11 +79,13 @@ def test_worker_processes_write_the_same_fields(tmp_path):
 def test_lipid_fields_hold_more_droplets_under_their_own_seeds(tmp_path):
     out = tmp_path / "sim"
     assert _script().main([str(out), "--cell-types", "macrophage", "--train", "1", "--val", "0",
-                           "--lipid-train", "1", "--lipid-droplets", "30", "30",
+                           "--lipid-train", "1", "--lipid-val", "1",
+                           "--lipid-droplets", "30", "30",
                            "--shape", "16", "64", "64"]) == 0
     with open(out / "manifest.csv") as f:
         rows = list(csv.DictReader(f))
-    assert [(r["split"], r["seed"]) for r in rows] == [("train", "0"), ("train", "70000")]
+    assert [(r["split"], r["seed"]) for r in rows] == [("train", "0"), ("train", "70000"),
+                                                       ("val", "80000")]
     with h5py.File(out / rows[1]["path"]) as h:
         assert list(h.attrs["droplets_per_cell"]) == [30, 30]
     with h5py.File(out / rows[0]["path"]) as h:
