@@ -70,3 +70,11 @@ ri2fl train configs/default_gpu.yaml --data runs/sim_fibroblast_gpu/manifest_mit
 # fibroblast validation fields with the stage-5 weights: mean PCC 0.871 against 0.847 with the
 # 24 x 64 x 64 patch (a CPU stage on such tiles, configs/default_stage6.yaml, was not shipped)
 python scripts/ship_model.py runs/default_gpu/best.pt default --tile-size 32 128 128
+# Stage 8 candidates (CPU, not shipped): 40 lipid-loaded fibroblast training fields (20-60
+# droplets per cell) beside the others, two sampling rules; rule and outcome in the configs and
+# docs/evaluation.md (experiment (a)). To rerun them:
+#   python scripts/make_sim_data.py "$DATA" --cell-types fibroblast --train 60 --val 4 \
+#       --mitotic-train 12 --mitotic-val 2 --sparse-train 24 --sparse-val 4 --lipid-train 40 \
+#       --shape 64 256 256 --mitotic-weight 4 --manifest manifest_lipid.csv --workers "$(nproc)"
+#   ri2fl train configs/default_stage8_lipid.yaml
+#   ri2fl train configs/default_stage8_lipid_structures.yaml
