@@ -92,9 +92,8 @@ def _missing_one_droplet(sample: PairedSample) -> PredictionMaps:
     """The truth, less the droplet 1.5 µm below the cell centre on y (one of three)."""
     fl = {name: true.copy() for name, true in sample.fl.items()}
     droplets = fl["lipid_droplets"]
-    y_um = np.arange(droplets.shape[1]) * 0.15
-    labels = (droplets > 0).any(axis=(0, 2))
-    y_centre = y_um[labels].mean()
+    y_um = np.arange(droplets.shape[1]) * sample.voxel_size_um[1]
+    y_centre = y_um[(droplets > 0).any(axis=(0, 2))].mean()
     droplets[:, y_um < y_centre - 0.75] = 0
     return PredictionMaps(fl=fl)
 

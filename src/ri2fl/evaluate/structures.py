@@ -466,12 +466,12 @@ def structure_differences(metrics: pd.DataFrame, reference: str,
     if "n_true" not in metrics.columns or "model" not in metrics.columns:
         return pd.DataFrame()
     scored = metrics.dropna(subset=["n_true"]).assign(within=_within_counts)
+    if reference not in set(scored["model"]):
+        return pd.DataFrame()
     wide = scored.pivot_table(index=["target", "fov"], columns="model",
                               values=["within", "n_true"], aggfunc="first")
     rows = []
-    for model in scored["model"].unique():
-        if model == reference or reference not in wide["within"].columns:
-            continue
+    for model in (m for m in scored["model"].unique() if m != reference):
         for target, g in wide.groupby(level="target", sort=False):
             g = g.dropna(subset=[("within", model), ("within", reference)])
             true = g[("n_true", reference)].to_numpy()
