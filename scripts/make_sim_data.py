@@ -32,6 +32,7 @@ import h5py
 from ri2fl.io import write_paired
 from ri2fl.progress import progress
 from ri2fl.simulate import simulate_fov
+from ri2fl.simulate.fov import check_droplets_per_cell
 
 
 def _write_fov(path: Path, cell_type: str, seed: int, shape: tuple[int, int, int],
@@ -97,7 +98,7 @@ def main(argv=None) -> int:
     for ct in args.cell_types:
         # mitosis is rare in a random field (4 % of fibroblasts), yet held-out fields hold it
         # crowded fields hardly show empty medium, where an unseen network paints signal
-        lipid = tuple(args.lipid_droplets)
+        lipid = check_droplets_per_cell(args.lipid_droplets, "--lipid-droplets")
         for split, n, offset, variant, n_cells, droplets in (
                 ("train", args.train, 0, None, None, None),
                 ("val", args.val, 10_000, None, None, None),

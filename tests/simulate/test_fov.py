@@ -230,3 +230,14 @@ def test_lipid_loaded_cells_hold_more_droplets():
     assert loaded.masks["lipid_droplets"].sum() > 3 * plain.masks["lipid_droplets"].sum()
     with pytest.raises(ConfigError, match="droplets_per_cell"):
         simulate_fov("fibroblast", **kwargs, droplets_per_cell=(5, 2))
+
+
+def test_dataset_rejects_a_bad_droplet_range_before_simulating(tmp_path, monkeypatch):
+    import ri2fl.simulate.dataset as dataset
+
+    started = []
+    monkeypatch.setattr(dataset, "_simulate_one", started.append)
+    with pytest.raises(ConfigError, match="droplets_per_cell"):
+        simulate_dataset(tmp_path / "sim", ["fibroblast"], n_per_type=2, shape=(16, 48, 48),
+                         droplets_per_cell=(5, 2))
+    assert started == []  # not one field simulated (or one worker started) first

@@ -95,14 +95,13 @@ def _modalities(args: argparse.Namespace) -> tuple[str, ...]:
 def _droplets_per_cell(args: argparse.Namespace) -> dict:
     if args.droplets_per_cell is None:
         return {}
-    low, high = args.droplets_per_cell
-    if not 0 <= low <= high:
-        raise ConfigError(f"--droplets-per-cell needs 0 <= LOW <= HIGH, got {low} {high}",
-                          "--droplets-per-cell", "give e.g. --droplets-per-cell 20 60")
+    from ..simulate.fov import check_droplets_per_cell
+
     if args.timelapse:
         raise ConfigError("--droplets-per-cell applies to single fields, not time-lapses",
                           "--droplets-per-cell", "drop --timelapse or --droplets-per-cell")
-    return {"droplets_per_cell": (low, high)}
+    return {"droplets_per_cell": check_droplets_per_cell(args.droplets_per_cell,
+                                                         "--droplets-per-cell")}
 
 
 def run(args: argparse.Namespace) -> int:

@@ -427,8 +427,8 @@ def structure_summary(metrics: pd.DataFrame, confidence: float = 0.95) -> pd.Dat
     rows = []
     for key, g in metrics.dropna(subset=["n_true"]).groupby(keys, sort=False):
         n_true = g["n_true"].sum()
-        within = _within_counts(g)
-        matched = (g["fraction_matched"].fillna(0) * g["n_true"]).round().sum()
+        within = _counts(g)
+        matched = _counts(g, "fraction_matched").sum()
         low, high = matched_fraction_ci(within, g["n_true"], confidence)
         key = key if isinstance(key, tuple) else (key,)
         rows.append({**dict(zip(keys, key, strict=True)), "n_fovs": len(g),
@@ -441,9 +441,9 @@ def structure_summary(metrics: pd.DataFrame, confidence: float = 0.95) -> pd.Dat
     return pd.DataFrame(rows)
 
 
-def _within_counts(rows: pd.DataFrame) -> pd.Series:
-    """Structures matched within 0.5 µm per row, back from the fraction (whole numbers)."""
-    return (rows["fraction_within_0.5um"].fillna(0) * rows["n_true"]).round()
+def _counts(rows: pd.DataFrame, fraction: str = "fraction_within_0.5um") -> pd.Series:
+    """Structures matched per row, back from a fraction of ``n_true`` (whole numbers)."""
+    return (rows[fraction].fillna(0) * rows["n_true"]).round()
 
 
 def structure_differences(metrics: pd.DataFrame, reference: str,
@@ -465,7 +465,7 @@ def structure_differences(metrics: pd.DataFrame, reference: str,
     """
     if "n_true" not in metrics.columns or "model" not in metrics.columns:
         return pd.DataFrame()
-    scored = metrics.dropna(subset=["n_true"]).assign(within=_within_counts)
+    scored = metrics.dropna(subset=["n_true"]).assign(within=_counts)
     if reference not in set(scored["model"]):
         return pd.DataFrame()
     wide = scored.pivot_table(index=["target", "fov"], columns="model",

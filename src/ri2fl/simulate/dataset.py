@@ -15,7 +15,7 @@ from .._atomic import atomic_path
 from ..errors import ConfigError
 from ..io.paired import write_paired
 from ..progress import progress
-from .fov import check_args, simulate_fov
+from .fov import check_args, check_droplets_per_cell, simulate_fov
 from .phantoms import CELL_TYPES
 
 MANIFEST_COLUMNS = ("path", "cell_type", "seed", "split")
@@ -113,6 +113,8 @@ def simulate_dataset(out_dir: str | Path, cell_types: Sequence[str] = ("fibrobla
     cell_types = list(cell_types)
     for ct in cell_types:
         check_args(ct, shape, physics, tuple(modalities))
+    if fov_options.get("droplets_per_cell") is not None:  # before any worker starts
+        check_droplets_per_cell(fov_options["droplets_per_cell"])
     if n_per_type < 1:
         raise ConfigError(f"n_per_type must be at least 1, got {n_per_type}", "n_per_type")
     rows: list[dict[str, object]] = []

@@ -4,6 +4,7 @@ microscope, with every ground truth (true RI, six targets, masks, instance label
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -381,16 +382,21 @@ def simulate_fov(cell_type: str = "fibroblast", seed: int = 0,
     return fov
 
 
-def _family_params(cell_type: str,
-                   droplets_per_cell: tuple[int, int] | None) -> FamilyParams | None:
-    if droplets_per_cell is None:
-        return None
+def check_droplets_per_cell(droplets_per_cell: Sequence[int],
+                            where: str = "droplets_per_cell") -> tuple[int, int]:
+    """Validate a (low, high) range of droplets per cell; ``where`` names the option."""
     lo, hi = (int(n) for n in droplets_per_cell)
     if not 0 <= lo <= hi:
-        raise ConfigError(f"droplets_per_cell must be two counts 0 <= low <= high, got "
-                          f"{tuple(droplets_per_cell)}", "droplets_per_cell",
-                          "give e.g. (20, 60)")
-    return replace(FAMILIES[cell_type], n_droplets=(lo, hi))
+        raise ConfigError(f"droplets per cell must be 0 <= low <= high, got {lo} {hi}",
+                          where, "give e.g. 20 60")
+    return lo, hi
+
+
+def _family_params(cell_type: str,
+                   droplets_per_cell: Sequence[int] | None) -> FamilyParams | None:
+    if droplets_per_cell is None:
+        return None
+    return replace(FAMILIES[cell_type], n_droplets=check_droplets_per_cell(droplets_per_cell))
 
 
 def reconstruct(dn: np.ndarray, voxel: tuple[float, float, float], medium_index: float,
