@@ -31,6 +31,7 @@ from torch import nn
 from .._atomic import atomic_path
 from ..constants import CANONICAL_VOXEL_SIZE_UM, TARGETS
 from ..errors import ModelError
+from .refine import RefinedUNet3D
 from .unet import UNet3D
 
 __all__ = [
@@ -53,7 +54,8 @@ _META_DEFAULTS: dict[str, Any] = {
     "input_norm": "ri",
 }
 
-_ARCHS: dict[str, Callable[..., nn.Module]] = {"unet3d": UNet3D}
+_ARCHS: dict[str, Callable[..., nn.Module]] = {"unet3d": UNet3D,
+                                                "refined_unet3d": RefinedUNet3D}
 
 
 def register_arch(name: str, factory: Callable[..., nn.Module]) -> None:

@@ -109,7 +109,11 @@ def load_config(config: str | Path | dict[str, Any] | None = None,
         base_dir = path.parent
     else:
         user, base_dir = dict(config or {}), None
-    cfg = merge(DEFAULTS, user)
+    defaults = DEFAULTS
+    if user.get("arch", DEFAULTS["arch"]) != DEFAULTS["arch"]:
+        # the model defaults are UNet3D's; another architecture takes its options as given
+        defaults = {**DEFAULTS, "model": dict(user.get("model") or {})}
+    cfg = merge(defaults, user)
     for key, value in overrides.items():
         if value is None:
             continue

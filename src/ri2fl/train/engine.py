@@ -185,7 +185,8 @@ class Trainer:
         self._init_data()
         self.loss_fn = get_loss(config["loss"], **self._loss_options())
         opt = config["optimizer"]
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=float(opt["lr"]),
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.Adam(trainable, lr=float(opt["lr"]),
                                           weight_decay=float(opt["weight_decay"]))
         sch = config["scheduler"]
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -202,20 +203,48 @@ class Trainer:
     # ---- setup ---------------------------------------------------------------------------
     def _init_model(self) -> None:
         cfg = self.cfg
+        prefix = ""
         if cfg["finetune"]:
             source = read_checkpoint(cfg["finetune"])
-            cfg["arch"] = source["config"].get("arch", cfg["arch"])
-            cfg["model"] = {**source["config"].get("model", {}), "out_channels": None}
+            prefix = self._adopt_architecture(source["config"])
         self.model_config = {"arch": cfg["arch"], "model": dict(cfg["model"]),
                              "targets": list(cfg["targets"])}
         self.model = build(self.model_config).to(self.device)
         self.model_config["model"]["out_channels"] = len(cfg["targets"])
         if cfg["finetune"]:
-            self._load_matching(source["state_dict"], cfg["finetune"])
+            self._load_matching(source["state_dict"], cfg["finetune"], prefix)
 
-    def _load_matching(self, state: dict[str, torch.Tensor], where: str) -> None:
+    def _adopt_architecture(self, source: dict[str, Any]) -> str:
+        """Take the fine-tuned checkpoint's network; return the prefix its weights load under.
+
+        A ``refined_unet3d`` configuration refines a ``unet3d`` checkpoint: the checkpoint
+        becomes its coarse network (``model.base``, weights under ``base.``), whose grid must
+        be ``model.scale`` times the configured one.
+        """
+        cfg = self.cfg
+        source_arch = source.get("arch", "unet3d")
+        source_model = {k: v for k, v in source.get("model", {}).items()
+                        if k not in ("in_channels", "out_channels")}
+        if cfg["arch"] == "refined_unet3d" and source_arch == "unet3d":
+            scale = cfg["model"].get("scale", (2, 2, 2))
+            expected = [v * s for v, s in zip(cfg["voxel_size_um"], scale)]
+            coarse = source.get("voxel_size_um", expected)
+            if not np.allclose(coarse, expected, rtol=1e-3):
+                raise ConfigError(f"the checkpoint's grid {coarse} µm is not model.scale "
+                                  f"{list(scale)} times voxel_size_um {cfg['voxel_size_um']}",
+                                  "voxel_size_um", "set voxel_size_um to the checkpoint's "
+                                  "grid divided by model.scale")
+            cfg["model"] = {**cfg["model"], "base": source_model}
+            return "base."
+        cfg["arch"] = source_arch
+        cfg["model"] = {**source_model, "out_channels": None}
+        return ""
+
+    def _load_matching(self, state: dict[str, torch.Tensor], where: str,
+                       prefix: str = "") -> None:
         """Copy the weights whose names and shapes match (a new head is trained afresh)."""
         own = self.model.state_dict()
+        state = {prefix + k: v for k, v in state.items()}
         matched = {k: v.float() if v.is_floating_point() else v for k, v in state.items()
                    if k in own and own[k].shape == v.shape}
         if not matched:
