@@ -217,3 +217,28 @@ def test_absent_target_has_no_pcc_and_stays_out_of_the_means():
     table = pd.DataFrame({"cell_type": "a", "target": "membrane", "pcc": [np.nan, row["pcc"]],
                           "ssim": 0.5, "psnr": 20.0, "mae": 0.1})
     assert summarise(table).set_index("cell_type").loc["a", "pcc_mean"] == pytest.approx(1.0)
+
+
+def test_several_models_read_each_fov_and_detect_its_structures_once(paired_dataset,
+                                                                      monkeypatch):
+    from ri2fl.evaluate import runner
+
+    fovs = find_fovs(paired_dataset, split="test")
+    predictors = {"good": _noisy(0.02, 1), "bad": _noisy(0.2, 2)}
+    alone = {name: runner.evaluate_fovs(fovs, {"good": _noisy(0.02, 1),
+                                               "bad": _noisy(0.2, 2)}[name])
+             for name in predictors}
+    reads, detections = [], []
+    read, detect = runner.read_paired_any, runner.detect_structures
+    monkeypatch.setattr(runner, "read_paired_any", lambda *a: reads.append(a[0]) or read(*a))
+    monkeypatch.setattr(runner, "detect_structures",
+                        lambda *a, **k: detections.append(1) or detect(*a, **k))
+    together = runner.evaluate_models(fovs, predictors)
+    assert len(reads) == len(fovs)
+    # lipid droplets are the only target of these files with countable structures
+    assert len(detections) == len(fovs)
+    assert list(together["model"].unique()) == ["good", "bad"]  # one model after the other
+    for name, table in alone.items():
+        pd.testing.assert_frame_equal(
+            together[together["model"] == name].drop(columns="model").reset_index(drop=True),
+            table)

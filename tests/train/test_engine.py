@@ -219,3 +219,29 @@ def test_ddp_two_cpu_processes(paired_folder, tmp_path):
     rows = _rows(tmp_path / "ddp")
     assert len(rows) == 1  # only rank 0 logs
     assert load(tmp_path / "ddp").targets == ["membrane", "nucleus"]
+
+
+def test_refined_network_trains_a_head_on_a_frozen_checkpoint(paired_folder, tmp_path):
+    coarse = tiny_config(paired_folder, tmp_path / "coarse", epochs=1,
+                         voxel_size_um=[0.4, 0.3, 0.3])
+    first = train(coarse)
+    cfg = tiny_config(paired_folder, tmp_path / "refined", epochs=2, finetune=str(first),
+                      arch="refined_unet3d", patch_size=[8, 16, 16],
+                      voxel_size_um=[0.2, 0.15, 0.15],
+                      optimizer={"lr": 1e-2})
+    cfg["model"] = {"refine_channels": [1], "features": 4, "layers": 2}
+    refined = load(train(cfg))
+    source = load(first)
+    for key, value in source.state_dict().items():
+        assert torch.equal(refined.base.state_dict()[key], value), key
+    assert refined.head[-1].weight.abs().sum() > 0  # the zero-initialised head has learnt
+    assert tuple(refined.voxel_size_um) == (0.2, 0.15, 0.15)
+
+
+def test_refined_network_refuses_a_checkpoint_on_another_grid(paired_folder, tmp_path):
+    first = train(tiny_config(paired_folder, tmp_path / "coarse", epochs=1))  # canonical grid
+    cfg = tiny_config(paired_folder, tmp_path / "refined", finetune=str(first),
+                      arch="refined_unet3d", voxel_size_um=[0.2, 0.15, 0.15])
+    cfg["model"] = {"refine_channels": [1]}
+    with pytest.raises(ConfigError, match=r"model\.scale"):
+        Trainer(load_config(cfg))

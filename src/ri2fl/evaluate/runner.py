@@ -27,6 +27,8 @@ from ..progress import progress
 from .metrics import mae, pcc, psnr, ssim
 from .structures import (
     TARGET_KINDS,
+    Structures,
+    detect_structures,
     match_structures,
     matched_by_size,
     structure_differences,
@@ -211,11 +213,13 @@ def uncertainty_error_spearman(uncertainty: np.ndarray, true: np.ndarray, pred: 
 def score_target(true: np.ndarray, pred: np.ndarray, voxel_size_um: Sequence[float],
                  target: str, uncertainty: np.ndarray | None = None,
                  cell_mask: np.ndarray | None = None, structures: bool = True,
-                 per_structure: list[dict] | None = None) -> dict[str, float]:
+                 per_structure: list[dict] | None = None,
+                 true_structures: dict[str, Structures] | None = None) -> dict[str, float]:
     """All metrics of one target of one FOV (a metrics.csv row without the identifiers).
 
     ``per_structure``, when given, receives one :func:`~.structures.structure_records` record
-    per true structure (with its ``target``).
+    per true structure (with its ``target``). ``true_structures``, when given, caches the
+    structures detected in ``true`` by target, for scoring several predictions of one FOV.
     """
     present = float(np.max(true)) >= MIN_TRUE_SIGNAL
     row: dict[str, float] = {
@@ -223,7 +227,11 @@ def score_target(true: np.ndarray, pred: np.ndarray, voxel_size_um: Sequence[flo
         "psnr": psnr(true, pred), "mae": mae(true, pred),
     }
     if structures and target in TARGET_KINDS:
-        s = match_structures(true, pred, voxel_size_um, TARGET_KINDS[target])
+        kind = TARGET_KINDS[target]
+        cache = {} if true_structures is None else true_structures
+        if target not in cache:
+            cache[target] = detect_structures(true, voxel_size_um, kind)
+        s = match_structures(true, pred, voxel_size_um, kind, true_structures=cache[target])
         row.update({"n_true": s.n_true, "n_pred": s.n_pred,
                     "fraction_matched": s.fraction_matched,
                     "fraction_within_0.5um": s.fraction_within(0.5),
@@ -240,11 +248,11 @@ def score_target(true: np.ndarray, pred: np.ndarray, voxel_size_um: Sequence[flo
 
 
 def score_fov(sample: PairedSample, maps: PredictionMaps, targets: Sequence[str],
-              structures: bool = True, per_structure: list[dict] | None = None
-              ) -> list[dict[str, Any]]:
+              structures: bool = True, per_structure: list[dict] | None = None,
+              true_structures: dict[str, Structures] | None = None) -> list[dict[str, Any]]:
     """Rows (one per target) comparing one FOV's prediction with its true fluorescence.
 
-    ``per_structure``: see :func:`score_target`.
+    ``per_structure``, ``true_structures``: see :func:`score_target`.
     """
     cell_mask = sample.masks.get("membrane")
     rows = []
@@ -259,7 +267,7 @@ def score_fov(sample: PairedSample, maps: PredictionMaps, targets: Sequence[str]
         row = {"target": target}
         row.update(score_target(true, pred, sample.voxel_size_um, target,
                                 maps.uncertainty(target), cell_mask, structures,
-                                per_structure))
+                                per_structure, true_structures))
         rows.append(row)
     return rows
 
@@ -387,6 +395,55 @@ def align_fl_to_ri(sample: PairedSample) -> float:
     return float(shift)
 
 
+def evaluate_models(fovs: Sequence[FOV], predictors: Mapping[str, Predictor],
+                    targets: Sequence[str] | None = None, structures: bool = True,
+                    on_fov: Callable[[str, FOV, PairedSample, PredictionMaps], None]
+                    | None = None, desc: str = "evaluate", align_z: bool = False,
+                    per_structure: list[dict] | None = None,
+                    channel_map: Mapping[str, str] | None = None,
+                    fl_scale: float = 1.0) -> pd.DataFrame:
+    """Predict and score every FOV with every model; one row per model, FOV and target.
+
+    Each FOV is read once with :func:`ri2fl.io.read_paired_any` (``channel_map``: target ->
+    channel name in TCF / OME-Zarr files; ``fl_scale``: raw fluorescence -> the models'
+    fixed scale), and the structures of its true fluorescence are detected once, however
+    many models are compared on it.
+
+    ``on_fov(model, fov, sample, maps)`` is called after each prediction (e.g. to draw its
+    figure) so that nothing but the metrics is kept in memory. With ``align_z`` the true
+    fluorescence is first shifted along z onto the RI (:func:`align_fl_to_ri`; column
+    ``z_shift_vox``). ``per_structure``, when given, receives one record per model and true
+    structure (model, FOV identifiers, target, volume, distance to its match, matched within
+    0.5 µm).
+    """
+    if not predictors:
+        raise ConfigError("no model to evaluate", "--model")
+    # kept by model, so that the tables list one model after the other as before
+    rows: dict[str, list[dict]] = {name: [] for name in predictors}
+    records: dict[str, list[dict]] = {name: [] for name in predictors}
+    for fov in progress(fovs, desc=desc):
+        sample = read_paired_any(fov.path, list(targets or TARGETS), channel_map, fl_scale)
+        use = [t for t in (targets or TARGETS) if t in sample.fl]
+        ids = {"fov": fov.fov, "cell_type": fov.cell_type, "split": fov.split}
+        if align_z and sample.fl:
+            ids["z_shift_vox"] = align_fl_to_ri(sample)
+        true_structures: dict[str, Structures] = {}
+        for name, predictor in predictors.items():
+            maps = predictor(sample)
+            found: list[dict] = []
+            for row in score_fov(sample, maps, use, structures, found, true_structures):
+                rows[name].append({"model": name, **ids, **row})
+            records[name] += [{"model": name, **ids, **r} for r in found]
+            if on_fov is not None:
+                on_fov(name, fov, sample, maps)
+    if not any(rows.values()):
+        raise InputError("no target of the model has true fluorescence in the data",
+                         hint=f"the model predicts {list(targets or TARGETS)}")
+    if per_structure is not None:
+        per_structure += [r for name in predictors for r in records[name]]
+    return pd.DataFrame([r for name in predictors for r in rows[name]])
+
+
 def evaluate_fovs(fovs: Sequence[FOV], predictor: Predictor, targets: Sequence[str] | None = None,
                   structures: bool = True,
                   on_fov: Callable[[FOV, PairedSample, PredictionMaps], None] | None = None,
@@ -394,37 +451,20 @@ def evaluate_fovs(fovs: Sequence[FOV], predictor: Predictor, targets: Sequence[s
                   per_structure: list[dict] | None = None,
                   channel_map: Mapping[str, str] | None = None,
                   fl_scale: float = 1.0) -> pd.DataFrame:
-    """Predict and score every FOV; one row per FOV and target.
+    """Predict and score every FOV with one model; one row per FOV and target.
 
-    Each FOV is read with :func:`ri2fl.io.read_paired_any` (``channel_map``: target ->
-    channel name in TCF / OME-Zarr files; ``fl_scale``: raw fluorescence -> the models'
-    fixed scale).
-
-    ``on_fov(fov, sample, maps)`` is called after each FOV (e.g. to draw its figure) so that
-    nothing but the metrics is kept in memory. With ``align_z`` the true fluorescence is first
-    shifted along z onto the RI (:func:`align_fl_to_ri`; column ``z_shift_vox``).
-    ``per_structure``, when given, receives one record per true structure (FOV identifiers,
-    target, volume, distance to its match, matched within 0.5 µm).
+    As :func:`evaluate_models` with a single predictor, without the ``model`` column;
+    ``on_fov(fov, sample, maps)``.
     """
-    rows = []
-    for fov in progress(fovs, desc=desc):
-        sample = read_paired_any(fov.path, list(targets or TARGETS), channel_map, fl_scale)
-        use = [t for t in (targets or TARGETS) if t in sample.fl]
-        ids = {"fov": fov.fov, "cell_type": fov.cell_type, "split": fov.split}
-        if align_z and sample.fl:
-            ids["z_shift_vox"] = align_fl_to_ri(sample)
-        maps = predictor(sample)
-        found: list[dict] = []
-        for row in score_fov(sample, maps, use, structures, found):
-            rows.append({**ids, **row})
-        if per_structure is not None:
-            per_structure += [{**ids, **r} for r in found]
-        if on_fov is not None:
-            on_fov(fov, sample, maps)
-    if not rows:
-        raise InputError("no target of the model has true fluorescence in the data",
-                         hint=f"the model predicts {list(targets or TARGETS)}")
-    return pd.DataFrame(rows)
+    found: list[dict] = []
+    table = evaluate_models(
+        fovs, {"": predictor}, targets, structures,
+        on_fov=None if on_fov is None else lambda _, *args: on_fov(*args),
+        desc=desc, align_z=align_z, per_structure=found, channel_map=channel_map,
+        fl_scale=fl_scale)
+    if per_structure is not None:
+        per_structure += [{k: v for k, v in r.items() if k != "model"} for r in found]
+    return table.drop(columns="model")
 
 
 def metric_columns(metrics: pd.DataFrame) -> list[str]:
@@ -557,7 +597,7 @@ def run_evaluation(predictors: Mapping[str, Predictor], data: str | Path, out_di
         Shift the true fluorescence along z onto the RI first (RI/FL misregistration).
     channel_map, fl_scale
         How TCF / OME-Zarr fluorescence channels map to targets, and the raw fluorescence
-        value that maps to 1 on the models' scale (see :func:`evaluate_fovs`).
+        value that maps to 1 on the models' scale (see :func:`evaluate_models`).
     """
     from .figures import metric_boxplots, panel_figure
     from .html import image_tag, table_html, write_report
@@ -570,33 +610,25 @@ def run_evaluation(predictors: Mapping[str, Predictor], data: str | Path, out_di
     fovs = find_fovs(data, split, cell_types)
     files: dict[str, Path] = {}
     panels: list[Path] = []
-    tables = []
     records: list[dict] = []
-    for name, predictor in predictors.items():
+    drawn: dict[str, set[str]] = {name: set() for name in predictors}
+
+    def draw(name: str, fov: FOV, sample: PairedSample, maps: PredictionMaps) -> None:
+        # one panel per model and cell type, the first FOV of each, up to n_panels
+        if len(drawn[name]) >= n_panels or fov.cell_type in drawn[name]:
+            return
+        drawn[name].add(fov.cell_type)
         kind = (input_kinds or {}).get(name, "ri")
-        drawn: set[str] = set()
+        shown = [t for t in (targets or TARGETS) if t in maps.fl and t in sample.fl]
+        panels.append(panel_figure(
+            model_input(sample, kind), {t: sample.fl[t] for t in shown},
+            {t: maps.fl[t] for t in shown}, {t: maps.uncertainty(t) for t in shown},
+            fig_dir / f"panel_{_safe(name)}_{_safe(fov.fov)}.png",
+            title=f"{name}: {fov.fov} ({fov.cell_type})", input_name=kind.upper()))
 
-        def draw(fov: FOV, sample: PairedSample, maps: PredictionMaps, name=name,
-                 kind=kind, drawn=drawn) -> None:
-            # one panel per cell type, the first FOV of each, up to n_panels
-            if len(drawn) >= n_panels or fov.cell_type in drawn:
-                return
-            drawn.add(fov.cell_type)
-            shown = [t for t in (targets or TARGETS) if t in maps.fl and t in sample.fl]
-            panels.append(panel_figure(
-                model_input(sample, kind), {t: sample.fl[t] for t in shown},
-                {t: maps.fl[t] for t in shown}, {t: maps.uncertainty(t) for t in shown},
-                fig_dir / f"panel_{_safe(name)}_{_safe(fov.fov)}.png",
-                title=f"{name}: {fov.fov} ({fov.cell_type})", input_name=kind.upper()))
-
-        found: list[dict] = []
-        table = evaluate_fovs(fovs, predictor, targets, structures, on_fov=draw,
-                              desc=f"evaluate {name}", align_z=align_z, per_structure=found,
+    metrics = evaluate_models(fovs, predictors, targets, structures, on_fov=draw,
+                              align_z=align_z, per_structure=records,
                               channel_map=channel_map, fl_scale=fl_scale)
-        table.insert(0, "model", name)
-        tables.append(table)
-        records += [{"model": name, **r} for r in found]
-    metrics = pd.concat(tables, ignore_index=True)
     summary = summarise(metrics, by=("model", "cell_type", "target"))
     files["metrics"] = _write_csv(metrics, out_dir / "metrics.csv")
     files["summary"] = _write_csv(summary, out_dir / "summary.csv")

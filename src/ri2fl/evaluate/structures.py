@@ -84,6 +84,8 @@ class Structures:
     centroids_um: np.ndarray
     intensity: np.ndarray
     volume_um3: np.ndarray
+    #: the band-pass threshold they were detected with
+    threshold: float = float("nan")
 
     def __len__(self) -> int:
         return len(self.intensity)
@@ -196,7 +198,7 @@ def detect_structures(fl: np.ndarray, voxel_size_um: Sequence[float],
     labels = label(response > threshold)
     empty = np.zeros(0)
     if labels.max() == 0:
-        return Structures(labels, np.zeros((0, 3)), empty, empty)
+        return Structures(labels, np.zeros((0, 3)), empty, empty, float(threshold))
     # peak of the lightly smoothed volume: unlike a mean over the component it does not
     # depend on how far the thresholded band-pass reaches into the dark surroundings
     smooth = ndi.gaussian_filter(fl, k.radius_um / np.sqrt(3) / np.asarray(vs) / 2)
@@ -213,7 +215,7 @@ def detect_structures(fl: np.ndarray, voxel_size_um: Sequence[float],
     # regionprops' weighted centroids with spacing are in µm already
     return Structures(labels=lut[labels], centroids_um=centroids,
                       intensity=props["intensity_max-1"][keep],
-                      volume_um3=props["area"][keep])
+                      volume_um3=props["area"][keep], threshold=float(threshold))
 
 
 def match_centroids(true_um: np.ndarray, pred_um: np.ndarray, max_distance_um: float
@@ -248,8 +250,8 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float:
 
 def match_structures(true_fl: np.ndarray, pred_fl: np.ndarray,
                      voxel_size_um: Sequence[float], kind: str = "lipid_droplets",
-                     max_distance_um: float | None = None, threshold: float | str = "each"
-                     ) -> StructureMatch:
+                     max_distance_um: float | None = None, threshold: float | str = "each",
+                     true_structures: Structures | None = None) -> StructureMatch:
     """Detect structures in true and inferred fluorescence and match them by centroid.
 
     Parameters
@@ -265,6 +267,10 @@ def match_structures(true_fl: np.ndarray, pred_fl: np.ndarray,
     threshold : "each", "true" or float
         Band-pass threshold: each volume its own (:func:`detection_threshold`, the default),
         the true volume's for both, or this value for both.
+    true_structures : Structures, optional
+        The structures of ``true_fl``, when already detected with the same ``threshold``
+        rule (:func:`detect_structures`); comparing several predictions with one truth then
+        detects its structures once.
 
     Returns
     -------
@@ -280,16 +286,17 @@ def match_structures(true_fl: np.ndarray, pred_fl: np.ndarray,
         raise InputError(f"shapes differ: true {np.shape(true_fl)} vs predicted "
                          f"{np.shape(pred_fl)}")
     cap = k.max_distance_um if max_distance_um is None else float(max_distance_um)
-    response = band_pass(true_fl, voxel_size_um, k.radius_um)
+    if isinstance(threshold, str) and threshold not in ("each", "true"):
+        raise ConfigError(f"unknown threshold {threshold!r}", "threshold",
+                          "use 'each', 'true' or a number")
+    true_s = true_structures
+    if true_s is None:
+        fixed = None if isinstance(threshold, str) else float(threshold)
+        true_s = detect_structures(true_fl, voxel_size_um, kind, fixed)
     if isinstance(threshold, str):
-        if threshold not in ("each", "true"):
-            raise ConfigError(f"unknown threshold {threshold!r}", "threshold",
-                              "use 'each', 'true' or a number")
-        true_threshold = detection_threshold(true_fl, voxel_size_um, kind, response)
-        pred_threshold = None if threshold == "each" else true_threshold
+        pred_threshold = None if threshold == "each" else true_s.threshold
     else:
-        true_threshold = pred_threshold = float(threshold)
-    true_s = detect_structures(true_fl, voxel_size_um, kind, true_threshold, response)
+        pred_threshold = float(threshold)
     pred_s = detect_structures(pred_fl, voxel_size_um, kind, pred_threshold)
     pairs, dist = match_centroids(true_s.centroids_um, pred_s.centroids_um, cap)
     n_m = len(pairs)

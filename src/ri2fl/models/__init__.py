@@ -23,7 +23,8 @@ from .refine import RefinedUNet3D
 from .unet import UNet3D, enable_mc_dropout, n_parameters
 
 __all__ = [
-    "FORMAT_VERSION", "WEIGHTS_DIR", "RefinedUNet3D", "UNet3D", "available", "build", "enable_mc_dropout", "load",
+    "FORMAT_VERSION", "WEIGHTS_DIR", "RefinedUNet3D", "UNet3D", "available", "build",
+    "enable_mc_dropout", "load",
     "model_sha256", "n_parameters", "read_checkpoint", "register_arch", "save_checkpoint",
     "sha256_file", "write_sha256",
 ]
