@@ -224,16 +224,18 @@ def test_several_models_read_each_fov_and_detect_its_structures_once(paired_data
     from ri2fl.evaluate import runner
 
     fovs = find_fovs(paired_dataset, split="test")
-    predictors = {"good": _noisy(0.02, 1), "bad": _noisy(0.2, 2)}
-    alone = {name: runner.evaluate_fovs(fovs, {"good": _noisy(0.02, 1),
-                                               "bad": _noisy(0.2, 2)}[name])
-             for name in predictors}
+
+    def predictors():  # fresh ones: each draws its noise from its own generator
+        return {"good": _noisy(0.02, 1), "bad": _noisy(0.2, 2)}
+
+    alone = {name: runner.evaluate_fovs(fovs, predictor)
+             for name, predictor in predictors().items()}
     reads, detections = [], []
     read, detect = runner.read_paired_any, runner.detect_structures
     monkeypatch.setattr(runner, "read_paired_any", lambda *a: reads.append(a[0]) or read(*a))
     monkeypatch.setattr(runner, "detect_structures",
                         lambda *a, **k: detections.append(1) or detect(*a, **k))
-    together = runner.evaluate_models(fovs, predictors)
+    together = runner.evaluate_models(fovs, predictors())
     assert len(reads) == len(fovs)
     # lipid droplets are the only target of these files with countable structures
     assert len(detections) == len(fovs)

@@ -20,7 +20,10 @@ from torch.nn import functional
 
 from .unet import UNet3D, _pad_to_multiple
 
-__all__ = ["RefinedUNet3D"]
+__all__ = ["DEFAULT_SCALE", "RefinedUNet3D"]
+
+#: Coarse voxel size over the input's (z, y, x): the default model's grid over the canonical one.
+DEFAULT_SCALE: tuple[int, int, int] = (2, 2, 2)
 
 
 class RefinedUNet3D(nn.Module):
@@ -60,7 +63,7 @@ class RefinedUNet3D(nn.Module):
     """
 
     def __init__(self, in_channels: int = 1, out_channels: int = 6,
-                 base: dict[str, Any] | None = None, scale: Sequence[int] = (2, 2, 2),
+                 base: dict[str, Any] | None = None, scale: Sequence[int] = DEFAULT_SCALE,
                  refine_channels: Sequence[int] = (2, 3), features: int = 12, layers: int = 4,
                  dropout: float = 0.0, freeze_base: bool = True):
         super().__init__()

@@ -47,6 +47,7 @@ from ..data import (
 )
 from ..errors import ConfigError, ModelError
 from ..models import build, read_checkpoint, save_checkpoint
+from ..models.refine import DEFAULT_SCALE
 from ..progress import progress
 from ..transforms import build_augmentation
 from . import distributed as dist_utils
@@ -226,7 +227,7 @@ class Trainer:
         source_model = {k: v for k, v in source.get("model", {}).items()
                         if k not in ("in_channels", "out_channels")}
         if cfg["arch"] == "refined_unet3d" and source_arch == "unet3d":
-            scale = cfg["model"].get("scale", (2, 2, 2))
+            scale = cfg["model"].get("scale", DEFAULT_SCALE)
             expected = [v * s for v, s in zip(cfg["voxel_size_um"], scale)]
             coarse = source.get("voxel_size_um", expected)
             if not np.allclose(coarse, expected, rtol=1e-3):
