@@ -10,7 +10,14 @@ from hypothesis import strategies as st
 from scipy import ndimage as ndi
 from torch.nn import functional
 
-from ri2fl.models import RefinedUNet3D, build, enable_mc_dropout, load, save_checkpoint
+from ri2fl.models import (
+    RefinedUNet3D,
+    build,
+    enable_mc_dropout,
+    load,
+    n_parameters,
+    save_checkpoint,
+)
 
 BASE = {"features": 4, "depth": 2, "dropout": 0.2, "z_pool_levels": 1}
 
@@ -56,6 +63,8 @@ def test_training_moves_only_the_head_and_the_refined_channels():
         before = net.eval()(x)
     net.train()
     assert not net.base.training  # a frozen base keeps its dropout off while training
+    # only the head is trainable: what the trainer optimises and DDP synchronises
+    assert n_parameters(net) == sum(p.numel() for p in net.head.parameters())
     optimizer = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=1e-2)
     for _ in range(3):
         optimizer.zero_grad()
