@@ -245,3 +245,15 @@ def test_refined_network_refuses_a_checkpoint_on_another_grid(paired_folder, tmp
     cfg["model"] = {"refine_channels": [1]}
     with pytest.raises(ConfigError, match=r"model\.scale"):
         Trainer(load_config(cfg))
+
+
+def test_finetune_keeps_the_checkpoints_input_channels(paired_folder, tmp_path):
+    from ri2fl.models import UNet3D, save_checkpoint
+
+    net = UNet3D(in_channels=2, out_channels=2, features=4, depth=2, z_pool_levels=1)
+    source = save_checkpoint(tmp_path / "two_inputs.pt", net, {
+        "model": {"in_channels": 2, "features": 4, "depth": 2, "z_pool_levels": 1},
+        "targets": ["membrane", "nucleus"]})
+    cfg = tiny_config(paired_folder, tmp_path / "b", finetune=str(source))
+    trainer = Trainer(load_config(cfg))
+    assert trainer.model.encoders[0][0].in_channels == 2

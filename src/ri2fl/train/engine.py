@@ -224,8 +224,7 @@ class Trainer:
         """
         cfg = self.cfg
         source_arch = source.get("arch", "unet3d")
-        source_model = {k: v for k, v in source.get("model", {}).items()
-                        if k not in ("in_channels", "out_channels")}
+        source_model = dict(source.get("model", {}))
         if cfg["arch"] == "refined_unet3d" and source_arch == "unet3d":
             scale = cfg["model"].get("scale", DEFAULT_SCALE)
             expected = [v * s for v, s in zip(cfg["voxel_size_um"], scale)]
@@ -235,7 +234,10 @@ class Trainer:
                                   f"{list(scale)} times voxel_size_um {cfg['voxel_size_um']}",
                                   "voxel_size_um", "set voxel_size_um to the checkpoint's "
                                   "grid divided by model.scale")
-            cfg["model"] = {**cfg["model"], "base": source_model}
+            # the refined network passes its own input and output channels to its base
+            base = {k: v for k, v in source_model.items()
+                    if k not in ("in_channels", "out_channels")}
+            cfg["model"] = {**cfg["model"], "base": base}
             return "base."
         cfg["arch"] = source_arch
         cfg["model"] = {**source_model, "out_channels": None}
