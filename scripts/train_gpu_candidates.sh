@@ -8,14 +8,18 @@
 # Usage: scripts/train_gpu_candidates.sh OUT TOTAL_SECONDS CONFIG...   (from the repository root)
 # e.g.   scripts/train_gpu_candidates.sh "$OUT" 560 configs/default_gpu_stage7.yaml configs/wide_gpu.yaml
 # On a bare GPU image run with PYTHONPATH=/tmp/site:$PWD/src after installing the carried wheels
-# (benchmarks/gpu_session.sh says which). DATA names another manifest folder (simulated only when
-# its manifest_mitosis.csv is missing); TRAIN_ARGS adds options to every `ri2fl train`.
+# (benchmarks/gpu_session.sh says which). DATA names another manifest folder, MANIFEST the
+# manifest in it (default manifest_mitosis.csv) and MAKE_DATA the script that simulates DATA when
+# that manifest is missing (default scripts/make_gpu_data.sh); TRAIN_ARGS adds options to every
+# `ri2fl train`.
 set -uo pipefail
 OUT="${1:?output folder}"
 TOTAL="${2:?deadline in seconds}"
 shift 2
 START=$(date +%s)
 DATA="${DATA:-runs/sim_fibroblast_gpu}"
+MANIFEST="${MANIFEST:-manifest_mitosis.csv}"
+MAKE_DATA="${MAKE_DATA:-scripts/make_gpu_data.sh}"
 mkdir -p "$OUT" runs
 exec > >(tee -a "$OUT/session.log") 2>&1
 export PYTHONUNBUFFERED=1 RI2FL_NO_PROGRESS=1
@@ -25,7 +29,7 @@ run_name() { python3 -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]
 
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 log "training data"
-[ -f "$DATA/manifest_mitosis.csv" ] || timeout 240 scripts/make_gpu_data.sh "$DATA" | tail -1
+[ -f "$DATA/$MANIFEST" ] || timeout 240 "$MAKE_DATA" "$DATA" | tail -1
 
 minutes=$(python3 -c "print(round(max(1.0, ($TOTAL - $(elapsed) - 50) / 60), 2))")
 log "training ${minutes} min: $*"
@@ -34,7 +38,7 @@ outs=()
 for config in "$@"; do
   out=$(run_name "$config")
   outs+=("$out")
-  python3 -m ri2fl.cli.main train "$config" --data "$DATA/manifest_mitosis.csv" \
+  python3 -m ri2fl.cli.main train "$config" --data "$DATA/$MANIFEST" \
       --max-minutes "$minutes" ${TRAIN_ARGS:-} > "$out.log" 2>&1 &
   pids+=($!)
 done

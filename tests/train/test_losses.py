@@ -77,6 +77,21 @@ def test_channel_weights_make_each_target_count_by_its_weight():
         mse_gdl_loss(pred, target, channel_weights=[1.0, 1.0, 1.0])
 
 
+def test_overshoot_weight_charges_painted_signal_more_than_missing_signal():
+    target = torch.zeros(1, 2, 5, 5, 5)
+    target[:, 1] = 1.0
+    over = target + 0.5   # 0.5 too bright everywhere (a constant offset: no gradient term)
+    under = target - 0.5
+    assert float(mse_gdl_loss(over, target, overshoot_weight=1.0)) == pytest.approx(0.5)
+    assert float(mse_gdl_loss(under, target, overshoot_weight=1.0)) == pytest.approx(0.25)
+    assert float(mse_gdl_loss(over, target)) == pytest.approx(0.25)
+    # the extra term is weighted per channel like the MSE: only channel 0 overshoots here
+    half = target.clone()
+    half[:, 0] += 0.5
+    weighted = mse_gdl_loss(half, target, channel_weights=[3.0, 1.0], overshoot_weight=1.0)
+    assert float(weighted) == pytest.approx(2 * 3.0 * 0.25 / 4)
+
+
 def test_inverse_variance_weights_average_one_and_are_capped():
     weights = channel_weights_from_variance([4e-3, 1e-3])
     assert weights == pytest.approx([0.4, 1.6])
