@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from ri2fl.models import WEIGHTS_DIR, load, n_parameters, save_checkpoint, write_sha256
+from ri2fl.models import WEIGHTS_DIR, load, save_checkpoint, write_sha256
 from ri2fl.models.checkpoint import read_checkpoint
 
 
@@ -36,7 +36,7 @@ def main(argv=None) -> int:
                     half=not args.fp32)
     sidecar = write_sha256(target)
     shipped = load(args.name)  # verifies the checksum and the round trip
-    print(f"{target} ({target.stat().st_size / 1e6:.2f} MB, {n_parameters(shipped)} parameters,"
+    print(f"{target} ({target.stat().st_size / 1e6:.2f} MB, {sum(p.numel() for p in shipped.parameters())} parameters,"
           f" targets {shipped.targets}, tile {shipped.tile_size}); "
           f"{sidecar.name}: {sidecar.read_text().strip()}")
     return 0
