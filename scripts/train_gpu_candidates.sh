@@ -11,7 +11,7 @@
 # (benchmarks/gpu_session.sh says which). DATA names another manifest folder, MANIFEST the
 # manifest in it (default manifest_mitosis.csv) and MAKE_DATA the script that simulates DATA when
 # that manifest is missing (default scripts/make_gpu_data.sh); TRAIN_ARGS adds options to every
-# `ri2fl train`; LOAD_SECONDS (default 90) is the time left for reading the fields before
+# `ri2fl train`; LOAD_SECONDS (default 120) is the time left for reading the fields before
 # the first epoch.
 set -uo pipefail
 OUT="${1:?output folder}"
@@ -33,8 +33,8 @@ log "training data"
 [ -f "$DATA/$MANIFEST" ] || timeout 240 "$MAKE_DATA" "$DATA" | tail -1
 
 # --max-minutes counts from the first epoch: reading the fields into memory comes before it
-# (about 90 s for 110 fields of 64 x 256 x 256 read by two trainers at once on an H200 machine)
-minutes=$(python3 -c "print(round(max(1.0, ($TOTAL - $(elapsed) - 50 - ${LOAD_SECONDS:-90}) / 60), 2))")
+# (100-120 s for 110 fields of 64 x 256 x 256 read by two trainers at once on an H200 machine)
+minutes=$(python3 -c "print(round(max(1.0, ($TOTAL - $(elapsed) - 50 - ${LOAD_SECONDS:-120}) / 60), 2))")
 log "training ${minutes} min: $*"
 pids=()
 outs=()
