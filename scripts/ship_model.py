@@ -36,7 +36,8 @@ def main(argv=None) -> int:
                     half=not args.fp32)
     sidecar = write_sha256(target)
     shipped = load(args.name)  # verifies the checksum and the round trip
-    print(f"{target} ({target.stat().st_size / 1e6:.2f} MB, {sum(p.numel() for p in shipped.parameters())} parameters,"
+    n_weights = sum(p.numel() for p in shipped.parameters())  # frozen ones too
+    print(f"{target} ({target.stat().st_size / 1e6:.2f} MB, {n_weights} parameters,"
           f" targets {shipped.targets}, tile {shipped.tile_size}); "
           f"{sidecar.name}: {sidecar.read_text().strip()}")
     return 0
