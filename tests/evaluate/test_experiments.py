@@ -24,6 +24,7 @@ def test_structure_summary_pools_counts_not_fractions():
     s = structure_summary(m).iloc[0]
     assert s["matched_within_0.5um"] == pytest.approx(0.9)
     assert (s["n_true"], s["n_pred"]) == (10, 11)
+    assert s["precision_0.5um"] == pytest.approx(9 / 11)  # a painted extra counts against it
     assert s["mean_distance_um"] == pytest.approx(0.3)
     assert s["intensity_r"] == pytest.approx(0.8)
 

@@ -139,7 +139,8 @@ def run(args: argparse.Namespace) -> int:
     for r in ([] if pooled is None else pooled.to_dict(orient="records")):
         print(f"{r['model']:>8s} {r['target']:>15s}  {100 * r['matched_within_0.5um']:.1f} % "
               f"of {r['n_true']} structures matched within 0.5 µm (95 % CI "
-              f"{100 * r['ci_low']:.1f}-{100 * r['ci_high']:.1f} %)")
+              f"{100 * r['ci_low']:.1f}-{100 * r['ci_high']:.1f} %); {r['n_pred']} predicted, "
+              f"{100 * r['precision_0.5um']:.1f} % of them matched")
     diffs = result.structure_differences
     for r in ([] if diffs is None else diffs.to_dict(orient="records")):
         print(f"{r['model']:>8s} {r['target']:>15s}  {100 * r['difference']:+.1f} points "
