@@ -25,12 +25,20 @@
 # Stage 6 (configs/default_gpu.yaml; needs a CUDA GPU): fine-tuned from stage 5 on twice as many
 # training fields (seeds 0..119, runs/sim_fibroblast_gpu), batch 16, bf16, STAGE6_MINUTES on one
 # H100 (5.75 minutes, 44,800 patches, for the shipped weights).
+# Stages 9 + 9b (configs/refine_stage9.yaml, CPU) and 10a (configs/refine_gpu_stage10a.yaml,
+# needs a CUDA GPU): the stage-6 network kept fixed as the coarse base of a RefinedUNet3D, whose
+# head of five 3x3x3 convolutions on the canonical grid corrects mitochondria and lipid droplets
+# (docs/models.md); REFINE_CPU_MINUTES on two threads, then STAGE10_MINUTES on one GPU. The
+# shipped head had 105 CPU minutes on 60 of the 96 ordinary training fields (drawn with seed 9)
+# and 40 lipid-loaded ones (runs/sim_fibroblast/manifest_refine.csv), then 6.2 minutes on one
+# H200 on the fields of scripts/make_refine_data.sh; a rerun uses those fields for both.
 # (The shipped stages 1-3 were trained while the simulator's chromosomes were too small;
 # only stages 4 and 5 saw the mitotic fields as this simulator now makes them.)
 # The best checkpoint by validation PCC is stored in float16 with its sha256 sidecar.
 #
 # Usage: scripts/train_default.sh [STAGE1_MINUTES] [STAGE2_MINUTES] [STAGE3_MINUTES] \
-#            [STAGE4_MINUTES] [STAGE5_MINUTES] [STAGE6_MINUTES]
+#            [STAGE4_MINUTES] [STAGE5_MINUTES] [STAGE6_MINUTES] [REFINE_CPU_MINUTES] \
+#            [STAGE10_MINUTES]
 #        (from the repository root)
 set -euo pipefail
 STAGE1_MINUTES="${1:-150}"
@@ -39,6 +47,8 @@ STAGE3_MINUTES="${3:-50}"
 STAGE4_MINUTES="${4:-50}"
 STAGE5_MINUTES="${5:-55}"
 STAGE6_MINUTES="${6:-5.75}"
+REFINE_CPU_MINUTES="${7:-105}"
+STAGE10_MINUTES="${8:-6.2}"
 DATA=runs/sim_fibroblast
 
 export OMP_NUM_THREADS=1 RI2FL_NO_PROGRESS=1
@@ -70,6 +80,14 @@ ri2fl train configs/default_gpu.yaml --data runs/sim_fibroblast_gpu/manifest_mit
 # fibroblast validation fields with the stage-5 weights: mean PCC 0.871 against 0.847 with the
 # 24 x 64 x 64 patch (a CPU stage on such tiles, configs/default_stage6.yaml, was not shipped)
 python scripts/ship_model.py runs/default_gpu/best.pt default --tile-size 32 128 128
+scripts/make_refine_data.sh runs/sim_refine_gpu
+ri2fl train configs/refine_stage9.yaml --data runs/sim_refine_gpu/manifest.csv \
+    --out runs/refine_stage9 --finetune runs/default_gpu/best.pt --threads 2 \
+    --max-minutes "$REFINE_CPU_MINUTES"
+ri2fl train configs/refine_gpu_stage10a.yaml --data runs/sim_refine_gpu/manifest.csv \
+    --out runs/refine_gpu_stage10a --finetune runs/refine_stage9/best.pt \
+    --max-minutes "$STAGE10_MINUTES"
+python scripts/ship_model.py runs/refine_gpu_stage10a/best.pt default
 # Stage 8 candidates (CPU, not shipped): 40 lipid-loaded fibroblast training fields (20-60
 # droplets per cell) beside the others, two sampling rules; rule and outcome in the configs and
 # docs/evaluation.md (experiment (a)). To rerun them:
