@@ -7,11 +7,15 @@ float32) unless ``--fp32`` is given.
 Example::
 
     python scripts/ship_model.py runs/default/best.pt default --tile-size 32 128 128
+    python scripts/ship_model.py runs/refine_stage11/best.pt default --last
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+import torch
 
 from ri2fl.models import WEIGHTS_DIR, load, save_checkpoint, write_sha256
 from ri2fl.models.checkpoint import read_checkpoint
@@ -25,15 +29,23 @@ def main(argv=None) -> int:
     p.add_argument("--tile-size", type=int, nargs=3, metavar=("Z", "Y", "X"),
                    help="inference tile on the model's grid (default: the checkpoint's, else "
                         "its training patch)")
+    p.add_argument("--last", action="store_true",
+                   help="ship the last epoch's weights (last.pt beside the checkpoint) instead "
+                        "of the best validation epoch's")
     args = p.parse_args(argv)
     payload = read_checkpoint(args.checkpoint)
     model = load(args.checkpoint)
+    extra = payload.get("extra")
+    if args.last:
+        state = torch.load(Path(args.checkpoint).with_name("last.pt"), map_location="cpu",
+                           weights_only=True)
+        model.load_state_dict(state["model"])
+        extra = {"epoch": state["epoch"], "weights": "last epoch"}
     target = WEIGHTS_DIR / f"{args.name}.pt"
     config = dict(payload["config"])
     if args.tile_size:
         config["tile_size"] = list(args.tile_size)
-    save_checkpoint(target, model, config, extra=payload.get("extra"),
-                    half=not args.fp32)
+    save_checkpoint(target, model, config, extra=extra, half=not args.fp32)
     sidecar = write_sha256(target)
     shipped = load(args.name)  # verifies the checksum and the round trip
     n_weights = sum(p.numel() for p in shipped.parameters())  # frozen ones too

@@ -32,13 +32,16 @@
 # shipped head had 105 CPU minutes on 60 of the 96 ordinary training fields (drawn with seed 9)
 # and 40 lipid-loaded ones (runs/sim_fibroblast/manifest_refine.csv), then 6.2 minutes on one
 # H200 on the fields of scripts/make_refine_data.sh; a rerun uses those fields for both.
+# Stage 11 (configs/refine_stage11.yaml): the 10a head fine-tuned with the loss term against
+# painted signal (overshoot_weight 1) for STAGE11_MINUTES on two threads on stage 9's fields;
+# the last epoch's weights are shipped (ship_model.py --last).
 # (The shipped stages 1-3 were trained while the simulator's chromosomes were too small;
 # only stages 4 and 5 saw the mitotic fields as this simulator now makes them.)
 # The best checkpoint by validation PCC is stored in float16 with its sha256 sidecar.
 #
 # Usage: scripts/train_default.sh [STAGE1_MINUTES] [STAGE2_MINUTES] [STAGE3_MINUTES] \
 #            [STAGE4_MINUTES] [STAGE5_MINUTES] [STAGE6_MINUTES] [REFINE_CPU_MINUTES] \
-#            [STAGE10_MINUTES]
+#            [STAGE10_MINUTES] [STAGE11_MINUTES]
 #        (from the repository root)
 set -euo pipefail
 STAGE1_MINUTES="${1:-150}"
@@ -49,6 +52,7 @@ STAGE5_MINUTES="${5:-55}"
 STAGE6_MINUTES="${6:-5.75}"
 REFINE_CPU_MINUTES="${7:-105}"
 STAGE10_MINUTES="${8:-6.2}"
+STAGE11_MINUTES="${9:-45}"
 DATA=runs/sim_fibroblast
 
 export OMP_NUM_THREADS=1 RI2FL_NO_PROGRESS=1
@@ -87,7 +91,10 @@ ri2fl train configs/refine_stage9.yaml --data runs/sim_refine_gpu/manifest.csv \
 ri2fl train configs/refine_gpu_stage10a.yaml --data runs/sim_refine_gpu/manifest.csv \
     --out runs/refine_gpu_stage10a --finetune runs/refine_stage9/best.pt \
     --max-minutes "$STAGE10_MINUTES"
-python scripts/ship_model.py runs/refine_gpu_stage10a/best.pt default
+ri2fl train configs/refine_stage11.yaml --data runs/sim_refine_gpu/manifest.csv \
+    --out runs/refine_stage11 --finetune runs/refine_gpu_stage10a/best.pt --threads 2 \
+    --max-minutes "$STAGE11_MINUTES"
+python scripts/ship_model.py runs/refine_stage11/best.pt default --last
 # Stage 8 candidates (CPU, not shipped): 40 lipid-loaded fibroblast training fields (20-60
 # droplets per cell) beside the others, two sampling rules; rule and outcome in the configs and
 # docs/evaluation.md (experiment (a)). To rerun them:
