@@ -436,15 +436,16 @@ def structure_summary(metrics: pd.DataFrame, confidence: float = 0.95) -> pd.Dat
     for key, g in metrics.dropna(subset=["n_true"]).groupby(keys, sort=False):
         n_true, n_pred = g["n_true"].sum(), g["n_pred"].sum()
         within = _counts(g)
+        n_within = within.sum()
         matched = _counts(g, "fraction_matched").sum()
         low, high = matched_fraction_ci(within, g["n_true"], confidence)
         key = key if isinstance(key, tuple) else (key,)
         rows.append({**dict(zip(keys, key, strict=True)), "n_fovs": len(g),
                      "n_true": int(n_true), "n_pred": int(n_pred),
                      "matched_within_cap": matched / n_true if n_true else np.nan,
-                     "matched_within_0.5um": within.sum() / n_true if n_true else np.nan,
+                     "matched_within_0.5um": n_within / n_true if n_true else np.nan,
                      "ci_low": low, "ci_high": high,
-                     "precision_0.5um": within.sum() / n_pred if n_pred else np.nan,
+                     "precision_0.5um": n_within / n_pred if n_pred else np.nan,
                      "mean_distance_um": g["mean_distance_um"].mean(),
                      "intensity_r": g["intensity_r"].mean()})
     return pd.DataFrame(rows)
