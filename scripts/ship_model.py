@@ -8,6 +8,8 @@ Example::
 
     python scripts/ship_model.py runs/default/best.pt default --tile-size 32 128 128
     python scripts/ship_model.py runs/refine_stage11/best.pt default --last
+    python scripts/ship_model.py runs/refine_stage12/best.pt --last --fp32 \
+        --out runs/s12/refine12_last.pt   # a run's last epoch as a checkpoint, not shipped
 """
 
 from __future__ import annotations
@@ -24,7 +26,11 @@ from ri2fl.models.checkpoint import read_checkpoint
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("checkpoint")
-    p.add_argument("name", help="shipped name, e.g. default, segment-default, cell-default")
+    p.add_argument("name", nargs="?",
+                   help="shipped name, e.g. default, segment-default, cell-default")
+    p.add_argument("--out", type=Path,
+                   help="write the checkpoint here instead of shipping it in the package (to "
+                        "evaluate or fine-tune from a run's last epoch)")
     p.add_argument("--fp32", action="store_true", help="keep float32 weights")
     p.add_argument("--tile-size", type=int, nargs=3, metavar=("Z", "Y", "X"),
                    help="inference tile on the model's grid (default: the checkpoint's, else "
@@ -33,6 +39,8 @@ def main(argv=None) -> int:
                    help="ship the last epoch's weights (last.pt beside the checkpoint) instead "
                         "of the best validation epoch's")
     args = p.parse_args(argv)
+    if (args.name is None) == (args.out is None):
+        p.error("give a shipped name or --out PATH (one of the two)")
     payload = read_checkpoint(args.checkpoint)
     model = load(args.checkpoint)
     extra = payload.get("extra")
@@ -41,13 +49,14 @@ def main(argv=None) -> int:
                            weights_only=True)
         model.load_state_dict(state["model"])
         extra = {"epoch": state["epoch"], "weights": "last epoch"}
-    target = WEIGHTS_DIR / f"{args.name}.pt"
+    target = args.out or WEIGHTS_DIR / f"{args.name}.pt"
+    target.parent.mkdir(parents=True, exist_ok=True)
     config = dict(payload["config"])
     if args.tile_size:
         config["tile_size"] = list(args.tile_size)
     save_checkpoint(target, model, config, extra=extra, half=not args.fp32)
     sidecar = write_sha256(target)
-    shipped = load(args.name)  # verifies the checksum and the round trip
+    shipped = load(args.name or target)  # verifies the checksum and the round trip
     n_weights = sum(p.numel() for p in shipped.parameters())  # frozen ones too
     print(f"{target} ({target.stat().st_size / 1e6:.2f} MB, {n_weights} parameters,"
           f" targets {shipped.targets}, tile {shipped.tile_size}); "

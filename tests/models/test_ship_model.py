@@ -49,3 +49,18 @@ def test_last_ships_the_last_epochs_weights_and_default_the_best(tmp_path, monke
                                rtol=1e-3)
     assert not torch.allclose(from_best[key], later[key], atol=1e-2)
     assert checkpoint.read_checkpoint(weights / "tiny-last.pt")["extra"]["epoch"] == 9
+
+
+def test_out_writes_the_last_epoch_as_a_checkpoint_outside_the_package(tmp_path, monkeypatch):
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    script = _script()
+    monkeypatch.setattr(script, "WEIGHTS_DIR", weights)
+    best, later = _run_folder(tmp_path)
+
+    out = tmp_path / "judged" / "run_last.pt"
+    script.main([str(best), "--last", "--fp32", "--out", str(out)])
+    written = load(out).state_dict()
+    for key, value in later.items():  # float32 kept: the same numbers
+        torch.testing.assert_close(written[key], value)
+    assert not list(weights.iterdir())  # nothing shipped
