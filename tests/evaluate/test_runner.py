@@ -179,6 +179,8 @@ def test_per_structure_records_say_which_droplets_a_model_misses(paired_dataset,
     droplets = res.structures[res.structures["target"] == "lipid_droplets"]
     assert len(droplets) > 0 and not droplets["matched_0.5um"].any()
     assert droplets["distance_um"].isna().all()
+    misses = pd.read_csv(tmp_path / "m" / "structures_misses.csv").set_index("target")
+    assert misses.loc["lipid_droplets", "missed_not_painted"] == 1.0  # nothing painted there
     assert {"model", "fov", "cell_type", "volume_um3"} <= set(res.structures.columns)
 
 

@@ -177,3 +177,36 @@ def test_matched_fraction_difference_ci_is_paired_over_fovs():
     # gains and losses that cancel out: the interval straddles zero
     diff, low, high = matched_fraction_difference_ci(base + np.array([3, -3] * 3), base, true)
     assert diff == 0 and low < 0 < high
+
+
+def test_overlap_with_prediction_tells_joined_from_own_structures():
+    from ri2fl.evaluate.structures import overlap_with_prediction
+
+    true = np.zeros((1, 1, 12), np.int32)
+    true[..., 0:2], true[..., 3:5], true[..., 6:8], true[..., 9:11] = 1, 2, 3, 4
+    pred = np.zeros_like(true)
+    pred[..., 1:4] = 1  # one predicted structure over true 1 and 2
+    pred[..., 7:9] = 2  # one over true 3 alone; true 4 not painted
+    overlapped, joined = overlap_with_prediction(true, pred, 4)
+    assert overlapped.tolist() == [True, True, True, False]
+    assert joined.tolist() == [True, True, False, False]
+
+
+def test_misses_by_cause_splits_the_missed_droplets(droplets):
+    import pandas as pd
+
+    from ri2fl.evaluate.structures import misses_by_cause, structure_records
+
+    centres, amps = droplets
+    moved = centres.copy()
+    moved[0, 2] += 0.7  # overlaps its true droplet, centroid 0.7 µm off
+    keep = np.arange(len(centres)) != 1  # droplet 1 not painted
+    r = match_structures(_balls(centres, 0.4, amps), _balls(moved[keep], 0.4, amps[keep]), VS,
+                         "lipid_droplets")
+    table = misses_by_cause(pd.DataFrame(structure_records(r)), by=("kind",)).iloc[0]
+    n = len(centres)
+    assert table["n_true"] == n
+    assert table["matched"] == pytest.approx((n - 2) / n)
+    assert table["missed_not_painted"] == pytest.approx(1 / n)
+    assert table["missed_displaced"] == pytest.approx(1 / n)
+    assert table["missed_joined"] == 0

@@ -31,6 +31,7 @@ from .structures import (
     detect_structures,
     match_structures,
     matched_by_size,
+    misses_by_cause,
     structure_differences,
     structure_records,
     structure_summary,
@@ -587,7 +588,8 @@ def run_evaluation(predictors: Mapping[str, Predictor], data: str | Path, out_di
         ``structures.csv`` (one row per model, FOV and true structure: volume, distance to its
         match), ``structures_summary.csv`` (fraction matched within 0.5 µm pooled over FOVs,
         per model and target, with its 95 % confidence interval) and
-        ``structures_by_size.csv`` (the same per volume class), with several models
+        ``structures_by_size.csv`` (the same per volume class), ``structures_misses.csv`` (why
+        the others were missed: :func:`~.structures.misses_by_cause`), with several models
         ``structures_differences.csv`` (each model's fraction matched within 0.5 µm minus the
         first's, paired bootstrap interval over FOVs), ``figures/*.png`` and ``report.html``.
     n_panels : int
@@ -633,13 +635,15 @@ def run_evaluation(predictors: Mapping[str, Predictor], data: str | Path, out_di
     files["metrics"] = _write_csv(metrics, out_dir / "metrics.csv")
     files["summary"] = _write_csv(summary, out_dir / "summary.csv")
     per_structure = pd.DataFrame(records)
-    by_size = pooled = None
+    by_size = pooled = misses = None
     if len(per_structure):
         pooled = structure_summary(metrics)
         files["structures_summary"] = _write_csv(pooled, out_dir / "structures_summary.csv")
         files["structures"] = _write_csv(per_structure, out_dir / "structures.csv")
         by_size = matched_by_size(per_structure, by=("model", "target"))
         files["structures_by_size"] = _write_csv(by_size, out_dir / "structures_by_size.csv")
+        misses = misses_by_cause(per_structure, by=("model", "target"))
+        files["structures_misses"] = _write_csv(misses, out_dir / "structures_misses.csv")
     tests = differences = None
     names = list(predictors)
     sections: list[tuple[str, list[str]]] = []
@@ -686,7 +690,11 @@ def run_evaluation(predictors: Mapping[str, Predictor], data: str | Path, out_di
             "independent).</p>",
             table_html(pooled),
             "<p>By volume class (µm³) in the truth:</p>",
-            table_html(by_size)]))
+            table_html(by_size),
+            "<p>Why the others were missed (fractions of the true structures): no predicted "
+            "structure overlaps them, the prediction joined them with another true structure, "
+            "or a predicted structure of their own lies too far off:</p>",
+            table_html(misses)]))
     sections.append(("Max projections: input | true | inferred | uncertainty",
                      [image_tag(p, p.stem) for p in panels]))
     files["report"] = write_report(

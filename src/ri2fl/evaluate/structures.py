@@ -112,11 +112,17 @@ class StructureMatch:
     distances_um: np.ndarray = field(default_factory=lambda: np.zeros(0))
     #: volume (µm³) of each true structure, in detection order (``pairs[:, 0]`` indexes it).
     true_volume_um3: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: per true structure: some of its voxels lie in a predicted structure.
+    true_overlapped: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    #: per true structure: a predicted structure it overlaps covers another true one as well
+    #: (the prediction joined them, so one centroid stands for several).
+    true_joined: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
 
     def as_dict(self, prefix: str = "") -> dict:
         """The scalar fields, keys optionally prefixed (for a metrics table row)."""
         d = asdict(self)
-        for key in ("pairs", "distances_um", "true_volume_um3", "kind"):
+        for key in ("pairs", "distances_um", "true_volume_um3", "true_overlapped",
+                    "true_joined", "kind"):
             d.pop(key)
         return {f"{prefix}{k}": v for k, v in d.items()}
 
@@ -248,6 +254,26 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
+def overlap_with_prediction(true_labels: np.ndarray, pred_labels: np.ndarray, n_true: int
+                            ) -> tuple[np.ndarray, np.ndarray]:
+    """Which true structures a predicted one overlaps, and which share it with another.
+
+    Labels are ``1..n`` (0 background), as :attr:`Structures.labels`.
+
+    Returns
+    -------
+    overlapped, joined : ndarray (n_true,) of bool
+    """
+    both = (true_labels > 0) & (pred_labels > 0)
+    true_ids, pred_ids = np.unique(np.stack([true_labels[both], pred_labels[both]]), axis=1)
+    overlapped = np.zeros(n_true, bool)
+    overlapped[true_ids - 1] = True
+    shared, count = np.unique(pred_ids, return_counts=True)
+    joined = np.zeros(n_true, bool)
+    joined[true_ids[np.isin(pred_ids, shared[count > 1])] - 1] = True
+    return overlapped, joined
+
+
 def match_structures(true_fl: np.ndarray, pred_fl: np.ndarray,
                      voxel_size_um: Sequence[float], kind: str = "lipid_droplets",
                      max_distance_um: float | None = None, threshold: float | str = "each",
@@ -301,6 +327,7 @@ def match_structures(true_fl: np.ndarray, pred_fl: np.ndarray,
     pairs, dist = match_centroids(true_s.centroids_um, pred_s.centroids_um, cap)
     n_m = len(pairs)
     nan = float("nan")
+    overlapped, joined = overlap_with_prediction(true_s.labels, pred_s.labels, len(true_s))
     return StructureMatch(
         kind=kind, max_distance_um=cap, n_true=len(true_s), n_pred=len(pred_s), n_matched=n_m,
         fraction_matched=n_m / len(true_s) if len(true_s) else nan,
@@ -309,6 +336,7 @@ def match_structures(true_fl: np.ndarray, pred_fl: np.ndarray,
         median_distance_um=float(np.median(dist)) if n_m else nan,
         intensity_r=_pearson(true_s.intensity[pairs[:, 0]], pred_s.intensity[pairs[:, 1]]),
         pairs=pairs, distances_um=dist, true_volume_um3=true_s.volume_um3,
+        true_overlapped=overlapped, true_joined=joined,
     )
 
 
@@ -322,8 +350,32 @@ def structure_records(match: StructureMatch, within_um: float = 0.5) -> list[dic
     dist[match.pairs[:, 0]] = match.distances_um
     hit = match.matched_within(within_um)
     return [{"kind": match.kind, "volume_um3": float(v), "distance_um": float(d),
-             f"matched_{within_um:g}um": bool(h)}
-            for v, d, h in zip(match.true_volume_um3, dist, hit)]
+             f"matched_{within_um:g}um": bool(h), "overlaps_prediction": bool(o),
+             "joined_in_prediction": bool(j)}
+            for v, d, h, o, j in zip(match.true_volume_um3, dist, hit, match.true_overlapped,
+                                     match.true_joined)]
+
+
+def misses_by_cause(records: pd.DataFrame, matched: str = "matched_0.5um",
+                    by: Sequence[str] = ("target",)) -> pd.DataFrame:
+    """Why true structures were missed: fractions of them, per ``by`` group, summing to 1.
+
+    ``matched``: matched within the distance; ``missed_not_painted``: no predicted structure
+    overlaps it; ``missed_joined``: the prediction joined it with another true structure into
+    one; ``missed_displaced``: a predicted structure of its own overlaps it, but its centroid
+    is too far (the prediction cut it or shifted it). ``records`` holds
+    :func:`structure_records` rows.
+    """
+    miss = ~records[matched].astype(bool)
+    painted = records["overlaps_prediction"].astype(bool)
+    joined = records["joined_in_prediction"].astype(bool)
+    table = records.assign(**{
+        "matched": ~miss, "missed_not_painted": miss & ~painted,
+        "missed_joined": miss & painted & joined,
+        "missed_displaced": miss & painted & ~joined})
+    causes = ["matched", "missed_not_painted", "missed_joined", "missed_displaced"]
+    return (table.groupby(list(by)).agg(n_true=("matched", "size"),
+                                        **{c: (c, "mean") for c in causes}).reset_index())
 
 
 def matched_by_size(records: pd.DataFrame, matched: str | Sequence[str] = "matched_0.5um",
@@ -507,6 +559,7 @@ __all__ = [
     "KINDS", "SIZE_BINS_UM3", "TARGET_KINDS", "StructureKind", "StructureMatch", "Structures",
     "band_pass", "detect_structures", "detection_threshold", "match_centroids",
     "match_structures", "matched_by_size", "matched_fraction_ci",
-    "matched_fraction_difference_ci", "structure_differences", "structure_records",
+    "matched_fraction_difference_ci", "misses_by_cause", "overlap_with_prediction",
+    "structure_differences", "structure_records",
     "structure_summary",
 ]
