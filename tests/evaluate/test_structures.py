@@ -187,7 +187,7 @@ def test_overlap_with_prediction_tells_joined_from_own_structures():
     pred = np.zeros_like(true)
     pred[..., 1:4] = 1  # one predicted structure over true 1 and 2
     pred[..., 7:9] = 2  # one over true 3 alone; true 4 not painted
-    overlapped, joined = overlap_with_prediction(true, pred, 4)
+    overlapped, joined = overlap_with_prediction(true, pred)
     assert overlapped.tolist() == [True, True, True, False]
     assert joined.tolist() == [True, True, False, False]
 

@@ -254,16 +254,17 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def overlap_with_prediction(true_labels: np.ndarray, pred_labels: np.ndarray, n_true: int
+def overlap_with_prediction(true_labels: np.ndarray, pred_labels: np.ndarray
                             ) -> tuple[np.ndarray, np.ndarray]:
     """Which true structures a predicted one overlaps, and which share it with another.
 
-    Labels are ``1..n`` (0 background), as :attr:`Structures.labels`.
+    Labels are consecutive ``1..n`` (0 background), as :attr:`Structures.labels`.
 
     Returns
     -------
     overlapped, joined : ndarray (n_true,) of bool
     """
+    n_true = int(true_labels.max(initial=0))
     both = (true_labels > 0) & (pred_labels > 0)
     true_ids, pred_ids = np.unique(np.stack([true_labels[both], pred_labels[both]]), axis=1)
     overlapped = np.zeros(n_true, bool)
@@ -327,7 +328,7 @@ def match_structures(true_fl: np.ndarray, pred_fl: np.ndarray,
     pairs, dist = match_centroids(true_s.centroids_um, pred_s.centroids_um, cap)
     n_m = len(pairs)
     nan = float("nan")
-    overlapped, joined = overlap_with_prediction(true_s.labels, pred_s.labels, len(true_s))
+    overlapped, joined = overlap_with_prediction(true_s.labels, pred_s.labels)
     return StructureMatch(
         kind=kind, max_distance_um=cap, n_true=len(true_s), n_pred=len(pred_s), n_matched=n_m,
         fraction_matched=n_m / len(true_s) if len(true_s) else nan,
