@@ -13,6 +13,8 @@ from ri2fl.train.losses import (
     dice_bce_loss,
     gdl_loss,
     get_loss,
+    laplacian3d,
+    laplacian_loss,
     mse_gdl_loss,
     sobel3d,
 )
@@ -90,6 +92,54 @@ def test_overshoot_weight_charges_painted_signal_more_than_missing_signal():
     half[:, 0] += 0.5
     weighted = mse_gdl_loss(half, target, channel_weights=[3.0, 1.0], overshoot_weight=1.0)
     assert float(weighted) == pytest.approx(2 * 3.0 * 0.25 / 4)
+
+
+def test_laplacian_of_a_quadratic_is_constant_and_of_a_ramp_zero():
+    z, y, x = torch.meshgrid(*(torch.arange(10.0),) * 3, indexing="ij")
+    bowl = (0.5 * (z ** 2 + y ** 2 + x ** 2))[None, None].double()
+    assert laplacian3d(bowl).shape == (1, 1, 8, 8, 8)
+    assert torch.allclose(laplacian3d(bowl), torch.full((1, 1, 8, 8, 8), 3.0).double())
+    # the Gaussian (radius 2 at sigma 1) trims 2 more voxels per side, and a quadratic
+    # smoothed is the same quadratic plus a constant
+    smoothed = laplacian3d(bowl, sigma=1.0)
+    assert smoothed.shape == (1, 1, 4, 4, 4)
+    assert torch.allclose(smoothed, torch.full_like(smoothed, 3.0))
+    ramp = (2 * z - y + 0.5 * x)[None, None]
+    assert torch.allclose(laplacian3d(ramp), torch.zeros(1, 1, 8, 8, 8), atol=1e-5)
+
+
+def _two_slabs() -> tuple[torch.Tensor, torch.Tensor]:
+    """Two bright slabs with a dark gap between them along x, and a prediction filling it."""
+    target = torch.zeros(1, 1, 9, 9, 15)
+    target[..., 4:7] = 1.0
+    target[..., 8:11] = 1.0
+    filled = target.clone()
+    filled[..., 7] = 1.0
+    return target, filled
+
+
+def test_laplacian_term_charges_a_filled_dip():
+    target, filled = _two_slabs()
+    assert float(laplacian_loss(target, target)) == 0.0
+    # unsmoothed, a one-voxel dip weighs far more in curvature than in gradient
+    assert float(laplacian_loss(filled, target, sigma=0.0)) > 10 * float(gdl_loss(filled, target))
+    assert float(laplacian_loss(filled, target, sigma=1.0)) > 0.01
+    # the term enters mse_gdl with its weight and its sigma
+    base = float(mse_gdl_loss(filled, target))
+    assert float(mse_gdl_loss(filled, target, laplacian_weight=0.5)) == pytest.approx(
+        base + 0.5 * float(laplacian_loss(filled, target)))
+    assert float(laplacian_loss(filled[..., :6], target[..., :6])) == 0.0
+
+
+def test_smoothed_laplacian_term_is_not_dominated_by_the_targets_noise():
+    target, filled = _two_slabs()
+    noisy = target + 0.05 * torch.randn(target.shape, generator=torch.Generator().manual_seed(0))
+    # against a noisy target, the unsmoothed term is mostly the noise's own curvature
+    raw_noise = float(laplacian_loss(target, noisy, sigma=0.0))
+    raw_dip = float(laplacian_loss(filled, target, sigma=0.0))
+    smooth_noise = float(laplacian_loss(target, noisy, sigma=1.0))
+    smooth_dip = float(laplacian_loss(filled, target, sigma=1.0))
+    assert smooth_noise / smooth_dip < 0.1 * raw_noise / raw_dip
 
 
 def test_inverse_variance_weights_average_one_and_are_capped():
