@@ -12,7 +12,8 @@ Examples:
   # the shipped model on the test split of a simulated data set
   ri2fl simulate -o sim/ --cell-types fibroblast epithelial macrophage --n 10 --bf --dic
   ri2fl evaluate --data sim/manifest.csv -o eval/
-  # only two cell types, with uncertainty (8 TTA + 8 MC-dropout passes)
+  # only two cell types, with uncertainty (8 TTA + 8 MC-dropout passes); the inferred
+  # fluorescence scored is then the final one, the mean of the two ensemble means
   ri2fl evaluate --data sim/ -o eval/ --cell-types epithelial macrophage --tta 8 --mc 8
   # RI2FL against BF2FL and DIC2FL on the same FOVs (t-tests against the first model)
   ri2fl evaluate --model default runs/bf2fl runs/dic2fl --data sim/ -o compare/
@@ -59,9 +60,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--targets", nargs="+", default=None, metavar="T",
                         help="only these targets (default: all the model predicts)")
     parser.add_argument("--tta", type=int, default=0, metavar="N",
-                        help="test-time augmentations for the data uncertainty (default: 0)")
+                        help="test-time augmentations for the data uncertainty; their mean is "
+                             "part of the fluorescence scored (default: 0, one plain pass)")
     parser.add_argument("--mc", type=int, default=0, metavar="N",
-                        help="Monte-Carlo dropout passes for the model uncertainty (default: 0)")
+                        help="Monte-Carlo dropout passes for the model uncertainty; their mean "
+                             "is part of the fluorescence scored (default: 0)")
     parser.add_argument("--panels", type=int, default=2, metavar="N",
                         help="max-projection panels per model, one per cell type (default: 2)")
     parser.add_argument("--align-z", action="store_true",
