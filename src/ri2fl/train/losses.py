@@ -76,7 +76,9 @@ def laplacian3d(x: torch.Tensor, sigma: float = 0.0) -> torch.Tensor:
     h = x.reshape(n * c, 1, *x.shape[2:])
     if sigma > 0:
         g = _gaussian_kernel(sigma, x.dtype, x.device)
-        # separable: one 1D pass per axis, valid part only
+        # separable, one 1D pass per axis, valid part only: by hand because MONAI's
+        # GaussianFilter pads to the input's size, and its zero border would be charged as
+        # curvature at every patch edge
         for axis in range(3):
             shape = [1, 1, 1, 1, 1]
             shape[2 + axis] = len(g)
