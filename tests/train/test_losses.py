@@ -128,6 +128,9 @@ def test_laplacian_term_charges_a_filled_dip():
     base = float(mse_gdl_loss(filled, target))
     assert float(mse_gdl_loss(filled, target, laplacian_weight=0.5)) == pytest.approx(
         base + 0.5 * float(laplacian_loss(filled, target)))
+    unsmoothed = mse_gdl_loss(filled, target, laplacian_weight=0.5, laplacian_sigma=0.0)
+    assert float(unsmoothed) == pytest.approx(
+        base + 0.5 * float(laplacian_loss(filled, target, sigma=0.0)))
     assert float(laplacian_loss(filled[..., :6], target[..., :6])) == 0.0
 
 
