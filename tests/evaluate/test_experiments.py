@@ -11,6 +11,7 @@ from ri2fl.evaluate.experiments.generalisation import (
     degraded_copies,
     generalisation_table,
     grid_copy,
+    tomograph_copy,
 )
 from ri2fl.evaluate.structures import structure_summary
 
@@ -85,6 +86,23 @@ def test_grid_copy_keeps_large_structures_and_loses_the_finest():
     assert grid_copy(dot, voxel, coarse).max() < 0.6
 
 
+def test_tomograph_copy_keeps_the_support_and_fills_the_rest():
+    import scipy.fft as sfft
+
+    from ri2fl.simulate.optics import support_mask
+
+    voxel, shape = (0.2, 0.15, 0.15), (32, 64, 64)
+    zz, yy, xx = np.meshgrid(*[np.arange(n) * v for n, v in zip(shape, voxel)], indexing="ij")
+    bead = ((zz - 3.2) ** 2 + (yy - 4.8) ** 2 + (xx - 4.8) ** 2 <= 0.25 ** 2).astype(np.float32)
+    seen = tomograph_copy(bead, voxel)
+    inside = support_mask(shape, voxel)
+    true_spectrum, seen_spectrum = sfft.rfftn(bead), sfft.rfftn(seen)
+    # what the tomograph measures is kept exactly; the rest is the non-negativity's guess
+    assert np.abs(seen_spectrum[inside] - true_spectrum[inside]).max() < 1e-4
+    assert np.abs(seen_spectrum[~inside] - true_spectrum[~inside]).max() > 1.0
+    assert np.unravel_index(seen.argmax(), shape) == (16, 32, 32)
+
+
 def test_degraded_copies_of_a_droplet_are_all_found_again():
     from ri2fl.evaluate.structures import match_structures
 
@@ -93,7 +111,7 @@ def test_degraded_copies_of_a_droplet_are_all_found_again():
                              indexing="ij")
     fl = ((zz - 2.4) ** 2 + (yy - 3.6) ** 2 + (xx - 3.6) ** 2 <= 0.7 ** 2).astype(np.float32)
     copies = degraded_copies(fl, voxel, (0.4, 0.3, 0.3))
-    assert set(copies) == {"x0.8", "blur0.15_x0.8_noise0.01", "blur0.3", "grid"}
+    assert set(copies) == {"x0.8", "blur0.15_x0.8_noise0.01", "blur0.3", "grid", "tomograph"}
     assert np.allclose(copies["x0.8"], 0.8 * fl)
     assert copies["blur0.3"].max() < 1.0 and abs(copies["blur0.3"].sum() - fl.sum()) < 1.0
     for copy in copies.values():

@@ -238,6 +238,27 @@ def test_refined_network_trains_a_head_on_a_frozen_checkpoint(paired_folder, tmp
     assert tuple(refined.voxel_size_um) == (0.2, 0.15, 0.15)
 
 
+def test_finetuning_a_refined_network_can_unfreeze_its_base(paired_folder, tmp_path):
+    coarse = train(tiny_config(paired_folder, tmp_path / "coarse", epochs=1,
+                               voxel_size_um=[0.4, 0.3, 0.3]))
+    cfg = tiny_config(paired_folder, tmp_path / "refined", epochs=1, finetune=str(coarse),
+                      arch="refined_unet3d", patch_size=[8, 16, 16],
+                      voxel_size_um=[0.2, 0.15, 0.15])
+    cfg["model"] = {"refine_channels": [1], "features": 4, "layers": 2}
+    refined = train(cfg)
+    base = load(refined).base.state_dict()
+    for freeze, changed in ((True, False), (False, True)):
+        again = tiny_config(paired_folder, tmp_path / f"again_{freeze}", epochs=1,
+                            finetune=str(refined), arch="refined_unet3d",
+                            patch_size=[8, 16, 16], voxel_size_um=[0.2, 0.15, 0.15],
+                            optimizer={"lr": 1e-2})
+        again["model"] = {"freeze_base": freeze}
+        tuned = load(train(again)).base.state_dict()
+        moved = any(not torch.equal(tuned[k], v) for k, v in base.items()
+                    if v.is_floating_point())
+        assert moved == changed, freeze
+
+
 def test_refined_network_refuses_a_checkpoint_on_another_grid(paired_folder, tmp_path):
     first = train(tiny_config(paired_folder, tmp_path / "coarse", epochs=1))  # canonical grid
     cfg = tiny_config(paired_folder, tmp_path / "refined", finetune=str(first),

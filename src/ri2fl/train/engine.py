@@ -58,6 +58,9 @@ __all__ = ["Trainer", "train", "validate"]
 
 log = logging.getLogger(__name__)
 
+#: model options a fine-tuning run sets itself (the rest come from the checkpoint)
+TRAINING_CHOICES = ("freeze_base",)
+
 STATE_VERSION = 1
 
 
@@ -240,7 +243,9 @@ class Trainer:
             cfg["model"] = {**cfg["model"], "base": base}
             return "base."
         cfg["arch"] = source_arch
-        cfg["model"] = {**source_model, "out_channels": None}
+        # which part trains is this run's choice; the checkpoint decides only the shapes
+        chosen = {k: cfg["model"][k] for k in TRAINING_CHOICES if k in cfg["model"]}
+        cfg["model"] = {**source_model, "out_channels": None, **chosen}
         return ""
 
     def _load_matching(self, state: dict[str, torch.Tensor], where: str,

@@ -159,13 +159,28 @@ def structures_by_size(out_dir: str | Path, model: str = "default",
     return table
 
 
+def tomograph_copy(fl: np.ndarray, voxel_size_um: Sequence[float]) -> np.ndarray:
+    """``fl`` seen through the tomograph: its frequency support, noise-free, the cone filled.
+
+    The fast reconstruction of the simulator (:func:`ri2fl.simulate.optics.reconstruct_fast`:
+    the Ewald-cap support of the shared optics, non-negativity Gerchberg-Papoulis) applied to
+    the fluorescence itself, as if each structure's refractive-index contrast had its shape.
+    What of a structure's shape the tomogram can carry at all, before any noise or any other
+    organelle's contrast: a network that only undid the imaging could paint no more.
+    """
+    from ...simulate.optics import reconstruct_fast
+
+    return reconstruct_fast(np.asarray(fl, np.float32), tuple(voxel_size_um), noise_std=0.0)
+
+
 def degraded_copies(fl: np.ndarray, voxel_size_um: Sequence[float], grid_um: Sequence[float],
                     seed: int = 0) -> dict[str, np.ndarray]:
     """Copies of a true volume that a perfect detector should still match structure by structure.
 
     ``x0.8`` (uniformly dimmer), ``blur0.15_x0.8_noise0.01`` (blurred by a Gaussian of
-    σ = 0.15 µm, dimmer, Gaussian noise of s.d. 0.01), ``blur0.3`` (σ = 0.3 µm) and ``grid``
-    (:func:`grid_copy` on ``grid_um``, the best a model on that grid could output).
+    σ = 0.15 µm, dimmer, Gaussian noise of s.d. 0.01), ``blur0.3`` (σ = 0.3 µm), ``grid``
+    (:func:`grid_copy` on ``grid_um``, the best a model on that grid could output) and
+    ``tomograph`` (:func:`tomograph_copy`, what the tomogram's frequency support keeps).
     """
     from scipy import ndimage as ndi
 
@@ -181,18 +196,20 @@ def degraded_copies(fl: np.ndarray, voxel_size_um: Sequence[float], grid_um: Seq
                                     + rng.normal(0, 0.01, fl.shape)).astype(np.float32),
         "blur0.3": blur(0.3),
         "grid": grid_copy(fl, voxel_size_um, grid_um),
+        "tomograph": tomograph_copy(fl, voxel_size_um),
     }
 
 
 def detection_floor(out_dir: str | Path, grid_um: Sequence[float] = (0.4, 0.3, 0.3),
                     cell_types: Sequence[str] | None = None, n_per_type: int = 2,
                     shape: Sequence[int] = SMALL_SHAPE, data_dir: str | Path | None = None,
-                    thresholds: Sequence[str] = ("each", "true"), within_um: float = 0.5
-                    ) -> pd.DataFrame:
+                    thresholds: Sequence[str] = ("each", "true"), within_um: float = 0.5,
+                    manifest: str | Path | None = None) -> pd.DataFrame:
     """How many true structures the detection finds again in degraded copies of the truth.
 
     No model is involved: this is the ceiling of the structure test on the held-out FOVs of
-    :func:`run` for a prediction that differs from the truth only by such a degradation
+    :func:`run` (or the fields of ``manifest``, a manifest or folder of paired fields) for a
+    prediction that differs from the truth only by such a degradation
     (:func:`degraded_copies`), per detection threshold rule (``match_structures``'
     ``threshold``). Writes ``detection_floor.csv``: target, copy, threshold, n_true, matched.
     """
@@ -201,8 +218,9 @@ def detection_floor(out_dir: str | Path, grid_um: Sequence[float] = (0.4, 0.3, 0
     from ..runner import find_fovs
     from ..structures import TARGET_KINDS, match_structures
 
-    manifest = make_fovs(data_dir or Path(out_dir) / "data", list(cell_types or CELL_TYPES),
-                         n_per_type, shape)
+    if manifest is None:
+        manifest = make_fovs(data_dir or Path(out_dir) / "data",
+                             list(cell_types or CELL_TYPES), n_per_type, shape)
     counts: dict[tuple[str, str, str], list[int]] = {}
     for fov in find_fovs(manifest):
         sample = read_paired(fov.path, targets=list(TARGET_KINDS))
