@@ -165,8 +165,8 @@ def tomograph_copy(fl: np.ndarray, voxel_size_um: Sequence[float]) -> np.ndarray
     The fast reconstruction of the simulator (:func:`ri2fl.simulate.optics.reconstruct_fast`:
     the Ewald-cap support of the shared optics, non-negativity Gerchberg-Papoulis) applied to
     the fluorescence itself, as if each structure's refractive-index contrast had its shape.
-    What of a structure's shape the tomogram can carry at all, before any noise or any other
-    organelle's contrast: a network that only undid the imaging could paint no more.
+    What the measured frequencies and non-negativity alone keep of a structure's shape, before
+    any noise or any other organelle's contrast enters the tomogram.
     """
     from ...simulate.optics import reconstruct_fast
 
