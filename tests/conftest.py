@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -21,6 +24,17 @@ def hl60_path() -> Path:
     if not HL60_PATH.exists():
         pytest.skip(f"real HL60 cell not found at {HL60_PATH}")
     return HL60_PATH
+
+
+@pytest.fixture
+def load_script() -> Callable[[str], ModuleType]:
+    """Import ``scripts/<name>.py`` (the scripts are not a package) as a module."""
+    def load(name: str) -> ModuleType:
+        spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    return load
 
 
 @pytest.fixture

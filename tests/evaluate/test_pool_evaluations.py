@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pandas as pd
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "pool_evaluations.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("pool_evaluations", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _run(folder: Path, fovs: dict[str, tuple[int, int, int]]) -> Path:
@@ -33,10 +23,11 @@ def _run(folder: Path, fovs: dict[str, tuple[int, int, int]]) -> Path:
     return folder
 
 
-def test_pooling_adds_counts_across_runs(tmp_path):
+def test_pooling_adds_counts_across_runs(load_script, tmp_path):
     one = _run(tmp_path / "one", {"f1": (10, 9, 5), "f2": (10, 8, 8)})
     two = _run(tmp_path / "two", {"f3": (80, 40, 40)})
-    _script().main([str(one), str(two), "--reference", "b", "-o", str(tmp_path / "out")])
+    pool = load_script("pool_evaluations")
+    pool.main([str(one), str(two), "--reference", "b", "-o", str(tmp_path / "out")])
     summary = pd.read_csv(tmp_path / "out" / "structures_summary.csv").set_index("model")
     # pooled: (9 + 8 + 40) / 100, not the mean of the runs' fractions (0.85 and 0.5)
     assert summary.loc["a", "matched_within_0.5um"] == pytest.approx(0.57)
@@ -45,8 +36,8 @@ def test_pooling_adds_counts_across_runs(tmp_path):
     assert diff.loc[0, "difference"] == pytest.approx(0.04)
 
 
-def test_a_field_in_two_runs_is_refused(tmp_path):
+def test_a_field_in_two_runs_is_refused(load_script, tmp_path):
     one = _run(tmp_path / "one", {"f1": (10, 9, 5)})
     two = _run(tmp_path / "two", {"f1": (10, 9, 5)})
     with pytest.raises(SystemExit, match="more than one run"):
-        _script().main([str(one), str(two)])
+        load_script("pool_evaluations").main([str(one), str(two)])

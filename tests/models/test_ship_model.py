@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import torch
 
 from ri2fl.models import build, checkpoint, load, save_checkpoint
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "ship_model.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("ship_model", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _run_folder(root: Path) -> tuple[Path, dict[str, torch.Tensor]]:
@@ -29,11 +19,12 @@ def _run_folder(root: Path) -> tuple[Path, dict[str, torch.Tensor]]:
     return best, later
 
 
-def test_last_ships_the_last_epochs_weights_and_default_the_best(tmp_path, monkeypatch):
+def test_last_ships_the_last_epochs_weights_and_default_the_best(load_script, tmp_path,
+                                                                  monkeypatch):
     weights = tmp_path / "weights"
     weights.mkdir()
     monkeypatch.setattr(checkpoint, "WEIGHTS_DIR", weights)
-    script = _script()
+    script = load_script("ship_model")
     monkeypatch.setattr(script, "WEIGHTS_DIR", weights)
     best, later = _run_folder(tmp_path)
 
@@ -51,10 +42,11 @@ def test_last_ships_the_last_epochs_weights_and_default_the_best(tmp_path, monke
     assert checkpoint.read_checkpoint(weights / "tiny-last.pt")["extra"]["epoch"] == 9
 
 
-def test_out_writes_the_last_epoch_as_a_checkpoint_outside_the_package(tmp_path, monkeypatch):
+def test_out_writes_the_last_epoch_as_a_checkpoint_outside_the_package(load_script, tmp_path,
+                                                                        monkeypatch):
     weights = tmp_path / "weights"
     weights.mkdir()
-    script = _script()
+    script = load_script("ship_model")
     monkeypatch.setattr(script, "WEIGHTS_DIR", weights)
     best, later = _run_folder(tmp_path)
 
