@@ -1,4 +1,4 @@
-"""Shared fixtures: the real HL60 cell from ../shared, small simulated data, temp folders."""
+"""Shared fixtures: the real HL60 cell (../shared, else the package's copy), small data."""
 
 from __future__ import annotations
 
@@ -15,14 +15,17 @@ os.environ.setdefault("RI2FL_NO_PROGRESS", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
-HL60_PATH = SHARED / "data" / "hl60" / "hl60_ri.h5"
+HL60_SHARED = SHARED / "data" / "hl60" / "hl60_ri.h5"
+#: The package's copy of the same cell (uint16 with scale and offset, within 5e-6 of the RI).
+HL60_BUNDLED = REPO / "src" / "ri2fl" / "data" / "hl60_ri.h5"
+#: ``RI2FL_TEST_HL60=bundled`` runs the suite as a fresh clone without ../shared would.
+HL60_PATH = (HL60_SHARED if HL60_SHARED.exists() and os.environ.get("RI2FL_TEST_HL60") != "bundled"
+             else HL60_BUNDLED)
 
 
 @pytest.fixture(scope="session")
 def hl60_path() -> Path:
-    """The real, measured HL60 cell (140³ float32 RI, 0.139 µm isotropic, PBS n=1.335)."""
-    if not HL60_PATH.exists():
-        pytest.skip(f"real HL60 cell not found at {HL60_PATH}")
+    """The real, measured HL60 cell (140³ RI, 0.139 µm isotropic, PBS n=1.335)."""
     return HL60_PATH
 
 
