@@ -14,7 +14,7 @@ test: setup
 	RI2FL_NO_PROGRESS=1 $(VENV)/python -m pytest -q -n 2 --dist loadfile
 
 lint: setup
-	$(VENV)/ruff check src tests benchmarks scripts
+	$(VENV)/ruff check src tests benchmarks scripts experiments
 
 bench: setup
 	$(VENV)/python benchmarks/run_all.py

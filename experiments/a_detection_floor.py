@@ -1,16 +1,15 @@
 """Experiment (a), structures: the detection's own ceiling on degraded copies of the truth.
 
-    python scripts/experiments/a_detection_floor.py -o runs/experiments/a_detection_floor
-    python scripts/experiments/a_detection_floor.py --manifest runs/sim_test/manifest.csv \
+    python experiments/a_detection_floor.py -o runs/experiments/a_detection_floor
+    python experiments/a_detection_floor.py --manifest runs/sim_test/manifest.csv \
         -o runs/experiments/a_detection_floor_sim_test
 """
 
 from __future__ import annotations
 
 from _common import held_out_arguments, parser
-
-from ri2fl.evaluate.experiments.common import markdown_table
-from ri2fl.evaluate.experiments.generalisation import detection_floor
+from paper.common import markdown_table
+from paper.generalisation import detection_floor
 
 if __name__ == "__main__":
     p = parser(__doc__, "runs/experiments/a_detection_floor")

@@ -13,12 +13,12 @@ mitochondrial signal around each centroid (the score droplet / (droplet + mitoch
     python scripts/make_sim_data.py runs/experiments/data_separability \\
         --cell-types hepatocyte macrophage epithelial --train 6 --val 0 --shape 64 256 256 \\
         --seed 500000 --workers 2
-    python scripts/experiments/a_droplet_mito_separability.py runs/experiments/data_separability \
+    python experiments/a_droplet_mito_separability.py runs/experiments/data_separability \
         --model default
 
 A retrained network alone (no classifiers, a few minutes)::
 
-    python scripts/experiments/a_droplet_mito_separability.py runs/experiments/data_separability \
+    python experiments/a_droplet_mito_separability.py runs/experiments/data_separability \
         --model runs/x/best.pt --no-classifiers
 """
 

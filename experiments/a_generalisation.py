@@ -1,15 +1,14 @@
 """Experiment (a): the default model (trained on fibroblasts) on held-out FOVs of every family.
 
-    python scripts/experiments/a_generalisation.py -o runs/experiments/a_generalisation
-    python scripts/experiments/a_generalisation.py --tta 8 --mc 8 \
+    python experiments/a_generalisation.py -o runs/experiments/a_generalisation
+    python experiments/a_generalisation.py --tta 8 --mc 8 \
         -o runs/experiments/a_generalisation_tta8_mc8
 """
 
 from __future__ import annotations
 
 from _common import held_out_arguments, parser, report, setup
-
-from ri2fl.evaluate.experiments import generalisation
+from paper import generalisation
 
 if __name__ == "__main__":
     p = parser(__doc__, "runs/experiments/a_generalisation")

@@ -1,14 +1,13 @@
 """Experiment (a), structures: the fraction matched within 0.5 µm by structure volume.
 
-    python scripts/experiments/a_structure_sizes.py -o runs/experiments/a_structure_sizes
+    python experiments/a_structure_sizes.py -o runs/experiments/a_structure_sizes
 """
 
 from __future__ import annotations
 
 from _common import held_out_arguments, parser, setup
-
-from ri2fl.evaluate.experiments.common import markdown_table
-from ri2fl.evaluate.experiments.generalisation import structures_by_size
+from paper.common import markdown_table
+from paper.generalisation import structures_by_size
 
 if __name__ == "__main__":
     p = parser(__doc__, "runs/experiments/a_structure_sizes")

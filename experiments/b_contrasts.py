@@ -1,14 +1,13 @@
 """Experiment (b): RI2FL against BF2FL and DIC2FL on the same held-out FOVs, with t-tests.
 
-    python scripts/experiments/b_contrasts.py -o runs/experiments/b_contrasts \
+    python experiments/b_contrasts.py -o runs/experiments/b_contrasts \
         --ri default --bf runs/bf2fl --dic runs/dic2fl --tile-size 32 128 128
 """
 
 from __future__ import annotations
 
 from _common import parser, report, setup
-
-from ri2fl.evaluate.experiments import contrasts
+from paper import contrasts
 
 if __name__ == "__main__":
     p = parser(__doc__, "runs/experiments/b_contrasts")

@@ -1,14 +1,13 @@
 """Experiment (c): uncertainty against absolute error (Spearman), and nucleus uncertainty
 through a simulated mitosis.
 
-    python scripts/experiments/c_uncertainty.py -o runs/experiments/c_uncertainty
+    python experiments/c_uncertainty.py -o runs/experiments/c_uncertainty
 """
 
 from __future__ import annotations
 
 from _common import held_out_arguments, parser, report, setup
-
-from ri2fl.evaluate.experiments import timelapse, uncertainty
+from paper import timelapse, uncertainty
 
 if __name__ == "__main__":
     p = parser(__doc__, "runs/experiments/c_uncertainty")

@@ -1,6 +1,6 @@
 """Gather the results.md / *.md of every experiment folder into one Markdown section.
 
-    python scripts/experiments/collect_results.py runs/experiments > /tmp/results.md
+    python experiments/collect_results.py runs/experiments > /tmp/results.md
 """
 
 from __future__ import annotations

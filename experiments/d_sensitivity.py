@@ -1,13 +1,12 @@
 """Experiment (d): sensitivity to RI reconstruction error (noise, missing cone, medium offset).
 
-    python scripts/experiments/d_sensitivity.py -o runs/experiments/d_sensitivity
+    python experiments/d_sensitivity.py -o runs/experiments/d_sensitivity
 """
 
 from __future__ import annotations
 
 from _common import held_out_arguments, parser, report, setup
-
-from ri2fl.evaluate.experiments import sensitivity
+from paper import sensitivity
 
 if __name__ == "__main__":
     p = parser(__doc__, "runs/experiments/d_sensitivity")

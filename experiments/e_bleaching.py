@@ -1,14 +1,13 @@
 """Experiment (e): over a simulated time-lapse the real fluorescence bleaches, the inferred
 one does not.
 
-    python scripts/experiments/e_bleaching.py -o runs/experiments/e_bleaching
+    python experiments/e_bleaching.py -o runs/experiments/e_bleaching
 """
 
 from __future__ import annotations
 
 from _common import parser, report, setup
-
-from ri2fl.evaluate.experiments import timelapse
+from paper import timelapse
 
 if __name__ == "__main__":
     p = parser(__doc__, "runs/experiments/e_bleaching")

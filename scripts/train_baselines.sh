@@ -4,13 +4,13 @@
 # phantoms, for the same number of steps, so that only the input contrast differs. The
 # brightfield and DIC z-stacks are synthesised by Fourier optics (Abbe) from each phantom.
 # They are not shipped; experiment (b) compares them on new held-out FOVs:
-#   python scripts/experiments/b_contrasts.py --ri runs/ri2fl_compare --bf runs/bf2fl --dic runs/dic2fl
+#   python experiments/b_contrasts.py --ri runs/ri2fl_compare --bf runs/bf2fl --dic runs/dic2fl
 #
 # Stage 2, as for the shipped default (configs/default_stage2.yaml): each of the three is
 # fine-tuned for STAGE2_EPOCHS more epochs with every target weighted by its inverse variance
 # (--channel-weights auto) into runs/<name>_stage2. Weighting from the first epoch learns
 # slower (mean validation PCC 0.26 against 0.44 after 20 epochs for RI), hence two stages.
-#   python scripts/experiments/b_contrasts.py --ri runs/ri2fl_compare_stage2 --bf runs/bf2fl_stage2 --dic runs/dic2fl_stage2
+#   python experiments/b_contrasts.py --ri runs/ri2fl_compare_stage2 --bf runs/bf2fl_stage2 --dic runs/dic2fl_stage2
 #
 # Usage (from the repository root): scripts/train_baselines.sh [N_TRAIN_FOVS] [STAGE2_EPOCHS]
 set -euo pipefail

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,8 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..._atomic import atomic_path
-from ...errors import ConfigError
+from ri2fl.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +37,9 @@ def make_fovs(out_dir: str | Path, cell_types: Sequence[str], n_per_type: int,
     experiments share one data folder and an interrupted one resumes. Returns the path of a
     manifest listing exactly these FOVs (``manifest_<hash>.csv``).
     """
-    from ...io.paired import write_paired
-    from ...progress import progress
-    from ...simulate import CELL_TYPES, simulate_fov
+    from ri2fl.io.paired import write_paired
+    from ri2fl.progress import progress
+    from ri2fl.simulate import CELL_TYPES, simulate_fov
 
     unknown = [c for c in cell_types if c not in CELL_TYPES]
     if unknown:
@@ -78,12 +79,23 @@ def _has(path: Path, modalities: Sequence[str]) -> bool:
         return False
 
 
+def _write_atomically(path: Path, text: str) -> Path:
+    """Write ``text`` to a temporary file beside ``path``, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return path
+
+
 def write_csv(table: pd.DataFrame, path: str | Path) -> Path:
     """Write a table atomically."""
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        table.to_csv(tmp, index=False, float_format="%.6g")
-    return path
+    return _write_atomically(Path(path), table.to_csv(index=False, float_format="%.6g"))
 
 
 def write_json(data: dict[str, Any], path: str | Path) -> Path:
@@ -101,9 +113,7 @@ def write_json(data: dict[str, Any], path: str | Path) -> Path:
             return int(v)
         return v
 
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(plain(data), indent=2) + "\n")
-    return path
+    return _write_atomically(path, json.dumps(plain(data), indent=2) + "\n")
 
 
 def markdown_table(table: pd.DataFrame, digits: int = 3) -> str:
@@ -134,7 +144,7 @@ def mean_sd(values: pd.Series, digits: int = 3) -> str:
 
 def load_model(name_or_path: str | Path, device: str = "cpu") -> Any:
     """``ri2fl.models.load`` of a shipped name, checkpoint or training folder."""
-    from ...models import load
+    from ri2fl.models import load
 
     return load(str(name_or_path), device=device)
 

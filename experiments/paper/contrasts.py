@@ -12,8 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..runner import input_kind, model_predictor, run_evaluation
-from .common import (
+from paper.common import (
     SMALL_SHAPE,
     Timer,
     load_model,
@@ -23,6 +22,7 @@ from .common import (
     write_csv,
     write_json,
 )
+from ri2fl.evaluate.runner import input_kind, model_predictor, run_evaluation
 
 
 def run(out_dir: str | Path, models: Mapping[str, str], cell_types: Sequence[str] = ("fibroblast",),

@@ -13,9 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..runner import model_predictor, run_evaluation
-from ..structures import structure_summary
-from .common import (
+from paper.common import (
     SMALL_SHAPE,
     Timer,
     load_model,
@@ -25,6 +23,8 @@ from .common import (
     write_csv,
     write_json,
 )
+from ri2fl.evaluate.runner import model_predictor, run_evaluation
+from ri2fl.evaluate.structures import structure_summary
 
 
 def generalisation_table(metrics: pd.DataFrame, metric: str = "pcc") -> pd.DataFrame:
@@ -54,7 +54,7 @@ def run(out_dir: str | Path, model: str = "default", cell_types: Sequence[str] |
     ``generalisation_pcc.csv``, ``generalisation_ssim.csv``, ``structures.csv`` and
     ``results.md`` / ``results.json``.
     """
-    from ...simulate import CELL_TYPES
+    from ri2fl.simulate import CELL_TYPES
 
     out_dir = Path(out_dir)
     cell_types = list(cell_types or CELL_TYPES)
@@ -111,7 +111,7 @@ def grid_copy(fl: np.ndarray, voxel_size_um: Sequence[float],
 
     What a model on that grid would output at best: the detail it cannot hold is gone.
     """
-    from ...preprocess import resample, resample_to_shape
+    from ri2fl.preprocess import resample, resample_to_shape
 
     coarse = np.asarray(resample(fl, tuple(voxel_size_um), tuple(grid_um), order=1))
     return np.asarray(resample_to_shape(coarse, np.shape(fl), order=1), np.float32)
@@ -129,9 +129,14 @@ def structures_by_size(out_dir: str | Path, model: str = "default",
     model on the network's grid would match, the truth resampled to that grid and back as
     training targets and predictions are (:func:`grid_copy`).
     """
-    from ...simulate import CELL_TYPES
-    from ..runner import evaluate_fovs, find_fovs
-    from ..structures import TARGET_KINDS, match_structures, matched_by_size, structure_records
+    from ri2fl.evaluate.runner import evaluate_fovs, find_fovs
+    from ri2fl.evaluate.structures import (
+        TARGET_KINDS,
+        match_structures,
+        matched_by_size,
+        structure_records,
+    )
+    from ri2fl.simulate import CELL_TYPES
 
     manifest = make_fovs(data_dir or Path(out_dir) / "data", list(cell_types or CELL_TYPES),
                          n_per_type, shape)
@@ -168,7 +173,7 @@ def tomograph_copy(fl: np.ndarray, voxel_size_um: Sequence[float]) -> np.ndarray
     What the measured frequencies and non-negativity alone keep of a structure's shape, before
     any noise or any other organelle's contrast enters the tomogram.
     """
-    from ...simulate.optics import reconstruct_fast
+    from ri2fl.simulate.optics import reconstruct_fast
 
     return reconstruct_fast(np.asarray(fl, np.float32), tuple(voxel_size_um), noise_std=0.0)
 
@@ -213,10 +218,10 @@ def detection_floor(out_dir: str | Path, grid_um: Sequence[float] = (0.4, 0.3, 0
     (:func:`degraded_copies`), per detection threshold rule (``match_structures``'
     ``threshold``). Writes ``detection_floor.csv``: target, copy, threshold, n_true, matched.
     """
-    from ...io.paired import read_paired
-    from ...simulate import CELL_TYPES
-    from ..runner import find_fovs
-    from ..structures import TARGET_KINDS, match_structures
+    from ri2fl.evaluate.runner import find_fovs
+    from ri2fl.evaluate.structures import TARGET_KINDS, match_structures
+    from ri2fl.io.paired import read_paired
+    from ri2fl.simulate import CELL_TYPES
 
     if manifest is None:
         manifest = make_fovs(data_dir or Path(out_dir) / "data",

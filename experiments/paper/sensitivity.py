@@ -19,12 +19,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ...constants import NA_ILLUMINATION, RI_CLIP
-from ...io.paired import read_paired
-from ...progress import progress
-from ..figures import line_figure
-from ..runner import find_fovs, model_predictor, score_fov
-from .common import SMALL_SHAPE, Timer, load_model, make_fovs, markdown_table, write_csv, write_json
+from paper.common import (
+    SMALL_SHAPE,
+    Timer,
+    load_model,
+    make_fovs,
+    markdown_table,
+    write_csv,
+    write_json,
+)
+from ri2fl.constants import NA_ILLUMINATION, RI_CLIP
+from ri2fl.evaluate.figures import line_figure
+from ri2fl.evaluate.runner import find_fovs, model_predictor, score_fov
+from ri2fl.io.paired import read_paired
+from ri2fl.progress import progress
 
 NOMINAL_NOISE = 6e-4
 NOISE_LEVELS = (0.0, 6e-4, 2e-3, 5e-3)
@@ -36,7 +44,7 @@ def reconstruct(ri_true: np.ndarray, voxel_size_um: Sequence[float], medium_inde
                 noise_std: float = NOMINAL_NOISE, na_ill: float = NA_ILLUMINATION,
                 seed: int = 0) -> np.ndarray:
     """The simulator's fast tomograph applied to a true RI, with chosen noise and NA."""
-    from ...simulate.optics import reconstruct_fast
+    from ri2fl.simulate.optics import reconstruct_fast
 
     dn = np.asarray(ri_true, np.float32) - np.float32(medium_index)
     rec = reconstruct_fast(dn, tuple(voxel_size_um), medium_index, noise_std=noise_std,

@@ -12,12 +12,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ...io.paired import PairedSample
-from ...progress import progress
-from ..figures import line_figure
-from ..metrics import pcc
-from ..runner import model_predictor
-from .common import Timer, load_model, markdown_table, write_csv, write_json
+from paper.common import Timer, load_model, markdown_table, write_csv, write_json
+from ri2fl.evaluate.figures import line_figure
+from ri2fl.evaluate.metrics import pcc
+from ri2fl.evaluate.runner import model_predictor
+from ri2fl.io.paired import PairedSample
+from ri2fl.progress import progress
 
 TIMELAPSE_SHAPE: tuple[int, int, int] = (32, 160, 160)
 #: Mean intensity (fixed scale) below which a channel counts as empty in the bleaching ratios.
@@ -38,7 +38,7 @@ def timelapse_frames(cell_type: str, seed: int, n_frames: int, shape: Sequence[i
     Uses ``simulate_timelapse`` (drift, motion, mitosis, bleaching), passing only the
     options it accepts.
     """
-    from ... import simulate
+    from ri2fl import simulate
 
     fn = simulate.simulate_timelapse
     params = inspect.signature(fn).parameters

@@ -3,7 +3,7 @@
 Voxel-wise Spearman correlation, inside the cells, between the total predicted uncertainty
 sqrt(sd_TTA² + sd_MC²) and the absolute error against the true fluorescence, per target
 (goal: >= 0.4). The second half, the rise of nucleus uncertainty through a mitosis, is
-:func:`ri2fl.evaluate.experiments.timelapse.mitosis`.
+:func:`paper.timelapse.mitosis`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..runner import model_predictor, run_evaluation
-from .common import SMALL_SHAPE, Timer, load_model, make_fovs, markdown_table, write_csv, write_json
+from paper.common import (
+    SMALL_SHAPE,
+    Timer,
+    load_model,
+    make_fovs,
+    markdown_table,
+    write_csv,
+    write_json,
+)
+from ri2fl.evaluate.runner import model_predictor, run_evaluation
 
 
 def run(out_dir: str | Path, model: str = "default",

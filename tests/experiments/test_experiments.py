@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from ri2fl.evaluate.experiments.common import markdown_table, mean_sd
-from ri2fl.evaluate.experiments.generalisation import (
+from paper.common import markdown_table, mean_sd
+from paper.generalisation import (
     degraded_copies,
     generalisation_table,
     grid_copy,
     tomograph_copy,
 )
+
 from ri2fl.evaluate.structures import structure_summary
 
 
@@ -51,8 +51,7 @@ def test_markdown_table_and_mean_sd_formatting():
 
 def test_bleaching_ratios_cover_the_same_targets_for_true_and_inferred():
     import pandas as pd
-
-    from ri2fl.evaluate.experiments.timelapse import relative_to_first_frame
+    from paper.timelapse import relative_to_first_frame
 
     rows = [(0, "nucleus", 0.4, 0.3), (1, "nucleus", 0.2, 0.3),
             (0, "lipid_droplets", 0.006, 0.004), (1, "lipid_droplets", 0.003, 0.004),

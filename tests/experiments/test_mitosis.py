@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from paper.timelapse import mitosis
 
-from ri2fl.evaluate.experiments.timelapse import mitosis
 from ri2fl.models import build, save_checkpoint
 
 
