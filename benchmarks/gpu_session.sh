@@ -2,13 +2,14 @@
 # Everything measured on a lent GPU in one go (the figures of BENCHMARKS.md's GPU rows):
 # inference throughput (ours vs MONAI, fp32 and bf16), training throughput (fp32 vs bf16),
 # a one-process torchrun (NCCL) smoke run of `ri2fl train`, then the GPU stages of the default and
-# segmentation networks (scripts/train_gpu.sh) in the time left.
+# segmentation networks (scripts/train_gpu.sh; the recipes' 06_gpu and 05_gpu) in the time left.
 #
 # Usage: benchmarks/gpu_session.sh OUT_DIR [TOTAL_SECONDS]   (from the repository root)
 # On a GPU image without ri2fl's extra dependencies, carry wheels of zarr, numcodecs, donfig,
 # google-crc32c and monai, install them with `pip install --no-deps --target /tmp/site` and
 # run with PYTHONPATH=/tmp/site:$PWD/src (dask, partd, locket and hdf5plugin too for training).
-# The GPU stages start from runs/default_stage5/best.pt and runs/segment_stage4/best.pt (carry
+# The GPU stages start from runs/recipe_default/05_droplet_weight/best.pt and
+# runs/recipe_segment_default/04_mitosis/best.pt (`ri2fl train --recipe ... --until ...`; carry
 # them), or from DEFAULT_INIT / SEGMENT_INIT (scripts/train_gpu.sh). SKIP_BENCH=1: training only.
 set -uo pipefail
 OUT="${1:?output folder}"
@@ -38,13 +39,13 @@ timeout 120 python -X importtime -c "import torch, ri2fl.train.engine, monai, za
 if [ -z "${SKIP_BENCH:-}" ]; then
   log "training throughput"
   timeout 150 bash -c '
-    python benchmarks/bench_train.py --config configs/default_stage4.yaml --device cuda \
+    python benchmarks/bench_train.py --config configs/recipes/default/04_mitosis.yaml --device cuda \
         --batch-size 4 --steps 30 --warmup 5 --json
-    python benchmarks/bench_train.py --config configs/default_stage4.yaml --device cuda \
+    python benchmarks/bench_train.py --config configs/recipes/default/04_mitosis.yaml --device cuda \
         --batch-size 16 --steps 30 --warmup 5 --json
     python benchmarks/bench_train.py --device cuda --batch-size 2 --patch-size 64 256 256 \
         --steps 10 --warmup 3 --json
-    python benchmarks/bench_train.py --config configs/default_stage4.yaml --threads 16 \
+    python benchmarks/bench_train.py --config configs/recipes/default/04_mitosis.yaml --threads 16 \
         --batch-size 4 --steps 5 --warmup 1 --json' > "$OUT/bench_train.jsonl"
   cat "$OUT/bench_train.jsonl"
 
@@ -67,7 +68,7 @@ MINUTES=$(python -c "print(max(1.0, ($TOTAL - $(elapsed) - 75) / 60))")
 left=$(( TOTAL - $(elapsed) - 10 )); (( left < 60 )) && left=60
 timeout "$left" scripts/train_gpu.sh "$MINUTES" "$DATA" &
 gpu_stages=$!
-timeout 120 python -m torch.distributed.run --nproc-per-node 1 -m ri2fl.cli.main train configs/default_gpu.yaml \
+timeout 120 python -m torch.distributed.run --nproc-per-node 1 -m ri2fl.cli.main train configs/recipes/default/06_gpu.yaml \
     --data "$DATA/manifest_small.csv" --epochs 2 --steps-per-epoch 5 -o runs/ddp_smoke \
     > "$OUT/torchrun_smoke.log" 2>&1
 log "torchrun exit $?"

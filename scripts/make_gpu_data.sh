@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The training fields of the GPU stages (configs/default_gpu.yaml and the candidates after it):
+# The training fields of the GPU stages (configs/recipes/*/..._gpu.yaml, data set
+# sim_fibroblast_gpu of their recipes, for scripts/train_gpu.sh and GPU candidates):
 # 120 fibroblast fields (seeds 0..119), 12 with a mitotic central cell and 24 single cells,
 # weight 4 for the mitotic ones, and the 10 validation fields of every earlier stage, at
 # 64 x 256 x 256, in DATA/manifest_mitosis.csv. Files already there are kept.

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The training fields of the GPU refining stages (configs/refine_gpu_stage10a.yaml, 10b):
+# The training fields of the refining stages (configs/recipes/default/09-15, data set sim_refine
+# of the recipe), for GPU candidates run with scripts/train_gpu_candidates.sh:
 # 100 fibroblast fields (48 ordinary, 6 with a mitotic central cell, 6 single cells, 40
 # lipid-loaded with 20-60 droplets per cell) and the 10 usual validation fields, at
 # 64 x 256 x 256, in DATA/manifest.csv. The seeds are those of every stage (scripts/make_sim_data.py),

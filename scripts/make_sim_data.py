@@ -1,9 +1,10 @@
 #!/usr/bin/env python
 """Write simulated paired FOVs and a manifest.csv (path, cell_type, seed, split).
 
-Used by scripts/train_default.sh (fibroblast training/validation data), by
-scripts/train_baselines.py (the same FOVs with BF/DIC stacks) and for the generalisation
-test set (held-out FOVs of the other cell families).
+The fields are planned by ``ri2fl.simulate.sets.plan_fields``, which the recipes of the
+shipped models (configs/recipes, ``ri2fl train --recipe``) use too. Used by
+scripts/train_baselines.sh (FOVs with BF/DIC stacks) and for held-out test and selection sets
+(FOVs of the other cell families).
 
 Example::
 
@@ -22,35 +23,10 @@ often (the files are kept; only ``manifest_mitosis.csv`` is written)::
 from __future__ import annotations
 
 import argparse
-import csv
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import h5py
-
-from ri2fl.io import write_paired
-from ri2fl.progress import progress
-from ri2fl.simulate import simulate_fov
-from ri2fl.simulate.fov import check_droplets_per_cell
-
-
-def _write_fov(path: Path, cell_type: str, seed: int, shape: tuple[int, int, int],
-               variant: str | None, n_cells: int | None, modalities: tuple[str, ...],
-               droplets_per_cell: tuple[int, int] | None = None) -> None:
-    fov = simulate_fov(cell_type, seed=seed, shape=shape, variant=variant, n_cells=n_cells,
-                       modalities=modalities, droplets_per_cell=droplets_per_cell)
-    write_paired(path, fov.to_paired())
-
-
-def _is_mitotic(path: Path) -> bool:
-    """Whether the simulated field holds a mitotic cell (forced or drawn at random)."""
-    with h5py.File(path, "r") as f:
-        return "mitotic" in str(f.attrs.get("variants", ""))
-
-
-def _name(cell_type: str, split: str, seed: int) -> str:
-    return f"{cell_type}_{split}_{seed:05d}.h5"
+from ri2fl.simulate.sets import plan_fields, simulate_fields, write_manifest
 
 
 def main(argv=None) -> int:
@@ -93,50 +69,14 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=1,
                    help="fields simulated in parallel processes (default 1)")
     args = p.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    jobs = []
-    for ct in args.cell_types:
-        # mitosis is rare in a random field (4 % of fibroblasts), yet held-out fields hold it
-        # crowded fields hardly show empty medium, where an unseen network paints signal
-        lipid = check_droplets_per_cell(args.lipid_droplets, "--lipid-droplets")
-        for split, n, offset, variant, n_cells, droplets in (
-                ("train", args.train, 0, None, None, None),
-                ("val", args.val, 10_000, None, None, None),
-                ("test", args.test, 20_000, None, None, None),
-                ("train", args.mitotic_train, 30_000, "mitotic", None, None),
-                ("val", args.mitotic_val, 40_000, "mitotic", None, None),
-                ("train", args.sparse_train, 50_000, "alternate", 1, None),
-                ("val", args.sparse_val, 60_000, "alternate", 1, None),
-                ("train", args.lipid_train, 70_000, None, None, lipid),
-                ("val", args.lipid_val, 80_000, None, None, lipid)):
-            jobs += [(ct, split, args.seed + offset + i,
-                      ("normal", "mitotic")[i % 2] if variant == "alternate" else variant,
-                      n_cells, droplets) for i in range(n)]
+    fields = plan_fields(args.cell_types, args.train, args.val, args.test, args.mitotic_train,
+                         args.mitotic_val, args.sparse_train, args.sparse_val, args.lipid_train,
+                         args.lipid_val, args.lipid_droplets, args.shape, args.seed,
+                         args.modalities)
     t0 = time.time()
-    todo = [job for job in jobs if args.overwrite or not (args.out / _name(*job[:3])).exists()]
-    calls = [(args.out / _name(ct, split, seed), ct, seed, tuple(args.shape), variant, n_cells,
-              tuple(args.modalities), droplets)
-             for ct, split, seed, variant, n_cells, droplets in todo]
-    if args.workers > 1:
-        with ProcessPoolExecutor(max_workers=args.workers) as pool:
-            futures = [pool.submit(_write_fov, *call) for call in calls]
-            for future in progress(futures, desc="simulating", disable=False):
-                future.result()
-    else:
-        for call in progress(calls, desc="simulating", disable=False):
-            _write_fov(*call)
-    rows = []
-    for ct, split, seed, *_ in jobs:
-        name = _name(ct, split, seed)
-        rows.append({"path": name, "cell_type": ct, "seed": seed, "split": split})
-        if args.mitotic_weight is not None:
-            rows[-1]["weight"] = args.mitotic_weight if _is_mitotic(args.out / name) else 1.0
-    manifest = args.out / args.manifest
-    with open(manifest, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["path"])
-        writer.writeheader()
-        writer.writerows(rows)
-    print(f"{len(rows)} FOVs in {time.time() - t0:.0f} s -> {manifest}")
+    simulate_fields(args.out, fields, workers=args.workers, overwrite=args.overwrite)
+    manifest = write_manifest(args.out, fields, args.manifest, args.mitotic_weight)
+    print(f"{len(fields)} FOVs in {time.time() - t0:.0f} s -> {manifest}")
     return 0
 
 

@@ -54,8 +54,10 @@ def main(argv=None) -> int:
     config = dict(payload["config"])
     if args.tile_size:
         config["tile_size"] = list(args.tile_size)
-    save_checkpoint(target, model, config, extra=extra, half=not args.fp32)
-    sidecar = write_sha256(target)
+    # re-shipping a name replaces its weights (ri2fl's own files only); --out never replaces
+    reship = args.out is None
+    save_checkpoint(target, model, config, extra=extra, half=not args.fp32, overwrite=reship)
+    sidecar = write_sha256(target, overwrite=reship)
     shipped = load(args.name or target)  # verifies the checksum and the round trip
     n_weights = sum(p.numel() for p in shipped.parameters())  # frozen ones too
     print(f"{target} ({target.stat().st_size / 1e6:.2f} MB, {n_weights} parameters,"

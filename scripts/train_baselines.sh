@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Experiment (b) models (spec section 5): RI2FL, BF2FL and DIC2FL trained with the default
-# model's network and recipe (configs/default_coarse.yaml) on the same simulated fibroblast
+# model's network and recipe (configs/recipes/default/01_coarse.yaml) on the same simulated fibroblast
 # phantoms, for the same number of steps, so that only the input contrast differs. The
 # brightfield and DIC z-stacks are synthesised by Fourier optics (Abbe) from each phantom.
 # They are not shipped; experiment (b) compares them on new held-out FOVs:
 #   python experiments/b_contrasts.py --ri runs/ri2fl_compare --bf runs/bf2fl --dic runs/dic2fl
 #
-# Stage 2, as for the shipped default (configs/default_stage2.yaml): each of the three is
+# Stage 2, as for the shipped default (configs/recipes/default/02_channel_weights.yaml): each of the three is
 # fine-tuned for STAGE2_EPOCHS more epochs with every target weighted by its inverse variance
 # (--channel-weights auto) into runs/<name>_stage2. Weighting from the first epoch learns
 # slower (mean validation PCC 0.26 against 0.44 after 20 epochs for RI), hence two stages.

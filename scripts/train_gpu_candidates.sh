@@ -6,7 +6,9 @@
 # the machine's time limit still returns what it had learnt.
 #
 # Usage: scripts/train_gpu_candidates.sh OUT TOTAL_SECONDS CONFIG...   (from the repository root)
-# e.g.   scripts/train_gpu_candidates.sh "$OUT" 560 configs/default_gpu_stage7.yaml configs/wide_gpu.yaml
+# e.g.   scripts/train_gpu_candidates.sh "$OUT" 560 configs/candidate_a.yaml configs/candidate_b.yaml
+# (each CONFIG names its own `out` and `finetune`; the rejected candidates of the history are in
+# git, e.g. `git show 5d669c2:configs/wide_gpu.yaml`)
 # On a bare GPU image run with PYTHONPATH=/tmp/site:$PWD/src after installing the carried wheels
 # (benchmarks/gpu_session.sh says which). DATA names another manifest folder, MANIFEST the
 # manifest in it (default manifest_mitosis.csv) and MAKE_DATA the script that simulates DATA when

@@ -56,7 +56,8 @@ def make_fovs(out_dir: str | Path, cell_types: Sequence[str], n_per_type: int,
         if not _has(path, modalities):
             fov = simulate_fov(ct, seed=seed, shape=tuple(shape), modalities=tuple(modalities),
                                **sim_kwargs)
-            write_paired(path, fov.to_paired())
+            # a file lacking modalities is redone; only a file ri2fl wrote is replaced
+            write_paired(path, fov.to_paired(), overwrite=True)
         rows.append({"path": path.name, "cell_type": ct, "seed": seed, "split": split})
     table = pd.DataFrame(rows)
     # one manifest per request, so experiments sharing the folder do not overwrite each other

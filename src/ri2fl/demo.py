@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._atomic import atomic_path
 from .constants import TARGETS
 from .errors import InputError
 from .profile import track_cells
@@ -112,18 +113,19 @@ def _write_volumes(out_dir: Path, name: str, field_: ProfiledField) -> list[Path
     from .io import write_ome_zarr
 
     vol_dir = out_dir / "volumes"
+    # a rerun of the demo replaces its own outputs (and never anything ri2fl did not write)
     ri = write_ome_zarr(vol_dir / f"{name}_ri.ome.zarr", field_.ri.astype(np.float32),
                         field_.voxel_size_um, channel_names=["ri"],
-                        medium_index=field_.medium_index)
+                        medium_index=field_.medium_index, overwrite=True)
     names = [*field_.fl, *(f"{k}_uncertainty" for k in field_.uncertainty)]
     stack = np.stack([*field_.fl.values(), *field_.uncertainty.values()]).astype(np.float16)
     fl = write_ome_zarr(vol_dir / f"{name}_fluorescence.ome.zarr", stack, field_.voxel_size_um,
-                        channel_names=names)
+                        channel_names=names, overwrite=True)
     label_names = ["cell_labels", "nucleus_labels", *field_.masks]
     labels = np.stack([field_.cell_labels, field_.nucleus_labels,
                        *(m.astype(np.int32) for m in field_.masks.values())]).astype(np.int32)
     masks = write_ome_zarr(vol_dir / f"{name}_labels.ome.zarr", labels, field_.voxel_size_um,
-                           channel_names=label_names)
+                           channel_names=label_names, overwrite=True)
     return [ri, fl, masks]
 
 
@@ -236,7 +238,8 @@ def run_demo(out_dir: str | Path, plan: DemoPlan = FULL, *, model: str = "defaul
 
     r, per_feature = feature_agreement(pd.concat(true_tables, ignore_index=True),
                                        pd.concat(inferred_tables, ignore_index=True))
-    per_feature.to_csv(out_dir / "feature_agreement.csv", index=False)
+    with atomic_path(out_dir / "feature_agreement.csv", overwrite=True) as tmp:
+        per_feature.to_csv(tmp, index=False)
     say(f"features on inferred vs true fluorescence: r = {r:.3f} over "
         f"{len(per_feature)} features (paper: 0.97)")
 
@@ -259,12 +262,12 @@ def run_demo(out_dir: str | Path, plan: DemoPlan = FULL, *, model: str = "defaul
         note += (f" Nucleus-channel uncertainty, mean per cell: simulated cells "
                  f"{features[unc].mean():.3g}, real HL60 cell (out of distribution) "
                  f"{hl60_table[unc].mean():.3g}.")
-    parquet = write_table(features, out_dir / "features.parquet")
-    csv = write_table(features, out_dir / "features.csv")
+    parquet = write_table(features, out_dir / "features.parquet", overwrite=True)
+    csv = write_table(features, out_dir / "features.csv", overwrite=True)
     report = build_report(features, out_dir / "report.html", group_by="condition",
                           colour_by=["cell_type", "condition"], examples=examples,
                           title="ri2fl demo: simulated macrophage / HEK 293 experiment",
-                          note=note)
+                          note=note, overwrite=True)
     say(f"report written: {report}")
     return DemoResult(out_dir=out_dir, features=features, report=report,
                       tables=[parquet, csv], volumes=volumes, hl60=hl60_table,
@@ -319,6 +322,6 @@ def _run_hl60(path: Path, out_dir: Path, model: str, plan: DemoPlan, volumes: li
                             seed=plan.seed, segment_options=seg_options)
     table = field_.table
     table.insert(0, "source", str(path))
-    write_table(table, out_dir / "hl60" / "hl60_features.csv")
+    write_table(table, out_dir / "hl60" / "hl60_features.csv", overwrite=True)
     volumes.extend(_write_volumes(out_dir / "hl60", "hl60", field_))
     return table, field_

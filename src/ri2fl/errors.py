@@ -46,3 +46,8 @@ class ConfigError(Ri2flError):
 
 class ModelError(Ri2flError):
     """A model file that is missing, corrupt, or fails its checksum."""
+
+
+class OutputError(Ri2flError):
+    """An output path that must not be written (a user's file, a link, an input), or a
+    filesystem that refuses the write (read-only, full, no permission)."""

@@ -26,6 +26,9 @@ def smooth_task(inp: Path, tmp: Path, gain: float = 2.0, delay: float = 0.0,
                 log: str | None = None, gate: str | None = None, open_inputs: int = 2) -> None:
     """A stand-in for prediction: a deterministic function of the input, saved as .npy.
 
+    Like every ri2fl output it carries the bytes ``ri2fl`` (after the array, where
+    ``np.load`` ignores them), so that a rerun may replace it.
+
     With ``gate``, inputs after the first ``open_inputs`` stop half-written until the file
     ``gate`` exists: a test can then act while a run is certainly in the middle of an output.
     """
@@ -44,6 +47,7 @@ def smooth_task(inp: Path, tmp: Path, gain: float = 2.0, delay: float = 0.0,
         while gate and int(inp.stem[-2:]) >= open_inputs and not os.path.exists(gate):
             time.sleep(0.02)
         fh.write(np.ascontiguousarray(out).tobytes())
+        fh.write(b"ri2fl")
 
 
 def zarr_task(inp: Path, tmp: Path) -> None:

@@ -24,7 +24,7 @@ from ri2fl.batch import (
     run_batch,
 )
 from ri2fl.batch._lock import output_lock
-from ri2fl.errors import ConfigError, InputError
+from ri2fl.errors import ConfigError, InputError, OutputError
 
 TESTS = Path(__file__).resolve().parent
 
@@ -98,19 +98,20 @@ def test_options_from_args_ignore_inputs_and_batch_flags():
     assert options_from_args(a) == options_from_args(b) == {"model": "m", "tta": 8}
 
 
-def test_directory_outputs_replace_atomically_and_partials_are_cleaned(tmp_path):
+def test_directory_outputs_replace_atomically_and_stale_staging_is_cleaned(tmp_path):
     zarr = pytest.importorskip("zarr")
     inputs = make_inputs(tmp_path / "in", 2)
     out = tmp_path / "out"
     out.mkdir()
-    stale = out / ".cell00.zarr.0123abcd.partial.zarr"
-    (stale / "c").mkdir(parents=True)
-    nested = out / "..cell01.zarr.0123abcd.partial.zarr.89abcdef.partial.zarr"  # atomic writer
-    nested.mkdir()
-    other = out / ".keep.me.0123abcd.partial"
+    stale = out / ".cell00.zarr.0123abcd.ri2fl-staging"  # a killed run's, with its marker
+    (stale / "cell00.zarr" / "c").mkdir(parents=True)
+    (stale / ".ri2fl-staging").write_text("12345\n")
+    lookalike = out / ".cell01.zarr.0123abcd.ri2fl-staging"  # no marker: not ri2fl's
+    lookalike.mkdir()
+    other = out / ".cell00.zarr.0123abcd.partial.zarr"
     other.write_text("not ours")
     run_batch(zarr_task, inputs, out, ".zarr", serial=True)
-    assert not stale.exists() and not nested.exists() and other.exists()
+    assert not stale.exists() and lookalike.exists() and other.exists()
     np.testing.assert_array_equal(zarr.open_array(str(out / "cell00.zarr"))[:],
                                   np.load(inputs[0]) + 1)
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == \
@@ -125,7 +126,7 @@ def test_failed_input_does_not_stop_the_others(tmp_path):
     assert (tmp_path / "out" / "cell00.npy").exists()
     assert (tmp_path / "out" / "cell02.npy").exists()
     assert not (tmp_path / "out" / "cell01.npy").exists()
-    assert not [p for p in (tmp_path / "out").iterdir() if "partial" in p.name]
+    assert not [p for p in (tmp_path / "out").iterdir() if "staging" in p.name]
 
 
 def test_bad_plans_are_refused_before_any_work(tmp_path):
@@ -134,7 +135,7 @@ def test_bad_plans_are_refused_before_any_work(tmp_path):
         run_batch(smooth_task, inputs, tmp_path / "out", ".npy", serial=True)
     with pytest.raises(InputError, match="no such file"):
         run_batch(smooth_task, [tmp_path / "missing.npy"], tmp_path / "out", ".npy")
-    with pytest.raises(ConfigError, match="overwrite its own input"):
+    with pytest.raises(OutputError, match="is the input"):
         run_batch(smooth_task, inputs[:1], tmp_path / "a", ".npy")
     with pytest.raises(ConfigError, match="at least one worker"):
         run_batch(smooth_task, inputs[:1], tmp_path / "out", ".npy", workers=0)
@@ -154,24 +155,26 @@ def test_hostile_manifest_cannot_reach_outside_the_folder(tmp_path):
     assert victim.read_text() == "keep"
     manifest = json.loads((out / MANIFEST_NAME).read_text())
     assert list(manifest["outputs"]) == ["cell00.npy"]
-    (out / MANIFEST_NAME).write_text("{ not json")
+    (out / MANIFEST_NAME).write_text('{"format": "ri2fl-batch-manifest", "outp')  # cut short
     run_batch(smooth_task, inputs, out, ".npy", serial=True)  # unreadable: redone, no crash
     assert (out / "cell00.npy").exists()
+    assert list(json.loads((out / MANIFEST_NAME).read_text())["outputs"]) == ["cell00.npy"]
 
 
-def test_symlinks_in_the_output_folder_are_replaced_not_followed(tmp_path):
-    inputs = make_inputs(tmp_path / "in", 1)
+def test_symlinks_in_the_output_folder_are_neither_followed_nor_replaced(tmp_path):
+    inputs = make_inputs(tmp_path / "in", 2)
     out = tmp_path / "out"
     out.mkdir()
     outside = tmp_path / "outside.npy"
     outside.write_text("keep")
     (out / "cell00.npy").symlink_to(outside)
-    (out / ".cell00.npy.0123abcd.partial.npy").symlink_to(tmp_path / "in")  # stale, hostile
-    run_batch(smooth_task, inputs, out, ".npy", serial=True)
+    (out / ".cell00.npy.0123abcd.ri2fl-staging").symlink_to(tmp_path / "in")  # hostile
+    with pytest.raises(InputError, match=r"1 of 2 inputs failed.*cell00.npy: is a symbolic"):
+        run_batch(smooth_task, inputs, out, ".npy", serial=True)
     assert outside.read_text() == "keep" and (tmp_path / "in" / "cell00.npy").exists()
-    assert not (out / "cell00.npy").is_symlink()
-    np.testing.assert_array_equal(np.load(out / "cell00.npy"),
-                                  np.cumsum(np.load(inputs[0]), axis=0) * 2)
+    assert (out / "cell00.npy").is_symlink()
+    np.testing.assert_array_equal(np.load(out / "cell01.npy"),
+                                  np.cumsum(np.load(inputs[1]), axis=0) * 2)
 
 
 def test_second_run_on_a_held_folder_is_refused(tmp_path):
@@ -210,8 +213,11 @@ def wait_for(predicate, timeout: float = 120.0) -> None:
 
 
 def half_written(out: Path) -> bool:
-    """A temporary output holding its header but not its data yet (mid-task)."""
-    return any("partial" in p.name and 0 < p.stat().st_size < 256 for p in out.iterdir())
+    """A staged output holding its header but not its data yet (mid-task)."""
+    try:
+        return any(0 < p.stat().st_size < 256 for p in out.glob(".*.ri2fl-staging/*.npy"))
+    except OSError:  # a staging folder went away while listed
+        return False
 
 
 def n_done(out: Path) -> int:

@@ -106,6 +106,6 @@ def test_rerun_skips_same_weights_and_redoes_retrained_ones(tmp_path, checkpoint
     torch.manual_seed(1)  # "retrained" weights saved under the same file name
     config = {"model": {"features": 4, "depth": 2, "dropout": 0.2},
               "targets": ["membrane", "nucleus"], "patch_size": [16, 32, 32]}
-    models.save_checkpoint(checkpoint, models.build(config), config)
+    models.save_checkpoint(checkpoint, models.build(config), config, overwrite=True)
     assert main(args) == 0
     assert not np.allclose(prediction(), first)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ri2fl.cli.main import main
-from ri2fl.errors import InputError
+from ri2fl.errors import InputError, OutputError
 from ri2fl.io import read
 from ri2fl.io import tcf as tcf_mod
 from ri2fl.io.tcf import add_fl_channels, write_tcf
@@ -171,7 +171,9 @@ def test_add_fl_channels_writes_uint8_times_255(tmp_path, ri, rng):
     np.testing.assert_array_equal(fl.data[0], np.round(pred["membrane"] * 255))
     assert fl.data[1].max() == 255  # clipped to [0, 1] first
     np.testing.assert_allclose(read(dst).data, read(src).data)
-    add_fl_channels(dst, dst, {"actin": pred["membrane"]})  # in place, replaces 3DFL
+    with pytest.raises(OutputError, match="--overwrite"):
+        add_fl_channels(dst, dst, {"actin": pred["membrane"]})
+    add_fl_channels(dst, dst, {"actin": pred["membrane"]}, overwrite=True)  # replaces 3DFL
     assert read(dst, modality="fl").channel_names == ["actin"]
 
 

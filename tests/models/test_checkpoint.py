@@ -146,3 +146,14 @@ def test_training_folder_loads_its_best_checkpoint(saved):
     best = path.with_name("best.pt")
     path.rename(best)
     assert load(best.parent).targets == ["nucleus", "actin"]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("voxel", [[1e-4, 1e-4, 1e-4], [0.2, 0.15, 1e3], 0.2])
+def test_checkpoint_with_an_implausible_grid_is_refused(tmp_path, voxel):
+    path = save_checkpoint(tmp_path / "m.pt", build(CONFIG), {**CONFIG, "voxel_size_um": voxel})
+    if voxel == 0.2:  # one number: isotropic, like any other voxel size
+        assert load(path).voxel_size_um == (0.2, 0.2, 0.2)
+        return
+    with pytest.raises(ModelError, match=r"m\.pt: the checkpoint's voxel_size_um: implausible"):
+        load(path)

@@ -6,27 +6,35 @@ cluster, or in-process with ``serial=True``), skips outputs that are already com
 writes each output atomically.
 
 A run can be killed at any moment (even by SIGKILL) and started again with the same
-command: finished outputs are skipped, half-written ones (temporary names) are removed and
-redone, and the folder ends as an uninterrupted run would have left it. Only one run at a
-time may write into a folder. See ``docs/scaling.md``.
+command: finished outputs are skipped, half-written ones (in ri2fl's staging folders) are
+removed and redone, and the folder ends as an uninterrupted run would have left it. Only one
+run at a time may write into a folder. Nothing ri2fl did not write is ever replaced or
+removed: an output name taken by a user's file or folder fails that input. See
+``docs/scaling.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
-import re
-import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .._atomic import atomic_path
-from ..errors import ConfigError, InputError, Ri2flError
+from .._atomic import (
+    STAGING_SUFFIX,
+    atomic_path,
+    check_not_input,
+    clean_stale_staging,
+    is_own_output,
+)
+from ..errors import ConfigError, InputError, OutputError, Ri2flError
 from ..progress import progress
 from ._fingerprint import (
     RUN_ONLY_OPTIONS,
+    check_regular_input,
     fingerprint,
     input_digest,
     input_signature,
@@ -91,47 +99,68 @@ def output_path_for(input_path: str | Path, out_dir: str | Path, suffix: str) ->
 
 
 def _plan(inputs: Sequence[str | Path], out_dir: Path, suffix: str) -> list[Path]:
-    """Output paths, after checking that inputs exist and no two share an output."""
+    """Output paths, after checking that inputs exist, are regular files or folders of them,
+    and no two share an output."""
     outputs: list[Path] = []
     seen: dict[str, Path] = {}
     for inp in inputs:
         inp = Path(inp)
         if not inp.exists():
             raise InputError("no such file or folder", inp, "check the input paths")
+        check_regular_input(inp)
         out = output_path_for(inp, out_dir, suffix)
         if out.name in seen:
             raise ConfigError(f"inputs {seen[out.name]} and {inp} would both write {out}",
                               out_dir, "rename one of them or run them into separate folders")
-        if inp.resolve() == out.resolve():
-            raise ConfigError("the output would overwrite its own input", inp,
-                              "choose another output folder with -o")
         seen[out.name] = inp
         outputs.append(out)
+    _check_not_inputs(inputs, outputs, out_dir)
     return outputs
 
 
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
+def _check_not_inputs(inputs: Sequence[Path], outputs: Sequence[Path], out_dir: Path) -> None:
+    """Refuse a folder that is or lies inside an input, and outputs that are or hold one.
 
-
-def _clean_partials(out_dir: Path, names: Sequence[str]) -> int:
-    """Remove temporary outputs (``ri2fl._atomic`` names) a killed run left behind.
-
-    Writers that are atomic themselves (``create_ome_zarr``) nest a temporary name inside
-    the one the task was given, ``..<name>.<hex>.partial<ext>.<hex>.partial<ext>``: one
-    leading dot per level.
+    Inputs inside the folder next to their outputs (``-o .``) are fine. Each output is only
+    compared with the inputs under its own name, so that many inputs stay fast.
     """
-    patterns = [re.compile(rf"^\.+{re.escape(n)}\.[0-9a-f]{{8}}\.(partial.*|old)$")
-                for n in names]
-    removed = 0
-    for entry in os.scandir(out_dir):
-        if entry.name.startswith(".") and any(p.match(entry.name) for p in patterns):
-            _remove(Path(entry.path))
-            removed += 1
-    return removed
+    real_dir = os.path.realpath(out_dir)
+    around, by_name = [], {}
+    for inp in inputs:
+        real = os.path.realpath(inp)
+        common = os.path.commonpath([real, real_dir])
+        if common == real:  # the folder's lock, manifest and outputs would go into the input
+            around.append(inp)
+        elif common == real_dir:
+            by_name.setdefault(Path(os.path.relpath(real, real_dir)).parts[0], []).append(inp)
+    check_not_input(out_dir, around)
+    for out in outputs:
+        check_not_input(out, by_name.get(out.name, ()))
+
+
+def _clean_staging(out_dir: Path, names: Sequence[str]) -> None:
+    """Remove the staging folders that killed or interrupted runs left for ``names``.
+
+    Only ri2fl's own, unlocked staging folders go (:func:`~ri2fl._atomic.clean_stale_staging`);
+    one listing of the folder first keeps this fast for many names.
+    """
+    try:
+        staged = [e.name[1:] for e in os.scandir(out_dir) if e.name.endswith(STAGING_SUFFIX)]
+    except OSError:
+        return
+    for name in names:
+        if any(s.startswith(name[:64]) for s in staged):
+            clean_stale_staging(out_dir, name)
+
+
+def _foreign(out: Path) -> OutputError | None:
+    """Why an existing output must not be replaced, if it must not."""
+    if not os.path.lexists(out) or is_own_output(out):
+        return None
+    what = ("is a symbolic link" if out.is_symlink() else "exists and was not written by "
+            "ri2fl")
+    return OutputError(f"{what}; ri2fl never replaces it", out,
+                       "move it away, or choose another output folder with -o")
 
 
 def _execute(task: Callable[[Path, Path], None], input_path: str, output_path: str,
@@ -144,7 +173,7 @@ def _execute(task: Callable[[Path, Path], None], input_path: str, output_path: s
     inp = Path(input_path)
     signature = input_signature(inp)
     digest = digest or input_digest(inp)
-    with atomic_path(output_path) as tmp:
+    with atomic_path(output_path, overwrite=True) as tmp:  # outdated outputs are redone
         task(inp, tmp)
     return signature, digest
 
@@ -164,8 +193,7 @@ class _Run:
             self.manifest.save()
 
     def failed(self, inp: Path, exc: BaseException) -> None:
-        log.error("%s: failed: %s", inp, exc)
-        self.failures.append((inp, exc))
+        self.failures.append((inp, exc))  # reported once, at the end
 
 
 def _run_serial(jobs: list[tuple[Path, Path, str | None]], task: Callable, run: _Run,
@@ -187,7 +215,30 @@ WORKER_MALLOC_ENV = {"MALLOC_TRIM_THRESHOLD_": str(256 * 2**20),
                      "MALLOC_MMAP_THRESHOLD_": str(32 * 2**20)}
 
 
-def _client(scheduler: str | None, workers: int | None, n_jobs: int):
+@contextlib.contextmanager
+def _quiet_dask() -> Iterator[int]:
+    """Keep distributed's chatter and the workers' task tracebacks ("Compute Failed") off the
+    terminal unless ``--debug``: failures are reported once by :func:`run_batch`.
+
+    Yields the log level for the local cluster's workers.
+    """
+    import distributed  # noqa: F401 - sets its loggers' levels when first imported
+
+    if logging.getLogger().isEnabledFor(logging.DEBUG):
+        yield logging.WARNING
+        return
+    loggers = [logging.getLogger(name) for name in ("distributed", "dask")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield logging.CRITICAL
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
+def _client(scheduler: str | None, workers: int | None, n_jobs: int, worker_log_level: int):
     import dask
     from distributed import Client, LocalCluster
 
@@ -201,36 +252,49 @@ def _client(scheduler: str | None, workers: int | None, n_jobs: int):
     with dask.config.set({f"distributed.nanny.pre-spawn-environ.{key}": value
                           for key, value in WORKER_MALLOC_ENV.items()}):
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
+                               dashboard_address=None, silence_logs=worker_log_level)
     return Client(cluster), cluster
 
 
 def _run_dask(jobs: list[tuple[Path, Path, str | None]], task: Callable, run: _Run, desc: str,
               scheduler: str | None, workers: int | None) -> None:
+    with _quiet_dask() as worker_log_level:
+        client, cluster = _client(scheduler, workers, len(jobs), worker_log_level)
+        futures = {}
+        try:
+            futures = {client.submit(_execute, task, str(inp), str(out), digest, pure=False,
+                                     key=f"ri2fl-{out.name}-{os.getpid()}-{i}"): (inp, out)
+                       for i, (inp, out, digest) in enumerate(jobs)}
+            _collect(futures, run, desc)
+        except BaseException:  # Ctrl-C, SIGTERM: stop the work that has not finished
+            with contextlib.suppress(Exception):
+                client.cancel(list(futures))
+            raise
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()  # its workers are gone: their staging can be cleaned
+
+
+def _collect(futures: dict, run: _Run, desc: str) -> None:
     from distributed import as_completed
 
-    client, cluster = _client(scheduler, workers, len(jobs))
-    try:
-        futures = {client.submit(_execute, task, str(inp), str(out), digest, pure=False,
-                                 key=f"ri2fl-{out.name}-{os.getpid()}-{i}"): (inp, out)
-                   for i, (inp, out, digest) in enumerate(jobs)}
-        for fut in progress(as_completed(futures), desc=desc, total=len(futures)):
-            inp, out = futures[fut]
-            try:
-                result = fut.result()
-            except Exception as exc:
-                run.failed(inp, exc)
-            else:
-                run.done(inp, out, result)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+    for fut in progress(as_completed(futures), desc=desc, total=len(futures)):
+        inp, out = futures[fut]
+        try:
+            result = fut.result()
+        except Exception as exc:
+            run.failed(inp, exc)
+        else:
+            run.done(inp, out, result)
 
 
 def _raise_failures(failures: list[tuple[Path, BaseException]], n_inputs: int) -> None:
     if not failures:
         return
+    for inp, exc in failures[1:]:  # the first is in the error raised below
+        detail = exc.one_line() if isinstance(exc, Ri2flError) else f"{type(exc).__name__}: {exc}"
+        log.error("%s: failed: %s", inp, detail)
     first_input, first = failures[0]
     if n_inputs == 1 or not isinstance(first, Ri2flError):
         raise first
@@ -285,7 +349,12 @@ def run_batch(task: Callable[[Path, Path], None], inputs: Sequence[str | Path],
     ConfigError
         If another run holds ``out_dir``, or two inputs would write the same output.
     InputError
-        If an input is missing, or some inputs failed (the others are still completed).
+        If an input is missing or not a regular file (a FIFO, a device), or some inputs
+        failed (the others are still completed).
+    OutputError
+        If the folder cannot be used (a file or link, read-only, full), is inside an input,
+        or holds a non-regular lock or manifest; or for a single input whose output name is
+        taken by something ri2fl did not write.
     """
     if workers is not None and workers < 1:
         raise ConfigError(f"needs at least one worker, got {workers}", "--workers")
@@ -293,22 +362,37 @@ def run_batch(task: Callable[[Path, Path], None], inputs: Sequence[str | Path],
     inputs = [Path(p) for p in inputs]
     outputs = _plan(inputs, out_dir, suffix)
     options_sha256 = fingerprint(task if options is None else options)
+    names = [o.name for o in outputs] + [MANIFEST_NAME]
     with output_lock(out_dir):
-        _clean_partials(out_dir, [o.name for o in outputs] + [MANIFEST_NAME])
-        manifest = Manifest.load(out_dir)
-        jobs = []
-        for inp, out in zip(inputs, outputs):
-            if manifest.is_complete(out.name, inp, options_sha256):
-                continue
-            manifest.forget(out.name)
-            jobs.append((inp, out, None))
-        if len(jobs) < len(inputs):
-            log.info("%d of %d outputs already complete in %s", len(inputs) - len(jobs),
-                     len(inputs), out_dir)
-        run = _Run(manifest, options_sha256)
-        if jobs and (serial or (scheduler is None and len(jobs) == 1)):
-            _run_serial(jobs, task, run, desc)
-        elif jobs:
-            _run_dask(jobs, task, run, desc, scheduler, workers)
+        _clean_staging(out_dir, names)
+        run = _Run(Manifest.load(out_dir), options_sha256)
+        jobs = _jobs(inputs, outputs, run)
+        try:
+            if jobs and (serial or (scheduler is None and len(jobs) == 1)):
+                _run_serial(jobs, task, run, desc)
+            elif jobs:
+                _run_dask(jobs, task, run, desc, scheduler, workers)
+        except BaseException:
+            _clean_staging(out_dir, names)  # what the stopped workers were writing
+            raise
     _raise_failures(run.failures, len(inputs))
     return outputs
+
+
+def _jobs(inputs: Sequence[Path], outputs: Sequence[Path],
+          run: _Run) -> list[tuple[Path, Path, str | None]]:
+    """The inputs to (re)do; an output name taken by something not ri2fl's fails its input."""
+    jobs = []
+    for inp, out in zip(inputs, outputs):
+        if run.manifest.is_complete(out.name, inp, run.options_sha256):
+            continue
+        run.manifest.forget(out.name)
+        refusal = _foreign(out)
+        if refusal is not None:
+            run.failed(inp, refusal)
+        else:
+            jobs.append((inp, out, None))
+    if len(jobs) + len(run.failures) < len(inputs):
+        log.info("%d of %d outputs already complete in %s",
+                 len(inputs) - len(jobs) - len(run.failures), len(inputs), outputs[0].parent)
+    return jobs

@@ -16,12 +16,16 @@ import json
 import math
 import os
 import re
+import stat
 import types
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ..errors import InputError
+from ..io._checks import check_regular_file, check_regular_tree
 
 #: Options that choose where or how a batch runs but never change an output's bytes.
 RUN_ONLY_OPTIONS: frozenset[str] = frozenset({
@@ -129,40 +133,84 @@ def _cell_filled(cell: types.CellType) -> bool:
     return True
 
 
-def _files(path: Path) -> Iterator[tuple[str, Path]]:
-    """(relative posix name, path) of every regular file under ``path``, in sorted order."""
+def check_regular_input(path: str | Path) -> None:
+    """Refuse an input that is not a regular file or a folder of regular files.
+
+    Links are followed, so a link to a FIFO or a device is refused too; nothing is opened, so
+    a FIFO cannot block and ``/dev/zero`` cannot be read forever.
+
+    Raises
+    ------
+    InputError
+        If ``path`` or anything under it is a FIFO, socket or device (or a link to one), or
+        ``path`` does not exist.
+    """
+    if os.path.isdir(path):
+        check_regular_tree(path)
+    else:
+        check_regular_file(path)
+
+
+def _files(path: Path) -> Iterator[tuple[str, Path, os.stat_result]]:
+    """(relative posix name, path, stat) of every regular file under ``path``, in order."""
     for root, dirs, names in os.walk(path):
         dirs.sort()
         for name in sorted(names):
             full = Path(root) / name
-            if full.is_file():
-                yield full.relative_to(path).as_posix(), full
+            try:
+                st = full.stat()
+            except OSError:  # vanished since checked
+                continue
+            if stat.S_ISREG(st.st_mode):
+                yield full.relative_to(path).as_posix(), full, st
+
+
+def _read_regular(path: Path) -> Iterator[bytes]:
+    """The bytes of a regular file, by blocks; never blocks on a FIFO swapped in meanwhile."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    with open(fd, "rb", closefd=True) as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise InputError("changed into a special file while being read", path,
+                             "ri2fl reads only files saved on disk")
+        while block := fh.read(_CHUNK):
+            yield block
 
 
 def input_signature(path: str | Path) -> str:
     """A cheap signature of an input (sizes and modification times, no reading).
 
     When it has not changed since the input was hashed, the recorded hash is reused.
+
+    Raises
+    ------
+    InputError
+        If the input is, or holds, a FIFO, socket or device (see :func:`check_regular_input`).
     """
     path = Path(path)
+    check_regular_input(path)
     if path.is_dir():
         h = hashlib.sha256()
-        for rel, full in _files(path):
-            st = full.stat()
-            h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        for rel, _, fst in _files(path):
+            h.update(f"{rel}\0{fst.st_size}\0{fst.st_mtime_ns}\n".encode())
         return "dir:" + h.hexdigest()
     st = path.stat()
     return f"file:{st.st_size}:{st.st_mtime_ns}"
 
 
 def input_digest(path: str | Path) -> str:
-    """SHA-256 (hex) of an input's content: a file's bytes, or a directory's files and names."""
+    """SHA-256 (hex) of an input's content: a file's bytes, or a directory's files and names.
+
+    Raises
+    ------
+    InputError
+        If the input is, or holds, a FIFO, socket or device (see :func:`check_regular_input`).
+    """
     path = Path(path)
+    check_regular_input(path)
+    files = [(rel, full) for rel, full, _ in _files(path)] if path.is_dir() else [("", path)]
     h = hashlib.sha256()
-    files = _files(path) if path.is_dir() else [("", path)]
     for rel, full in files:
         h.update(f"{rel}\0".encode())
-        with open(full, "rb") as fh:
-            while block := fh.read(_CHUNK):
-                h.update(block)
+        for block in _read_regular(full):
+            h.update(block)
     return h.hexdigest()

@@ -20,6 +20,9 @@ Examples:
   # your own measurements: Tomocube TCF files holding RI and 8-bit fluorescence
   ri2fl evaluate --data my_tcfs/ --split all -o eval_lab/ --fl-scale 255 \\
       --channel-map nucleus=CH0 actin=CH1 lipid_droplets=CH2
+  # the segmentation routes (organelle Dice, cell F1) on held-out simulated families
+  ri2fl simulate -o sim_seg/ --cell-types epithelial macrophage --n 4
+  ri2fl evaluate --segmentation --data sim_seg/ --split all -o eval_seg/ --per-family 2
 
 Writes DIR/metrics.csv (one row per model, FOV and target: pcc, ssim, psnr, mae, structure
 matching and uncertainty columns), DIR/summary.csv (mean and s.d. by model, cell type and
@@ -75,6 +78,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     parser.add_argument("--batch-size", type=int, default=None, metavar="B",
                         help="patches per forward pass (default: the predictor's)")
+    parser.add_argument("--segmentation", action="store_true",
+                        help="score the shipped segmentation routes instead (Dice per organelle, "
+                             "cell F1 at IoU 0.5; needs simulated masks and cell labels): "
+                             "DIR/segmentation.csv and segmentation.md")
+    parser.add_argument("--per-family", type=int, default=None, metavar="N",
+                        help="--segmentation: at most N fields per cell type")
 
 
 def _channel_map(pairs: list[str] | None) -> dict[str, str]:
@@ -107,9 +116,23 @@ def _labels(models: list, requested: list[str] | None, names: list[str]) -> list
     return stems if len(set(stems)) == len(stems) else [f"{s}_{i}" for i, s in enumerate(stems)]
 
 
+def _run_segmentation(args: argparse.Namespace) -> int:
+    from ..evaluate.segmentation import evaluate_segmentation
+
+    summary = evaluate_segmentation(args.data, args.output,
+                                    split=None if args.split in ("all", "") else args.split,
+                                    per_family=args.per_family, cell_types=args.cell_types)
+    print(summary.round(3).to_string())
+    print(f"wrote {Path(args.output) / 'segmentation.csv'} and segmentation.md")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from ..evaluate.runner import input_kind, model_predictor, run_evaluation
     from ..models import load
+
+    if args.segmentation:
+        return _run_segmentation(args)
 
     for opt in ("tta", "mc", "panels"):
         if getattr(args, opt) < 0:

@@ -13,11 +13,14 @@ anything unexpected is printed as one line too (``--debug`` shows the traceback)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 
 from .. import __version__
 from ..errors import Ri2flError
@@ -35,7 +38,42 @@ COMMANDS: tuple[str, ...] = (
     "report",
     "evaluate",
     "stitch",
+    "models",
 )
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where the run is so that every ``with`` block cleans up."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum: int, frame) -> None:
+    signal.signal(signum, signal.SIG_DFL)  # a second signal kills at once
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def signals_interrupt() -> Iterator[None]:
+    """Turn SIGTERM and SIGHUP into :class:`Terminated`, as Python turns SIGINT into
+    KeyboardInterrupt: temporary outputs are then removed as on Ctrl-C.
+
+    Signals the caller ignores (``nohup``) stay ignored; outside the main thread this does
+    nothing.
+    """
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for name in ("SIGTERM", "SIGHUP"):
+            signum = getattr(signal, name, None)
+            if signum is not None and signal.getsignal(signum) is signal.SIG_DFL:
+                previous[signum] = signal.signal(signum, _terminate)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _load(name: str):
@@ -84,15 +122,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args._run(args) or 0)
+        with signals_interrupt():
+            return int(args._run(args) or 0)
     except Ri2flError as exc:
         if args.debug:
             raise
         print(f"ri2fl {args.command}: error: {exc.one_line()}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print(f"ri2fl {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return 128 + (exc.signum if isinstance(exc, Terminated) else signal.SIGINT)
     except Exception as exc:  # a bug, but the user still gets one line
         if args.debug:
             raise

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..batch import add_batch_arguments, output_path_for, run_batch
 from ..errors import ConfigError
-from ._common import add_input_arguments, check_medium_index, with_model_digests
+from ._common import add_input_arguments, check_medium_index, check_voxel_size, with_model_digests
 
 HELP = "infer the six fluorescence channels (with uncertainty) from RI tomograms"
 
@@ -73,6 +73,7 @@ def _check(args: argparse.Namespace) -> None:
     if args.patch_size and min(args.patch_size) < 1:
         raise ConfigError("patch sizes must be positive", "--patch-size")
     check_medium_index(args.medium_index)
+    check_voxel_size(args.voxel_size)
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
@@ -91,7 +92,8 @@ def _task(input_path: Path, output_path: Path, *, out_dir: Path, write_tcf: bool
     from ..infer import predict_file
 
     tcf = output_path_for(input_path, out_dir, "_ri2fl.TCF") if write_tcf else None
-    predict_file(input_path, output_path, write_tcf=tcf, **options)
+    # the batch redoes outdated outputs: its TCF copy, ri2fl's own, is then replaced
+    predict_file(input_path, output_path, write_tcf=tcf, overwrite=True, **options)
 
 
 def run(args: argparse.Namespace) -> int:

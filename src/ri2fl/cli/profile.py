@@ -11,7 +11,12 @@ import pandas as pd
 from .._atomic import atomic_path
 from ..batch import add_batch_arguments, output_path_for, run_batch
 from ..errors import ConfigError, InputError
-from ._common import add_input_arguments, check_medium_index
+from ._common import (
+    add_input_arguments,
+    check_file_output,
+    check_medium_index,
+    check_voxel_size,
+)
 
 HELP = "measure every cell (morphology, dry mass, fluorescence, texture...) into a table"
 
@@ -24,6 +29,8 @@ EPILOG = """Examples:
   # simulated or annotated paired HDF5: true fluorescence and labels
   ri2fl profile data/*.h5 --ground-truth -o truth.parquet
   # then: ri2fl report control.parquet pdgf.parquet -o report.html
+  # profile again into the same table (only a table ri2fl wrote is ever replaced)
+  ri2fl profile control/*.TCF --condition control -o control.parquet --overwrite
 
 The table has one row per cell (per frame for time-lapses, with a track_id) and the
 columns of docs/features.md; .parquet or .csv by the extension of -o.
@@ -36,6 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="RI files: TCF, HDF5, TIFF, OME-Zarr, .npy (or paired HDF5)")
     parser.add_argument("-o", "--output", type=Path, required=True,
                         help="feature table to write: .parquet or .csv")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the table -o if ri2fl wrote it (default: refuse)")
     parser.add_argument("--condition", help="value of a 'condition' column for every row")
     parser.add_argument("--cell-type", help="value of a 'cell_type' column for every row")
     parser.add_argument("--predictions", type=Path, metavar="PATH",
@@ -90,19 +99,36 @@ def _profile_one(inp: Path, out: Path, *, args: argparse.Namespace, n_inputs: in
         medium_index=args.medium_index, model=args.model, tta=args.tta, mc=args.mc,
         method=args.method,
         metadata=metadata, max_track_distance_um=args.max_track_distance)
-    table.to_parquet(out, index=False)
+    _to_parquet(table, out)
 
 
-def write_table(table: pd.DataFrame, path: Path) -> Path:
-    """Write a feature table as .parquet or .csv (by extension), atomically."""
+def _to_parquet(table: pd.DataFrame, path: Path) -> None:
+    """``table.to_parquet(path, index=False)``, with a ``ri2fl`` schema metadata key (in the
+    footer at the end of the file: ri2fl's mark, see :mod:`ri2fl._atomic`)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from .. import __version__
+
+    arrow = pa.Table.from_pandas(table, preserve_index=False)
+    metadata = {**(arrow.schema.metadata or {}), b"ri2fl": __version__.encode()}
+    pq.write_table(arrow.replace_schema_metadata(metadata), path)
+
+
+def write_table(table: pd.DataFrame, path: Path, *, overwrite: bool = False) -> Path:
+    """Write a feature table as .parquet or .csv (by extension), atomically.
+
+    ``overwrite`` replaces a table ri2fl wrote (a CSV: one with the same header); anything
+    else is never replaced.
+    """
     suffix = path.suffix.lower()
     if suffix not in (".parquet", ".csv"):
         raise ConfigError(f"unknown table format {suffix!r}", path, "use .parquet or .csv")
-    with atomic_path(path) as tmp:
+    with atomic_path(path, overwrite=overwrite) as tmp:
         if suffix == ".csv":
             table.to_csv(tmp, index=False)
         else:
-            table.to_parquet(tmp, index=False)
+            _to_parquet(table, tmp)
     return path
 
 
@@ -111,6 +137,10 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"unknown table format {args.output.suffix!r}", args.output,
                           "use .parquet or .csv")
     check_medium_index(args.medium_index)
+    check_voxel_size(args.voxel_size)
+    # now, not after the batch
+    check_file_output(args.output, [*args.inputs, args.predictions, args.segmentation],
+                      args.overwrite)
     parts_dir = args.output.with_name(f"{args.output.name}.parts")
     task = functools.partial(_profile_one, args=args, n_inputs=len(args.inputs))
     options = {k: getattr(args, k) for k in ("condition", "cell_type", "ground_truth", "model",
@@ -121,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
                       serial=args.serial, workers=args.workers, desc="profiling",
                       options=options)
     table = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
-    write_table(table, args.output)
+    write_table(table, args.output, overwrite=args.overwrite)
     n_inputs = len(args.inputs)
     print(f"{len(table)} cells from {n_inputs} input{'s' * (n_inputs > 1)} -> {args.output} "
           f"({len(table.columns)} columns; per-input tables in {parts_dir})")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import ConfigError, InputError
+from ._common import check_file_output
 
 HELP = "HTML report of feature tables: UMAP, ANOVA ranking, t-tests, box plots, time courses"
 
@@ -16,6 +17,7 @@ EPILOG = """Examples:
   ri2fl report control.parquet pdgf.parquet -o report.html --group-by condition
   ri2fl report features.csv -o report.html --colour-by cell_type cell_volume_um3 --top 9
   ri2fl report features.parquet -o report.html --example cell.TCF --segmentation masks/
+  ri2fl report features.parquet -o report.html --overwrite   # replace an earlier report
 
 Several tables are concatenated (give each a --condition when profiling). Cells cut by
 the field edge are left out of the statistics unless --keep-edge-cells.
@@ -27,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("features", nargs="+", type=Path, metavar="FEATURES",
                         help="feature tables from 'ri2fl profile' (.parquet or .csv)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="report .html")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the report -o if ri2fl wrote it (default: refuse)")
     parser.add_argument("--group-by", metavar="COLUMN",
                         help="groups to compare (default: condition, else cell_type, else "
                              "source)")
@@ -88,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.output.suffix.lower() not in (".html", ".htm"):
         raise ConfigError("the report is HTML", args.output, "name it report.html")
+    check_file_output(args.output, [*args.features, *args.example, args.predictions,
+                                    args.segmentation], args.overwrite)
     tables = [read_table(p) for p in args.features]
     table = pd.concat(tables, ignore_index=True)
     if table.empty:
@@ -96,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
     examples = [_example(args, p) for p in args.example]
     out = build_report(table, args.output, group_by=args.group_by, colour_by=args.colour_by,
                        examples=examples, top=args.top, embedding=args.embedding,
-                       title=args.title, exclude_edge_cells=not args.keep_edge_cells)
+                       title=args.title, exclude_edge_cells=not args.keep_edge_cells,
+                       overwrite=args.overwrite)
     print(f"report of {len(table)} cells -> {out}")
     return 0

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..batch import add_batch_arguments, run_batch
 from ..errors import ConfigError
-from ._common import add_input_arguments, check_medium_index, with_model_digests
+from ._common import add_input_arguments, check_medium_index, check_voxel_size, with_model_digests
 
 HELP = "segment organelles, nuclei and individual cells in RI tomograms"
 
@@ -68,6 +68,7 @@ def _check(args: argparse.Namespace) -> None:
     if args.fl is not None and args.method != "watershed":
         raise ConfigError(f"--fl {args.fl} applies to --method watershed only", "--fl")
     check_medium_index(args.medium_index)
+    check_voxel_size(args.voxel_size)
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
@@ -95,10 +96,10 @@ def segment_file(input_path: Path, output_path: Path, *, method: str = "network"
                  voxel_size_um: tuple | None = None,
                  medium_index: float | None = None, frame: int | None = None) -> Path:
     """Segment every frame of one input file and write the label stack as OME-Zarr."""
-    from ..constants import MEDIUM_INDEX
+    from ..constants import CANONICAL_VOXEL_SIZE_UM, MEDIUM_INDEX
     from ..io import read, write_ome_zarr
     from ..models import load
-    from ..segment import segment_volume
+    from ..segment import LABEL_CHANNELS, check_segment_budget, segment_volume
 
     vol = read(input_path, frame=frame, voxel_size_um=voxel_size_um,
                medium_index=medium_index)
@@ -107,6 +108,12 @@ def segment_file(input_path: Path, output_path: Path, *, method: str = "network"
             "cell_model": load(cell_model) if method == "network" else cell_model,
             "fl_model": load(fl_model) if fl == "infer" else fl_model}
     frames = range(vol.time_points) if vol.axes.startswith("t") else [None]
+    # refused before any work; the int32 label stacks of all frames are held until written
+    stacks_bytes = 4.0 * len(LABEL_CHANNELS) * len(frames) * np.prod(vol.spatial_shape,
+                                                                      dtype=float)
+    check_segment_budget(vol.spatial_shape, vol.voxel_size_um,
+                         getattr(nets["model"], "voxel_size_um", CANONICAL_VOXEL_SIZE_UM),
+                         extra_bytes=stacks_bytes, where=input_path)
     stacks, names = [], None
     for t in frames:
         ri = np.asarray(vol.frame(t).data if t is not None else vol.data, np.float32)

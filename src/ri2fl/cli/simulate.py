@@ -75,7 +75,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="processes simulating in parallel (default 1; FFTs already use "
                              "two threads)")
     parser.add_argument("--overwrite", action="store_true",
-                        help="re-simulate files that exist (default: resume)")
+                        help="re-simulate files that exist (default: resume); files ri2fl did "
+                             "not write are never replaced")
 
 
 def _modalities(args: argparse.Namespace) -> tuple[str, ...]:
@@ -145,18 +146,20 @@ def _timelapses(out: Path, args: argparse.Namespace, mods: tuple[str, ...]) -> P
               for ct in args.cell_types}
     for ct, i in progress(jobs, desc="time-lapses"):
         seed = sample_seed(args.seed, ct, i)
+        rels = [f"{ct}/{ct}_{i:04d}_t{t:03d}.h5" for t in range(args.timelapse)]
+        rows.extend({"path": rel, "cell_type": ct, "seed": seed, "split": splits[ct][i],
+                     "frame": t} for t, rel in enumerate(rels))
+        if not args.overwrite and all((out / rel).exists() for rel in rels):
+            continue  # resume: the same seed and options give the same frames
         frames = simulate_timelapse(ct, seed, args.timelapse, shape=tuple(args.shape),
                                     event=args.event, physics=args.physics, modalities=mods,
                                     bleach_half_life_frames=args.bleach_half_life)
-        for t, fov in enumerate(frames):
-            rel = f"{ct}/{ct}_{i:04d}_t{t:03d}.h5"
+        for rel, fov in zip(rels, frames, strict=True):
             sample = fov.to_paired()
             sample.attrs["split"] = splits[ct][i]
-            write_paired(out / rel, sample)
-            rows.append({"path": rel, "cell_type": ct, "seed": seed, "split": splits[ct][i],
-                         "frame": t})
+            write_paired(out / rel, sample, overwrite=True)
     manifest = out / "manifest.csv"
-    with atomic_path(manifest) as tmp, open(tmp, "w", newline="") as fh:
+    with atomic_path(manifest, overwrite=True) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=["path", "cell_type", "seed", "split", "frame"])
         writer.writeheader()
         writer.writerows(rows)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._atomic import check_not_input, check_output
 from ..errors import ConfigError
 from ..stitch import fused_shape, stitch_tiles
 from ..stitch.files import TileFiles, positions_from_metadata, stitch_to_ome_zarr
@@ -26,6 +27,7 @@ Examples:
   ri2fl stitch r0c0.h5 r0c1.h5 r1c0.h5 r1c1.h5 -o field.ome.zarr --grid 2x2
   ri2fl stitch tile_*.TCF -o field.ome.zarr --positions metadata   # stage positions
   ri2fl stitch tile_*.ome.zarr -o field.ome.zarr --grid 7x7 --frame 12 --json
+  ri2fl stitch tile_*.TCF -o field.ome.zarr --grid 3x4 --overwrite   # replace an earlier field
 """
 
 
@@ -42,6 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="tile files (TCF, HDF5, TIFF, OME-Zarr, .npy), row-major")
     parser.add_argument("-o", "--output", type=Path, required=True,
                         help="output OME-Zarr store, e.g. field.ome.zarr")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the store -o if ri2fl wrote it (default: refuse)")
     parser.add_argument("--grid", type=_grid, metavar="ROWSxCOLS",
                         help="grid layout (default: square grid, or stage positions)")
     parser.add_argument("--overlap", type=float, default=0.1, metavar="FRACTION",
@@ -92,6 +96,8 @@ def _layout(args: argparse.Namespace, files: TileFiles):
 def run(args: argparse.Namespace) -> int:
     if args.upsample < 1:
         raise ConfigError("--upsample must be at least 1", "--upsample")
+    check_not_input(args.output, args.tiles)
+    check_output(args.output, overwrite=args.overwrite)
     cols = args.grid[1] if args.grid else math.isqrt(len(args.tiles)) + 1
     files = TileFiles(args.tiles, frame=args.frame, cache=2 * cols + 2,
                       voxel_size_um=args.voxel_size)
@@ -102,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
     provenance = {"tiles": [p.name for p in files.paths],
                   "grid": list(grid) if grid else None, "overlap": args.overlap}
     stitch_to_ome_zarr(args.output, files, offsets, files.voxel_size_um, blend=args.blend,
-                       fill=fill, medium_index=files.medium_index, provenance=provenance)
+                       fill=fill, medium_index=files.medium_index, provenance=provenance,
+                       overwrite=args.overwrite)
     shape = fused_shape([t.shape for t in files], offsets)
     if args.json:
         print(json.dumps({"output": str(args.output), "shape": list(shape),

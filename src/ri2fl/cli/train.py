@@ -20,6 +20,12 @@ EPILOG = """Examples:
   ri2fl train configs/segment.yaml --data data/sim --patch-size 32 96 96 --batch-size 2
   torchrun --nproc-per-node 2 -m ri2fl.cli.main train configs/default.yaml --data data/sim
 
+Rebuild a shipped model from its recipe (configs/recipes/<model>: simulated data, every
+stage in order, finished stages kept, an interrupted one resumed; ends with OUT/<model>.pt):
+  ri2fl train --recipe default --out runs/recipe_default
+  ri2fl train --recipe cell-default --out runs/recipe_cells --plan     # the chain, no training
+  ri2fl train --recipe segment-default --out runs/recipe_seg --until 04_mitosis
+
 The output folder holds best.pt (load it with ri2fl predict --model DIR/best.pt),
 last.pt (for --resume), log.csv, config.yaml and TensorBoard events in tb/.
 """
@@ -27,7 +33,16 @@ last.pt (for --resume), log.csv, config.yaml and TensorBoard events in tb/.
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
-    parser.add_argument("config", type=Path, help="training configuration (YAML), see configs/")
+    parser.add_argument("config", type=Path, nargs="?",
+                        help="training configuration (YAML), see configs/")
+    parser.add_argument("--recipe", metavar="NAME",
+                        help="rebuild a shipped model (default, segment-default, cell-default) "
+                             "or run a recipe.yaml, into --out")
+    parser.add_argument("--plan", action="store_true",
+                        help="with --recipe: print the resolved chain and stop")
+    parser.add_argument("--until", metavar="STAGE", help="with --recipe: stop after this stage")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="with --recipe: processes simulating the data (default 1)")
     parser.add_argument("--data", metavar="PATH",
                         help="manifest.csv, a folder holding one, or a folder of paired files")
     parser.add_argument("--targets", nargs="+", metavar="NAME",
@@ -73,10 +88,48 @@ def _channel_weights(values: list[str] | None) -> str | list[float] | None:
                           "--channel-weights") from None
 
 
+#: options of a single run that a recipe's stages set themselves
+_RUN_ONLY = ("config", "data", "targets", "epochs", "steps_per_epoch", "patch_size",
+             "batch_size", "lr", "resume", "finetune", "bf16", "max_minutes", "seed", "empty_p",
+             "channel_weights")
+
+
+def _run_recipe(args: argparse.Namespace) -> int:
+    from ..train.recipe import load_recipe, plan, run_recipe
+
+    given = [name for name in _RUN_ONLY if getattr(args, name) not in (None, False)]
+    if given:
+        raise ConfigError(f"--recipe sets {given[0].replace('_', '-')} itself", "--recipe",
+                          "edit the recipe's stage files instead")
+    if not args.out:
+        raise ConfigError("a recipe needs an output root", "--out", "pass --out DIR")
+    recipe = load_recipe(args.recipe)
+    overrides = {"device": args.device, "num_threads": args.threads}
+    if args.plan:
+        for step in plan(recipe, args.out, **overrides):
+            state = "done" if step.done else "GPU" if step.stage.gpu else "CPU"
+            print(f"{step.stage.name:20s} {state:4s} from {step.init or 'scratch'}; "
+                  f"data {step.config['data']['path']}; {step.config['max_minutes']} min")
+        print(f"ship: {recipe.ship.stage} ({recipe.ship.weights}) -> {args.out}/{recipe.model}.pt")
+        if recipe.classifiers:
+            print(f"classifiers: {recipe.classifiers.data} -> {args.out}/segment_defaults/")
+        return 0
+    shipped = run_recipe(recipe, args.out, until=args.until, workers=args.workers, **overrides)
+    print(shipped or f"stopped after {args.until}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from ..train import train
 
     logging.getLogger("ri2fl").setLevel(logging.INFO)
+    if args.recipe:
+        return _run_recipe(args)
+    if args.config is None:
+        raise ConfigError("give a training configuration or --recipe NAME", "config",
+                          "e.g. ri2fl train configs/default.yaml or --recipe default")
+    if args.plan or args.until:
+        raise ConfigError("--plan and --until go with --recipe", "--recipe")
     optimizer = {"lr": args.lr} if args.lr is not None else None
     best = train(
         args.config, resume=args.resume, data_path=args.data,

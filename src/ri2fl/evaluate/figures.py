@@ -15,6 +15,7 @@ import pandas as pd
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
+from .. import __version__
 from .._atomic import atomic_path
 from ..constants import RI_CLIP
 
@@ -28,8 +29,9 @@ def _subplots(nrows: int, ncols: int, figsize: tuple[float, float]):
 
 def _save(fig: Figure, path: Path) -> Path:
     path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
+    # figures live in the evaluation's folder: a rerun replaces them (ri2fl's own only)
+    with atomic_path(path, overwrite=True) as tmp:
+        fig.savefig(tmp, dpi=100, format="png", metadata={"Software": f"ri2fl {__version__}"})
     return path
 
 

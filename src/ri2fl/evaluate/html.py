@@ -38,10 +38,15 @@ def table_html(table: pd.DataFrame, digits: int = 3) -> str:
 
 
 def write_report(path: str | Path, title: str,
-                 sections: Sequence[tuple[str, Sequence[str]]], note: str = "") -> Path:
-    """Write an HTML page; each section is (heading, list of HTML fragments)."""
+                 sections: Sequence[tuple[str, Sequence[str]]], note: str = "", *,
+                 overwrite: bool = False) -> Path:
+    """Write an HTML page; each section is (heading, list of HTML fragments).
+
+    ``overwrite`` replaces a page ri2fl wrote (anything else is never replaced).
+    """
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'>"
+             f"<meta name='generator' content='ri2fl {__version__}'><title>{html.escape(title)}"
              f"</title><style>{_STYLE}</style></head><body>",
              f"<h1>{html.escape(title)}</h1>",
              f"<p class='note'>ri2fl {__version__}, {stamp}. {html.escape(note)}</p>"]
@@ -50,6 +55,6 @@ def write_report(path: str | Path, title: str,
         parts.extend(fragments)
     parts.append("</body></html>")
     path = Path(path)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, overwrite=overwrite) as tmp:
         tmp.write_text("\n".join(parts), encoding="utf-8")
     return path

@@ -557,7 +557,8 @@ class EvaluationResult:
 def _write_csv(table: pd.DataFrame, path: Path) -> Path:
     from .._atomic import atomic_path
 
-    with atomic_path(path) as tmp:
+    # a rerun into the same folder replaces its tables (ri2fl's own: same header), nothing else
+    with atomic_path(path, overwrite=True) as tmp:
         table.to_csv(tmp, index=False, float_format="%.6g")
     return path
 
@@ -700,6 +701,7 @@ def run_evaluation(predictors: Mapping[str, Predictor], data: str | Path, out_di
     files["report"] = write_report(
         out_dir / "report.html", title, sections,
         note=f"{len(fovs)} FOVs from {data} (split {split or 'all'}); metrics on the fixed "
-             "fluorescence scale: PSNR = 10 log10(1/MSE), SSIM with a 7-voxel Gaussian window.")
+             "fluorescence scale: PSNR = 10 log10(1/MSE), SSIM with a 7-voxel Gaussian window.",
+        overwrite=True)
     return EvaluationResult(metrics, summary, tests, out_dir, files, per_structure, pooled,
                             differences)

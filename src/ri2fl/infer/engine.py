@@ -119,12 +119,40 @@ def _same_grid(a: Sequence[float], b: Sequence[float]) -> bool:
 
 
 def _check_voxel_size(voxel_size_um: Any) -> tuple[float, float, float]:
-    v = np.broadcast_to(np.asarray(voxel_size_um, dtype=float), (3,))
-    if not np.all(np.isfinite(v)) or np.any(v <= 0):
-        raise InputError(f"invalid voxel size {voxel_size_um!r}", "voxel_size_um",
-                         "give three positive numbers (z, y, x) in µm, e.g. --voxel-size 0.2 "
-                         "0.15 0.15")
-    return (float(v[0]), float(v[1]), float(v[2]))
+    from ..io._checks import voxel_size_from
+
+    return voxel_size_from(voxel_size_um, "voxel_size_um")
+
+
+def _model_voxel(net: torch.nn.Module) -> tuple[float, float, float]:
+    """The voxel size of the network's grid, checked like any other voxel size."""
+    from ..io._checks import voxel_size_from
+
+    try:
+        return voxel_size_from(getattr(net, "voxel_size_um", None) or CANONICAL_VOXEL_SIZE_UM,
+                               "voxel_size_um")
+    except InputError as exc:
+        raise ModelError(f"the model's {exc.what}", getattr(net, "checkpoint_path", "model"),
+                         "use a model trained on a grid of 0.01-50 µm voxels") from None
+
+
+def _budget_grid(shape: Sequence[int], voxel: tuple[float, float, float],
+                 model_voxel: tuple[float, float, float], n_out: int, in_memory: bool,
+                 scratch_dir: str | Path | None, where: str | Path = "voxel_size_um"
+                 ) -> tuple[int, int, int]:
+    """The model's grid of ``shape``, refused before anything is allocated when its
+    prediction exceeds the voxel limit, the memory (``in_memory``) or the scratch disk."""
+    from ..preprocess import check_grid_budget
+
+    same_grid = _same_grid(voxel, model_voxel)
+    if same_grid and not in_memory:
+        return tuple(int(n) for n in shape)  # written straight into ``out``
+    input_bytes = 4.0 * n_out * float(np.prod([float(n) for n in shape]))
+    grid = check_grid_budget(shape, voxel, voxel if same_grid else model_voxel, channels=n_out,
+                             extra_bytes=input_bytes if in_memory and not same_grid else 0.0,
+                             scratch_dir=scratch_dir, on_disk=not in_memory, where=where,
+                             doing="predicting" if same_grid else "resampling")
+    return tuple(int(n) for n in shape) if same_grid else grid
 
 
 def nonnegative(fn: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
@@ -244,7 +272,7 @@ def predict_volume(ri: Any, voxel_size_um: Sequence[float] | float,
     >>> pred.fl["nucleus"].shape == ri.shape                       # doctest: +SKIP
     True
     """
-    from ..preprocess import resample_to_shape, resampled_shape
+    from ..preprocess import resample_to_shape
 
     if getattr(ri, "ndim", None) != 3:
         raise InputError(f"expected a 3D (z, y, x) RI volume, got shape "
@@ -254,11 +282,12 @@ def predict_volume(ri: Any, voxel_size_um: Sequence[float] | float,
     available = _model_targets(net)
     indices = _target_indices(available, targets)
     chosen = [available[i] for i in indices]
-    model_voxel = tuple(getattr(net, "voxel_size_um", None) or CANONICAL_VOXEL_SIZE_UM)
+    model_voxel = _model_voxel(net)
     same_grid = _same_grid(voxel, model_voxel)
-    grid_shape = ri.shape if same_grid else resampled_shape(ri.shape, voxel, model_voxel)
-    patch = inference_tile(net, grid_shape, patch_size)
     names = channel_names(chosen, tta, mc)
+    grid_shape = _budget_grid(ri.shape, voxel, model_voxel, len(names), out is None,
+                              scratch_dir)
+    patch = inference_tile(net, grid_shape, patch_size)
     if out is not None and tuple(out.shape) != (len(names), *ri.shape):
         raise ValueError(f"out has shape {out.shape}, expected {(len(names), *ri.shape)}")
     normalize = (getattr(net, "config", None) or {}).get("input_norm", "ri") == "ri"
@@ -343,7 +372,7 @@ def predict_file(input_path: str | Path, output_path: str | Path,
                  voxel_size_um: Sequence[float] | None = None,
                  medium_index: float | None = None, precision: str = "auto",
                  patch_size: Sequence[int] | None = None, overlap: float = 0.25,
-                 progress: bool | None = None) -> Path:
+                 progress: bool | None = None, overwrite: bool = False) -> Path:
     """Predict every frame of a file into an OME-Zarr store, frame by frame.
 
     Parameters
@@ -365,6 +394,9 @@ def predict_file(input_path: str | Path, output_path: str | Path,
         Overrides the file's voxel size.
     medium_index : float, optional
         Overrides the file's medium index (default: the file's, else 1.337).
+    overwrite : bool
+        Replace an existing store (and ``write_tcf`` copy) that ri2fl wrote; anything else
+        is never replaced.
 
     Returns
     -------
@@ -381,13 +413,16 @@ def predict_file(input_path: str | Path, output_path: str | Path,
     net = load_model(model, device)
     chosen = [_model_targets(net)[i] for i in _target_indices(_model_targets(net), targets)]
     names = channel_names(chosen, tta, mc)
+    # refused here, before the output store or any scratch is created
+    _budget_grid(vol.spatial_shape, vol.voxel_size_um, _model_voxel(net), len(names), False,
+                 Path(output_path).parent, where=input_path)
     n_frames = vol.time_points
     shape = (len(names), *vol.spatial_shape)
     timelapse = vol.axes.startswith("t")
     with create_ome_zarr(output_path, ((n_frames,) if timelapse else ()) + shape,
                          vol.voxel_size_um, channel_names=names,
                          axes="tczyx" if timelapse else "czyx",
-                         time_interval_s=vol.time_interval_s) as writer:
+                         time_interval_s=vol.time_interval_s, overwrite=overwrite) as writer:
         for t in range(n_frames):
             ri = _frame_source(vol.data[t] if timelapse else vol.data)
             out = _FrameView(writer, t) if timelapse else writer
@@ -395,12 +430,12 @@ def predict_file(input_path: str | Path, output_path: str | Path,
                                   targets=chosen, medium_index=n_index, batch_size=batch_size,
                                   device=device, patch_size=patch_size, overlap=overlap,
                                   precision=precision, out=out, progress=progress, seed=t,
-                                  scratch_dir=Path(output_path).parent)
+                                  scratch_dir=writer.scratch_dir)
         # every frame has the same shape, so the last frame's tile is every frame's
         writer.group.attrs["ri2fl"] = _provenance(net, input_path, n_index, tta, mc,
                                                   precision, pred.tile_size, overlap, frame)
     if write_tcf is not None:
-        _write_tcf_copy(input_path, write_tcf, output_path, chosen, frame)
+        _write_tcf_copy(input_path, write_tcf, output_path, chosen, frame, overwrite)
     return Path(output_path)
 
 
@@ -447,7 +482,7 @@ def _first_channel(vol):
 
 
 def _write_tcf_copy(input_path: str | Path, tcf_out: str | Path, zarr_path: str | Path,
-                    targets: list[str], frame: int | None) -> None:
+                    targets: list[str], frame: int | None, overwrite: bool = False) -> None:
     """Copy the input TCF with the predicted FL as Data/3DFL CH0..CHn (reference layout).
 
     Channels go in the order of :data:`ri2fl.constants.TARGETS` (CH0 membrane ... CH5
@@ -469,4 +504,5 @@ def _write_tcf_copy(input_path: str | Path, tcf_out: str | Path, zarr_path: str 
     for t in ordered:
         i = pred.channel_names.index(t)
         channels[t] = np.asarray(pred.data[:, i] if timelapse else pred.data[i], np.float32)
-    add_fl_channels(input_path, tcf_out, channels, voxel_size_um=pred.voxel_size_um)
+    add_fl_channels(input_path, tcf_out, channels, voxel_size_um=pred.voxel_size_um,
+                    overwrite=overwrite)

@@ -14,8 +14,17 @@ import h5py
 import numpy as np
 
 from ..errors import InputError
-from ._checks import check_single_frame, check_size, corrupt_file_guard, validate, voxel_size_from
-from ._hdf5util import attr, attrs_dict, open_h5
+from ._checks import (
+    check_axes_not_empty,
+    check_medium_index,
+    check_single_frame,
+    check_size,
+    check_time_interval,
+    corrupt_file_guard,
+    validate,
+    voxel_size_from,
+)
+from ._hdf5util import attr, attrs_dict, check_stored, open_h5
 from ._lazy import lazy_frames
 from .volume import Volume
 
@@ -70,7 +79,7 @@ def _channel_names(ds: h5py.Dataset, axes: str, modality: str) -> list[str]:
 
 def _load_frame(path: str, name: str, modality: str, t: int) -> np.ndarray:
     """Read frame ``t`` of dataset ``name`` (picklable: used by lazy dask arrays)."""
-    with corrupt_file_guard(path), open_h5(path) as f:
+    with corrupt_file_guard(path), open_h5(path, check_links=False) as f:
         try:
             data = f[name][t]
         except (OSError, ValueError, KeyError) as exc:
@@ -81,7 +90,7 @@ def _load_frame(path: str, name: str, modality: str, t: int) -> np.ndarray:
 
 def read_hdf5(path: str | Path, *, frame: int | None = None, modality: str = "ri",
               voxel_size_um=None, medium_index: float | None = None,
-              dataset: str | None = None) -> Volume:
+              dataset: str | None = None, fill_missing: bool = False) -> Volume:
     """Read a volume from a plain HDF5 file (see the module docstring for the layout).
 
     Parameters
@@ -98,6 +107,9 @@ def read_hdf5(path: str | Path, *, frame: int | None = None, modality: str = "ri
         Overrides the file's ``medium_index`` attribute.
     dataset : str, optional
         Any dataset path inside the file, e.g. ``"predictions/membrane"``.
+    fill_missing : bool
+        Read a dataset never (or only partly) written as its fill value instead of refusing
+        it.
     """
     path = Path(path)
     with open_h5(path) as f:
@@ -110,16 +122,18 @@ def read_hdf5(path: str | Path, *, frame: int | None = None, modality: str = "ri
         # an explicitly named dataset other than ``ri`` is not range-checked as RI
         is_ri = modality == "ri" and (dataset is None or ds.name == "/ri")
         modality = "ri" if is_ri else "fl"
+        check_axes_not_empty(ds.shape, axes, where)
         # what one read allocates: a frame (all channels), or the whole array without t
         check_size(ds.shape[1:] if axes.startswith("t") else ds.shape, where)
+        check_stored(ds, where, fill_missing)
         vs = voxel_size_um if voxel_size_um is not None else attr(
             ds, "voxel_size_um", attr(f, "voxel_size_um"))
         if vs is None:
             raise InputError("no 'voxel_size_um' attribute", where,
                              "pass voxel_size_um=(z, y, x) (CLI: --voxel-size Z Y X)")
         voxel_size = voxel_size_from(vs, where)
-        medium = medium_index if medium_index is not None else attr(
-            ds, "medium_index", attr(f, "medium_index"))
+        medium = medium_index if medium_index is not None else check_medium_index(
+            attr(ds, "medium_index", attr(f, "medium_index")), where)
         names = _channel_names(ds, axes, modality)
         metadata = {"format": "hdf5", "dataset": ds.name, **attrs_dict(f),
                     **{f"{ds.name.strip('/')}.{k}": v for k, v in attrs_dict(ds).items()}}
@@ -128,7 +142,8 @@ def read_hdf5(path: str | Path, *, frame: int | None = None, modality: str = "ri
             fl_axes = "czyx" if fl.ndim == 4 else "zyx"
             metadata["fl_channels"] = (_channel_names(fl, fl_axes, "fl") if fl.ndim in (3, 4)
                                        else [])
-        time_interval = attr(ds, "time_interval_s", attr(f, "time_interval_s"))
+        time_interval = check_time_interval(
+            attr(ds, "time_interval_s", attr(f, "time_interval_s")), where)
         if axes.startswith("t") and frame is None:
             data = lazy_frames(functools.partial(_load_frame, str(path), ds.name, modality),
                                ds.shape[0], ds.shape[1:])
@@ -145,6 +160,5 @@ def read_hdf5(path: str | Path, *, frame: int | None = None, modality: str = "ri
                 raise InputError(f"cannot read data ({exc})", where,
                                  "the file may be truncated or corrupt") from None
     return Volume(data=data, voxel_size_um=voxel_size, axes=axes, channel_names=names,
-                  medium_index=None if medium is None else float(medium),
-                  time_interval_s=None if time_interval is None else float(time_interval),
+                  medium_index=medium, time_interval_s=time_interval,
                   metadata=metadata)

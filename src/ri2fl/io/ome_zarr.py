@@ -21,7 +21,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Sequence
+import itertools
+import math
+import os
+import stat
+import uuid
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +38,19 @@ from zarr.codecs import BloscCodec
 
 from .._atomic import atomic_path
 from ..errors import InputError
-from ._checks import check_single_frame, check_size, corrupt_file_guard, validate, voxel_size_from
+from ._checks import (
+    MAX_METADATA_BYTES,
+    check_axes_not_empty,
+    check_medium_index,
+    check_regular_file,
+    check_regular_tree,
+    check_single_frame,
+    check_size,
+    check_time_interval,
+    corrupt_file_guard,
+    validate,
+    voxel_size_from,
+)
 from ._lazy import lazy_frames
 from .volume import Volume
 
@@ -205,6 +222,8 @@ class OmeZarrWriter:
         self.axes = axes
         self._stack = stack
         self._open = True
+        #: private folder removed with the unfinished store: room for scratch files
+        self.scratch_dir: Path | None = None
 
     shape = property(lambda self: self.array.shape)
     dtype = property(lambda self: self.array.dtype)
@@ -266,7 +285,8 @@ def create_ome_zarr(path: str | Path, shape: Sequence[int], voxel_size_um,
                     ngff_version: str = "0.5", time_interval_s: float | None = None,
                     windows: Sequence[tuple[float, float]] | None = None,
                     name: str | None = None, fill_value=0,
-                    medium_index: float | None = None, levels: int = 1) -> OmeZarrWriter:
+                    medium_index: float | None = None, levels: int = 1,
+                    overwrite: bool = False) -> OmeZarrWriter:
     """Create an empty OME-Zarr image to be filled piece by piece (streaming writes).
 
     Parameters
@@ -301,6 +321,9 @@ def create_ome_zarr(path: str | Path, shape: Sequence[int], voxel_size_um,
         Resolution levels (1: full resolution only). Levels 1.. halve y and x each and are
         computed from level 0 by ``finalize()``, chunk by chunk: use them for large fields so
         viewers can zoom out without reading everything.
+    overwrite : bool
+        Replace an existing store that ri2fl wrote (anything else is never replaced; see
+        :func:`ri2fl._atomic.atomic_path`).
 
     Returns
     -------
@@ -315,7 +338,7 @@ def create_ome_zarr(path: str | Path, shape: Sequence[int], voxel_size_um,
     windows = windows or [_default_window(dtype, n) for n in names]
     levels = max(1, int(levels))
     stack = contextlib.ExitStack()
-    tmp = stack.enter_context(atomic_path(path))
+    tmp = stack.enter_context(atomic_path(path, overwrite=overwrite))
     try:
         group, arrays = _create_group_arrays(tmp, shape, chunks, np.dtype(dtype), axes,
                                              ngff_version, fill_value, levels)
@@ -325,7 +348,9 @@ def create_ome_zarr(path: str | Path, shape: Sequence[int], voxel_size_um,
     except BaseException as exc:
         stack.__exit__(type(exc), exc, exc.__traceback__)
         raise
-    return OmeZarrWriter(path, stack, arrays, group, axes)
+    writer = OmeZarrWriter(path, stack, arrays, group, axes)
+    writer.scratch_dir = tmp.parent
+    return writer
 
 
 def _window_of(data, channel_axis: int | None, names) -> list[tuple[float, float]]:
@@ -350,7 +375,7 @@ def write_ome_zarr(path: str | Path, data, voxel_size_um=None,
                    chunks: Sequence[int] | None = None, dtype=None,
                    ngff_version: str = "0.5", time_interval_s: float | None = None,
                    name: str | None = None, medium_index: float | None = None,
-                   levels: int = 1) -> Path:
+                   levels: int = 1, overwrite: bool = False) -> Path:
     """Write a volume as OME-Zarr, atomically.
 
     Parameters
@@ -364,6 +389,8 @@ def write_ome_zarr(path: str | Path, data, voxel_size_um=None,
         Physical voxel size (z, y, x) in µm (taken from ``data`` when it is a Volume).
     channel_names, axes, chunks, ngff_version, time_interval_s, name, medium_index, levels
         As in :func:`create_ome_zarr`.
+    overwrite : bool
+        Replace an existing store that ri2fl wrote (see :func:`create_ome_zarr`).
     dtype : numpy dtype, optional
         Stored type (default: the data's own).
 
@@ -402,7 +429,8 @@ def write_ome_zarr(path: str | Path, data, voxel_size_um=None,
                else None)
     with create_ome_zarr(path, data.shape, voxel_size_um, names, axes, chunks, dtype,
                          ngff_version, time_interval_s, windows, name,
-                         medium_index=medium_index, levels=levels) as out:
+                         medium_index=medium_index, levels=levels,
+                         overwrite=overwrite) as out:
         if isinstance(data, da.Array):
             da.store(data.astype(dtype).rechunk(out.chunks), out.array, lock=False)
         else:
@@ -412,33 +440,76 @@ def write_ome_zarr(path: str | Path, data, voxel_size_um=None,
 
 # --------------------------------------------------------------------------- reading
 
+#: Metadata files of zarr v3 and v2 groups and arrays.
+_METADATA_FILES = ("zarr.json", ".zattrs", ".zgroup", ".zarray", ".zmetadata")
+_CORRUPT_NGFF_HINT = "the store's OME-NGFF metadata are corrupt; export it again"
+_MISSING_CHUNKS_HINT = ("the store is incomplete (an interrupted copy or write), or its chunk "
+                        "files are named for another dimension_separator; copy it again, or "
+                        "read it with fill_missing=True to take the fill value")
+
+
 def is_ome_zarr(path: Path) -> bool:
     """A directory holding a zarr v3 (``zarr.json``) or v2 (``.zattrs``/``.zgroup``) group."""
     return path.is_dir() and any((path / n).exists() for n in ("zarr.json", ".zattrs",
                                                                 ".zgroup"))
 
 
+def _check_metadata_files(folder: Path) -> None:
+    """Refuse metadata files that are pipes or devices, or too large to be metadata."""
+    for name in _METADATA_FILES:
+        meta = folder / name
+        if meta.exists() or meta.is_symlink():
+            check_regular_file(meta, max_bytes=MAX_METADATA_BYTES)
+
+
 def _ngff_metadata(attrs: dict, where) -> tuple[dict, dict, str]:
-    if "ome" in attrs:
-        ome = attrs["ome"]
-        version = str(ome.get("version", "0.5"))
-    else:
-        ome = attrs
-        ms = attrs.get("multiscales") or [{}]
-        version = str(ms[0].get("version", "0.4")) if isinstance(ms, list) and ms else "0.4"
-    multiscales = ome.get("multiscales")
+    ome = attrs.get("ome", attrs)
+    multiscales = ome.get("multiscales") if isinstance(ome, dict) else None
     if not isinstance(multiscales, list) or not multiscales or not isinstance(
             multiscales[0], dict):
         raise InputError("no OME-NGFF 'multiscales' metadata", where,
                          "this zarr store is not an OME-Zarr image")
+    ms = multiscales[0]
+    version = str(ome.get("version", "0.5") if "ome" in attrs else ms.get("version", "0.4"))
     omero = ome.get("omero") if isinstance(ome.get("omero"), dict) else {}
-    return multiscales[0], omero, version
+    return ms, omero, version
 
 
-def _scale_of(transforms) -> list[float] | None:
-    for tr in transforms or []:
-        if isinstance(tr, dict) and tr.get("type") == "scale":
-            return [float(s) for s in tr.get("scale", [])]
+def _dataset_meta(ms: dict, dataset: str | None, where) -> tuple[dict, list[str]]:
+    """The ``datasets`` entry of resolution level ``dataset`` (default: the first), and the
+    paths of all levels."""
+    datasets = ms.get("datasets")
+    if not datasets:
+        raise InputError("OME-Zarr multiscales lists no datasets", where, _CORRUPT_NGFF_HINT)
+    if not isinstance(datasets, list) or not all(
+            isinstance(d, dict) and isinstance(d.get("path"), str) for d in datasets):
+        raise InputError(f"multiscales 'datasets' {repr(datasets)[:60]} is not a list of "
+                         "{'path': ...} entries", where, _CORRUPT_NGFF_HINT)
+    levels = [d["path"] for d in datasets]
+    for d in datasets:
+        if dataset is None or d["path"] == dataset:
+            return d, levels
+    raise InputError(f"no resolution level {dataset!r}", where, f"levels: {levels}")
+
+
+def _scale_of(transforms, ndim: int, where) -> list[float] | None:
+    """The ``scale`` of a ``coordinateTransformations`` list (``ndim`` positive numbers), or
+    None when it has none."""
+    if transforms is None:
+        return None
+    if not isinstance(transforms, list) or not all(isinstance(t, dict) for t in transforms):
+        raise InputError(f"coordinateTransformations {repr(transforms)[:60]} is not a list "
+                         "of transformations", where, _CORRUPT_NGFF_HINT)
+    for tr in transforms:
+        if tr.get("type") != "scale":
+            continue
+        scale = tr.get("scale")
+        if not isinstance(scale, list) or len(scale) != ndim or not all(
+                isinstance(s, int | float) and not isinstance(s, bool) and math.isfinite(s)
+                and s > 0 for s in scale):
+            raise InputError(f"scale {repr(scale)[:60]} is not {ndim} positive numbers (one "
+                             "per axis)", where, _CORRUPT_NGFF_HINT)
+        return [float(s) for s in scale]
     return None
 
 
@@ -446,6 +517,9 @@ def _axes_of(ms: dict, ndim: int, where) -> tuple[str, list[str | None]]:
     axes_meta = ms.get("axes")
     if axes_meta is None:  # NGFF <= 0.3: always tczyx
         axes_meta = list("tczyx")[-ndim:]
+    if not isinstance(axes_meta, list | str):
+        raise InputError(f"axes {repr(axes_meta)[:60]} are not a list", where,
+                         _CORRUPT_NGFF_HINT)
     names, units = [], []
     for a in axes_meta:
         names.append(str(a.get("name") if isinstance(a, dict) else a).lower())
@@ -458,103 +532,290 @@ def _axes_of(ms: dict, ndim: int, where) -> tuple[str, list[str | None]]:
     return axes, units
 
 
+def _unit_to_um(unit, where) -> float:
+    if not unit:
+        return 1.0
+    factor = _UNIT_TO_UM.get(str(unit).lower())
+    if factor is None:
+        raise InputError(f"unknown length unit {str(unit)[:40]!r} of a spatial axis", where,
+                         "pass voxel_size_um=(z, y, x) in µm (CLI: --voxel-size Z Y X)")
+    return factor
+
+
+def _physical_sizes(ms: dict, ds_meta: dict, axes: str, units: list, where,
+                    voxel_size_um) -> tuple[tuple[float, float, float], float | None]:
+    """Voxel size (µm) and time interval (s) from the level's and the multiscale's scales;
+    ``voxel_size_um``, when given, replaces the voxel size."""
+    ndim = len(axes)
+    scale = _scale_of(ds_meta.get("coordinateTransformations"), ndim, where)
+    outer = _scale_of(ms.get("coordinateTransformations"), ndim, where) or [1.0] * ndim
+    t_interval = (check_time_interval(scale[0] * outer[0], where)
+                  if scale and axes.startswith("t") else None)
+    if voxel_size_um is None:
+        if scale is None:
+            raise InputError("no 'scale' coordinate transformation: the voxel size is unknown",
+                             where, "pass voxel_size_um=(z, y, x) in µm (CLI: --voxel-size "
+                             "Z Y X)")
+        voxel_size_um = [scale[axes.index(a)] * outer[axes.index(a)]
+                         * _unit_to_um(units[axes.index(a)], where) for a in "zyx"]
+    return voxel_size_from(voxel_size_um, where), t_interval
+
+
+def _channel_names(omero: dict, n_channels: int, modality: str) -> list[str]:
+    channels = omero.get("channels")
+    labels = [c.get("label") for c in channels if isinstance(c, dict)] if isinstance(
+        channels, list) else []
+    if len(labels) == n_channels and all(labels):
+        return [str(x) for x in labels]
+    return [modality] if n_channels == 1 else [f"ch{i}" for i in range(n_channels)]
+
+
 def _group_attrs(path: Path) -> dict:
+    _check_metadata_files(path)
     try:
-        return zarr.open_group(path, mode="r").attrs.asdict()
+        attrs = zarr.open_group(path, mode="r").attrs.asdict()
     except Exception as exc:  # zarr raises many types for a broken store
         raise InputError(f"cannot open as OME-Zarr ({type(exc).__name__}: {exc})", path,
                          "check that the store is complete") from None
+    return attrs if isinstance(attrs, dict) else {}
 
 
-def _load_zarr_frame(path: str, array_path: str, t: int, modality: str) -> np.ndarray:
+def _image_group(path: Path) -> tuple[Path, dict]:
+    """The group holding the image and its attributes (bioformats2raw: the group "0")."""
+    attrs = _group_attrs(path)
+    ome = attrs.get("ome", attrs)
+    if isinstance(ome, dict) and "multiscales" not in ome and (
+            "bioformats2raw.layout" in ome or (path / "0").is_dir()):
+        path = path / "0"
+        attrs = _group_attrs(path)
+    return path, attrs
+
+
+def _open_array(group: Path, array_path: str) -> zarr.Array:
+    if Path(array_path).is_absolute() or ".." in Path(array_path).parts:
+        raise InputError(f"image array path {array_path!r} leads outside the store", group,
+                         _CORRUPT_NGFF_HINT)
+    _check_metadata_files(group / array_path)
+    try:
+        return zarr.open_array(group / array_path, mode="r")
+    except Exception as exc:
+        raise InputError(f"cannot open image array '{array_path}' ({exc})", group) from None
+
+
+def _stored_medium(attrs: dict, where) -> float | None:
+    block = attrs.get("ri2fl")
+    value = block.get("medium_index") if isinstance(block, dict) else None
+    return check_medium_index(value, f"{where} (ri2fl.medium_index)")
+
+
+def _missing_policy(attrs: dict, fill_missing: bool) -> str:
+    """How chunks the store declares but does not hold are treated.
+
+    "fill" (the caller asked): read as the fill value. "partial": stores ri2fl wrote (their
+    ``ri2fl`` block), whose writer, like zarr's default, leaves out chunks holding only the
+    fill value; only a read that finds no chunk at all is refused. "refuse": any missing
+    chunk is refused, since the fill value (usually 0) would pass for data.
+    """
+    if fill_missing:
+        return "fill"
+    return "partial" if isinstance(attrs.get("ri2fl"), dict) else "refuse"
+
+
+def _as_region(key, shape: Sequence[int]) -> tuple[slice, ...]:
+    """A basic index (ints and slices) as one slice per axis."""
+    key = key if isinstance(key, tuple) else (key,)
+    region = []
+    for k in key:
+        if isinstance(k, int | np.integer):
+            k = range(shape[len(region)])[k]
+            region.append(slice(k, k + 1))
+        else:
+            region.append(k if isinstance(k, slice) else slice(None))
+    return tuple(region) + (slice(None),) * (len(shape) - len(region))
+
+
+#: Up to this many chunk files a read needs, each is looked up by name; beyond (a huge shape
+#: declared over tiny chunks), the files the store holds are listed instead.
+_MAX_CHUNK_LOOKUPS = 4096
+
+
+def _check_chunk_file(chunk: Path, bound: int) -> bool:
+    """Whether chunk file ``chunk`` is stored; refuses a pipe, a device or an oversized one."""
+    try:
+        info = os.stat(chunk)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError:
+        info = None
+    if info is None or not stat.S_ISREG(info.st_mode) or info.st_size > bound:
+        check_regular_file(chunk, max_bytes=bound)  # raises, naming what is wrong
+    return True
+
+
+def _stored_chunk_files(arr: zarr.Array, array_dir: Path) -> Iterator[tuple[tuple, Path]]:
+    """Grid coordinates and path of every chunk file under ``array_dir``, named exactly as
+    the array's chunk key encoding names them (other files are not chunks of it)."""
+    meta = arr.metadata
+    sep = getattr(meta, "dimension_separator", None) or meta.chunk_key_encoding.separator
+    prefix = meta.encode_chunk_key((0,) * arr.ndim)[: -len(sep.join("0" * arr.ndim))]
+    seen: set[tuple[int, int]] = set()
+    folders = [array_dir]
+    while folders:
+        folder = folders.pop()
+        info = os.stat(folder)
+        if (info.st_dev, info.st_ino) in seen:
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        for entry in os.scandir(folder):
+            if entry.is_dir():
+                folders.append(Path(entry.path))
+                continue
+            key = Path(entry.path).relative_to(array_dir).as_posix()
+            parts = key[len(prefix):].split(sep) if key.startswith(prefix) else []
+            if len(parts) == arr.ndim and all(p.isdigit() for p in parts):
+                coords = tuple(int(p) for p in parts)
+                if meta.encode_chunk_key(coords) == key:
+                    yield coords, Path(entry.path)
+
+
+def _count_stored_chunks(arr: zarr.Array, array_dir: Path, ranges: list[range],
+                         bound: int) -> int:
+    """How many chunk files of the grid region ``ranges`` are stored (each checked)."""
+    if math.prod(len(r) for r in ranges) <= _MAX_CHUNK_LOOKUPS:
+        return sum(_check_chunk_file(array_dir / arr.metadata.encode_chunk_key(coords), bound)
+                   for coords in itertools.product(*ranges))
+    return sum(_check_chunk_file(chunk, bound) for coords, chunk in
+               _stored_chunk_files(arr, array_dir)
+               if all(c in r for c, r in zip(coords, ranges)))
+
+
+def _check_chunks(arr: zarr.Array, array_dir: Path, region: tuple[slice, ...], where,
+                  policy: str) -> None:
+    """Refuse the chunk files a read of ``region`` needs when they are missing (see
+    :func:`_missing_policy`), pipes or devices, or larger than a chunk can compress to."""
+    grid = tuple(arr.shards or arr.chunks)  # what one file holds
+    ranges = []
+    for sl, n, c in zip(region, arr.shape, grid):
+        start, stop, _ = sl.indices(n)
+        if stop <= start:
+            return
+        ranges.append(range(start // c, (stop - 1) // c + 1))
+    raw = math.prod(grid) * arr.dtype.itemsize
+    bound = raw + raw // 8 + 2**20  # incompressible data, codec headers, shard index
+    expected = math.prod(len(r) for r in ranges)
+    missing = expected - _count_stored_chunks(arr, array_dir, ranges, bound)
+    if not missing or policy == "fill" or (policy == "partial" and missing < expected):
+        return
+    if missing == expected:
+        n = math.prod(len(range(*sl.indices(s))) for sl, s in zip(region, arr.shape))
+        raise InputError(f"declares {n} voxels {arr.shape} for this read but stores no data "
+                         f"for them (none of their {expected} chunk files)", where,
+                         _MISSING_CHUNKS_HINT)
+    raise InputError(f"{missing} of the {expected} chunk files this read needs are missing",
+                     where, _MISSING_CHUNKS_HINT)
+
+
+class _CheckedArray:
+    """A zarr array whose reads first check the chunk files they touch (:func:`_check_chunks`);
+    dask reads the blocks of lazy volumes through it."""
+
+    def __init__(self, arr: zarr.Array, array_dir: str, where: str, policy: str):
+        self.arr = arr
+        self.array_dir = array_dir
+        self.where = where
+        # a block of a store ri2fl wrote may well be a left-out fill-value chunk
+        self.policy = "fill" if policy == "partial" else policy
+        self.shape = arr.shape
+        self.dtype = arr.dtype
+        self.ndim = arr.ndim
+
+    def __getitem__(self, key) -> np.ndarray:
+        _check_chunks(self.arr, Path(self.array_dir), _as_region(key, self.shape), self.where,
+                      self.policy)
+        with corrupt_file_guard(self.where):
+            return self.arr[key]
+
+
+def _load_zarr_frame(path: str, array_path: str, t: int, modality: str,
+                     policy: str = "refuse") -> np.ndarray:
+    where = f"{path}/{array_path}[{t}]"
     with corrupt_file_guard(path):
         arr = zarr.open_array(Path(path) / array_path, mode="r")
-        return validate(arr[t], f"{path}/{array_path}[{t}]", modality)
+        _check_chunks(arr, Path(path) / array_path, _as_region(t, arr.shape), where, policy)
+        return validate(arr[t], where, modality)
+
+
+def _lazy_zarr_frame(path: str, array_path: str, modality: str, policy: str,
+                     t: int) -> np.ndarray:
+    return _load_zarr_frame(path, array_path, t, modality, policy)
+
+
+def _zarr_data(arr: zarr.Array, path: Path, array_path: str, axes: str, frame: int | None,
+               lazy: bool, modality: str, policy: str) -> tuple[Any, str]:
+    """The image's data (eager, one frame, or lazy) and their axes."""
+    where = f"{path}/{array_path}"
+    whole = (slice(None),) * arr.ndim
+    if axes.startswith("t") and frame is not None:
+        if not -arr.shape[0] <= frame < arr.shape[0]:
+            raise InputError(f"frame {frame} out of range (0..{arr.shape[0] - 1})", where)
+        return _load_zarr_frame(str(path), array_path, frame, modality, policy), axes[1:]
+    if axes.startswith("t"):
+        loader = functools.partial(_lazy_zarr_frame, str(path), array_path, modality, policy)
+        return lazy_frames(loader, arr.shape[0], arr.shape[1:]), axes
+    check_single_frame(frame, where)
+    _check_chunks(arr, path / array_path, whole, where, policy)
+    if lazy:
+        source = _CheckedArray(arr, str(path / array_path), where, policy)
+        data = da.from_array(source, chunks=arr.chunks, name=f"ome-zarr-{uuid.uuid4().hex}",
+                             meta=np.empty((0,) * arr.ndim, arr.dtype))
+        return data.astype(np.float32), axes
+    return validate(arr[...], where, modality), axes
 
 
 def read_ome_zarr(path: str | Path, *, frame: int | None = None, modality: str = "ri",
                   voxel_size_um=None, medium_index: float | None = None,
-                  dataset: str | None = None, lazy: bool = False) -> Volume:
+                  dataset: str | None = None, lazy: bool = False,
+                  fill_missing: bool = False) -> Volume:
     """Read the full-resolution level of an OME-Zarr image (NGFF 0.4 or 0.5).
 
     The voxel size comes from the dataset's (and the multiscale's) ``scale`` transformations,
     converted to µm from the axis units; channel names from ``omero``. ``dataset`` picks
     another resolution level by its path. Multi-frame images are read lazily per frame;
     ``lazy=True`` also keeps single-frame images as dask arrays (for stitched fields).
+
+    Before anything is read the store is checked: every entry a regular file or directory
+    (no pipe or device that would block or never end), metadata files at most
+    :data:`~ri2fl.io._checks.MAX_METADATA_BYTES`, each chunk file read no larger than its
+    chunk. Chunks the store declares but does not hold are refused (see
+    :func:`_missing_policy`) unless ``fill_missing=True`` reads them as the fill value.
     """
     path = Path(path)
-    attrs = _group_attrs(path)
-    ome = attrs.get("ome", attrs)
-    if "multiscales" not in ome and ("bioformats2raw.layout" in ome or (path / "0").is_dir()):
-        # bioformats2raw (Fiji/Bio-Formats export): the first image is the group "0"
-        path = path / "0"
-        attrs = _group_attrs(path)
+    check_regular_tree(path)
+    path, attrs = _image_group(path)
     ms, omero, version = _ngff_metadata(attrs, path)
-    datasets = ms.get("datasets") or []
-    if not datasets:
-        raise InputError("OME-Zarr multiscales lists no datasets", path)
-    ds_meta = next((d for d in datasets if d.get("path") == dataset), None) if dataset \
-        else datasets[0]
-    if ds_meta is None:
-        raise InputError(f"no resolution level {dataset!r}", path,
-                         f"levels: {[d.get('path') for d in datasets]}")
-    array_path = str(ds_meta.get("path", "0"))
-    try:
-        arr = zarr.open_array(path / array_path, mode="r")
-    except Exception as exc:
-        raise InputError(f"cannot open image array '{array_path}' ({exc})", path) from None
+    ds_meta, levels = _dataset_meta(ms, dataset, path)
+    array_path = ds_meta["path"]
+    arr = _open_array(path, array_path)
     where = f"{path}/{array_path}"
     axes, units = _axes_of(ms, arr.ndim, where)
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
         raise InputError(f"unsupported data type {arr.dtype}", where)
+    check_axes_not_empty(arr.shape, axes, where)
     # what one read allocates: a frame (all channels), or everything unless kept lazy
     check_size(arr.shape[1:] if axes.startswith("t") else
                (arr.shape[-3:] if lazy else arr.shape), where)
-    if voxel_size_um is None:
-        scale = _scale_of(ds_meta.get("coordinateTransformations")) or [1.0] * arr.ndim
-        outer = _scale_of(ms.get("coordinateTransformations")) or [1.0] * arr.ndim
-        if len(scale) != arr.ndim or len(outer) != arr.ndim:
-            raise InputError(f"scale {scale} does not match {arr.ndim} axes", where)
-        factors = [_UNIT_TO_UM.get(str(u).lower(), 1.0) if u else 1.0 for u in units]
-        voxel_size_um = [scale[axes.index(a)] * outer[axes.index(a)] * factors[axes.index(a)]
-                         for a in "zyx"]
-    voxel_size = voxel_size_from(voxel_size_um, where)
+    voxel_size, t_interval = _physical_sizes(ms, ds_meta, axes, units, where, voxel_size_um)
     n_channels = arr.shape[axes.index("c")] if "c" in axes else 1
-    labels = [c.get("label") for c in omero.get("channels", []) if isinstance(c, dict)]
-    names = ([str(x) for x in labels] if len(labels) == n_channels and all(labels) else
-             ([modality] if n_channels == 1 else [f"ch{i}" for i in range(n_channels)]))
-    t_interval = None
-    if "t" in axes:
-        tscale = _scale_of(ds_meta.get("coordinateTransformations"))
-        t_interval = tscale[axes.index("t")] if tscale else None
+    names = _channel_names(omero, n_channels, modality)
     data_modality = modality if names in (["ri"], [modality]) and n_channels == 1 else "fl"
     metadata = {"format": f"ome-zarr {version}", "ngff_version": version,
-                "array_path": array_path, "name": ms.get("name"),
-                "levels": [d.get("path") for d in datasets]}
-    if axes.startswith("t") and frame is not None:
-        if not -arr.shape[0] <= frame < arr.shape[0]:
-            raise InputError(f"frame {frame} out of range (0..{arr.shape[0] - 1})", where)
-        data = _load_zarr_frame(str(path), array_path, frame, data_modality)
-        axes = axes[1:]
-    elif axes.startswith("t"):
-        loader = functools.partial(_lazy_zarr_frame, str(path), array_path, data_modality)
-        data = lazy_frames(loader, arr.shape[0], arr.shape[1:])
-    elif lazy:
-        check_single_frame(frame, where)
-        data = da.from_zarr(arr).astype(np.float32)
-    else:
-        check_single_frame(frame, where)
-        data = validate(arr[...], where, data_modality)
+                "array_path": array_path, "name": ms.get("name"), "levels": levels}
+    data, axes = _zarr_data(arr, path, array_path, axes, frame, lazy, data_modality,
+                            _missing_policy(attrs, fill_missing))
     if medium_index is None:
-        stored = (attrs.get("ri2fl") or {}).get("medium_index") if isinstance(
-            attrs.get("ri2fl"), dict) else None
-        medium_index = float(stored) if isinstance(stored, int | float) else None
+        medium_index = _stored_medium(attrs, path)
     return Volume(data=data, voxel_size_um=voxel_size, axes=axes, channel_names=names,
                   medium_index=medium_index, time_interval_s=t_interval, metadata=metadata)
-
-
-def _lazy_zarr_frame(path: str, array_path: str, modality: str, t: int) -> np.ndarray:
-    return _load_zarr_frame(path, array_path, t, modality)
 
 
 def ngff_attributes(path: str | Path) -> dict[str, Any]:

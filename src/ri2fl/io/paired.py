@@ -23,7 +23,15 @@ import numpy as np
 from .._atomic import atomic_path
 from ..constants import RI_CLIP
 from ..errors import InputError
-from ._checks import corrupt_file_guard
+from ._checks import (
+    check_axes_not_empty,
+    check_medium_index,
+    check_regular_file,
+    check_size,
+    corrupt_file_guard,
+    voxel_size_from,
+)
+from ._hdf5util import check_stored, open_h5
 
 #: File suffixes of paired RI / fluorescence data: paired HDF5, TCF with ``Data/3DFL``,
 #: OME-Zarr with an ``ri`` channel.
@@ -47,10 +55,17 @@ class PairedSample:
     attrs: dict[str, Any] = field(default_factory=dict)
 
 
-def write_paired(path: str | Path, sample: PairedSample) -> Path:
-    """Write ``sample`` to ``path`` (HDF5), atomically."""
+def write_paired(path: str | Path, sample: PairedSample, *, overwrite: bool = False) -> Path:
+    """Write ``sample`` to ``path`` (HDF5), atomically.
+
+    ``overwrite`` replaces an existing file that ri2fl wrote (anything else never).
+    """
+    from .. import __version__
+
     path = Path(path)
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    with atomic_path(path, overwrite=overwrite) as tmp, h5py.File(tmp, "w") as f:
+        # first, so that it lies near the start of the file (see ri2fl._atomic)
+        f.attrs["ri2fl_version"] = __version__
         ri = f.create_dataset("ri", data=sample.ri.astype(np.float32), **_COMPRESSION)
         ri.attrs["voxel_size_um"] = np.asarray(sample.voxel_size_um, dtype=np.float64)
         ri.attrs["medium_index"] = float(sample.medium_index)
@@ -92,29 +107,42 @@ def read_paired(path: str | Path, targets: list[str] | None = None,
         return _read_paired(path, targets, load_extra)
 
 
+def _checked_dataset(f: h5py.File, name: str, path: Path,
+                     ranks: tuple[int, ...] = (1, 2, 3, 4)) -> h5py.Dataset:
+    """Dataset ``name``, refused unless numeric, of one of ``ranks`` (4: channels first), of
+    a size that may be read, and stored (not only declared)."""
+    ds = f[name]
+    where = f"{path}:{name}"
+    if not isinstance(ds, h5py.Dataset) or ds.ndim not in ranks:
+        raise InputError(f"'{name}' is not an array of {' or '.join(map(str, ranks))} "
+                         "dimensions", where, "paired files hold (Z, Y, X) arrays ('fl' may "
+                         "add channels first)")
+    if not (np.issubdtype(ds.dtype, np.number) or ds.dtype == np.bool_):
+        raise InputError(f"unsupported data type {ds.dtype}", where)
+    check_axes_not_empty(ds.shape, "czyx"[-ds.ndim:], where)
+    check_size(ds.shape, where)
+    check_stored(ds, where)
+    return ds
+
+
 def _read_paired(path: Path, targets: list[str] | None, load_extra: bool) -> PairedSample:
-    if not path.exists():
-        raise InputError("no such file", path, "check the path")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        raise InputError(f"cannot open as HDF5 ({exc})", path,
-                         "check that the file is a complete .h5 file") from None
-    with f:
+    check_regular_file(path)
+    with open_h5(path) as f:
         if "ri" not in f:
             raise InputError("no 'ri' dataset", path,
                              "paired files need datasets 'ri' and 'fl' (Z, Y, X)")
-        ri_ds = f["ri"]
+        ri_ds = _checked_dataset(f, "ri", path, ranks=(3,))
         vs = ri_ds.attrs.get("voxel_size_um", f.attrs.get("voxel_size_um"))
         if vs is None:
             raise InputError("no 'voxel_size_um' attribute", path,
                              "add one to the 'ri' dataset: (z, y, x) in µm")
-        vs = np.atleast_1d(np.asarray(vs, dtype=float))
-        voxel_size = tuple(vs) if vs.size == 3 else (float(vs[0]),) * 3
-        medium = float(np.asarray(ri_ds.attrs.get("medium_index", 1.337)).ravel()[0])
+        voxel_size = voxel_size_from(vs, f"{path}:ri")
+        stored_medium = ri_ds.attrs.get("medium_index")
+        medium = 1.337 if stored_medium is None else check_medium_index(
+            np.asarray(stored_medium).ravel()[0], f"{path}:ri")
         fl: dict[str, np.ndarray] = {}
         if "fl" in f:
-            ds = f["fl"]
+            ds = _checked_dataset(f, "fl", path, ranks=(3, 4))
             if ds.ndim == 3:
                 name = ds.attrs.get("target", "fl")
                 names = [name.decode() if isinstance(name, bytes) else str(name)]
@@ -135,13 +163,14 @@ def _read_paired(path: Path, targets: list[str] | None, load_extra: bool) -> Pai
                               attrs={k: f.attrs[k] for k in f.attrs})
         if load_extra:
             if "masks" in f:
-                sample.masks = {k: f["masks"][k][()].astype(bool) for k in f["masks"]}
+                sample.masks = {k: _checked_dataset(f, f"masks/{k}", path)[()].astype(bool)
+                                for k in f["masks"]}
             for name in ("cell_labels", "nucleus_labels"):
                 if name in f:
-                    setattr(sample, name, f[name][()])
+                    setattr(sample, name, _checked_dataset(f, name, path)[()])
             for name in ("ri_true", "bf", "dic"):
                 if name in f:
-                    sample.extra[name] = f[name][()]
+                    sample.extra[name] = _checked_dataset(f, name, path)[()]
     return sample
 
 

@@ -15,6 +15,8 @@ import numpy as np
 from ..errors import InputError
 from ._checks import (
     CORRUPT_FILE_ERRORS,
+    check_axes_not_empty,
+    check_medium_index,
     check_single_frame,
     check_size,
     check_spatial_rank,
@@ -86,14 +88,17 @@ def _is_tcf(path: Path) -> bool:
     import h5py
     try:
         with h5py.File(path, "r") as f:
-            return ("Data" in f and isinstance(f["Data"], h5py.Group)) or "FormatVersion" in f.attrs
+            link = f.get("Data", getlink=True)  # a link to another file is not followed here
+            has_data = link is not None and not isinstance(link, h5py.ExternalLink) and \
+                isinstance(f["Data"], h5py.Group)
+            return has_data or "FormatVersion" in f.attrs
     except CORRUPT_FILE_ERRORS:
         return False  # the HDF5 reader reports the problem
 
 
 def read(path: str | Path, *, frame: int | None = None, modality: str = "ri",
          voxel_size_um=None, medium_index: float | None = None,
-         dataset: str | None = None, lazy: bool = False) -> Volume:
+         dataset: str | None = None, lazy: bool = False, fill_missing: bool = False) -> Volume:
     """Read a tomogram (or time-lapse, or fluorescence stack) with its physical metadata.
 
     Parameters
@@ -118,6 +123,10 @@ def read(path: str | Path, *, frame: int | None = None, modality: str = "ri",
     lazy : bool
         OME-Zarr: keep even a single frame as a dask array (large stitched fields, viewers).
         Multi-frame data of every format is lazy anyway.
+    fill_missing : bool
+        OME-Zarr and HDF5: read chunks the file declares but does not store (never written,
+        lost in a copy) as the fill value. By default such files are refused, since the
+        fill value (usually 0) would pass for data.
 
     Returns
     -------
@@ -138,29 +147,33 @@ def read(path: str | Path, *, frame: int | None = None, modality: str = "ri",
     """
     if modality not in MODALITIES:
         raise InputError(f"unknown modality {modality!r}", hint=f"use one of {MODALITIES}")
+    medium_index = check_medium_index(medium_index, "medium_index")
     path = Path(path).expanduser()
     fmt = detect_format(path)
     with corrupt_file_guard(path):
-        vol = _read_format(fmt, path, dataset, lazy, frame=frame, modality=modality,
-                           voxel_size_um=voxel_size_um, medium_index=medium_index)
+        vol = _read_format(fmt, path, dataset, lazy, fill_missing, frame=frame,
+                           modality=modality, voxel_size_um=voxel_size_um,
+                           medium_index=medium_index)
     vol.metadata.setdefault("format", fmt)
     vol.metadata.setdefault("path", str(path))
     return vol
 
 
-def _read_format(fmt: str, path: Path, dataset: str | None, lazy: bool, **kwargs) -> Volume:
+def _read_format(fmt: str, path: Path, dataset: str | None, lazy: bool, fill_missing: bool,
+                 **kwargs) -> Volume:
     if fmt == "tcf":
         from .tcf import read_tcf
         vol = read_tcf(path, **kwargs)
     elif fmt == "hdf5":
         from .hdf5 import read_hdf5
-        vol = read_hdf5(path, dataset=dataset, **kwargs)
+        vol = read_hdf5(path, dataset=dataset, fill_missing=fill_missing, **kwargs)
     elif fmt == "tiff":
         from .tiff import read_tiff
         vol = read_tiff(path, **kwargs)
     elif fmt == "ome-zarr":
         from .ome_zarr import read_ome_zarr
-        vol = read_ome_zarr(path, dataset=dataset, lazy=lazy, **kwargs)
+        vol = read_ome_zarr(path, dataset=dataset, lazy=lazy, fill_missing=fill_missing,
+                            **kwargs)
     else:
         vol = read_npy(path, **kwargs)
     return vol
@@ -194,6 +207,7 @@ def read_npy(path: str | Path, *, frame: int | None = None, modality: str = "ri"
         check_spatial_rank(arr.shape, 0, path)
     check_size(arr.shape[-3:], path)
     axes = "tzyx" if arr.ndim == 4 else "zyx"
+    check_axes_not_empty(arr.shape, axes, path)
     if axes == "zyx":
         check_single_frame(frame, path)
     if arr.ndim == 4 and frame is not None:

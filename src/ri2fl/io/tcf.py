@@ -35,8 +35,8 @@ import numpy as np
 from .._atomic import atomic_path
 from ..constants import MEDIUM_INDEX
 from ..errors import InputError
-from ._checks import check_size, corrupt_file_guard, validate, voxel_size_from
-from ._hdf5util import attr, attr_float, attr_int, attrs_dict, open_h5
+from ._checks import check_medium_index, check_size, corrupt_file_guard, validate, voxel_size_from
+from ._hdf5util import attr, attr_float, attr_int, attrs_dict, check_stored, open_h5
 from ._lazy import lazy_frames
 from .volume import Volume
 
@@ -117,6 +117,7 @@ def _read_ldm(node: h5py.Group, ndim: int, kind: str, medium: float, where: str)
     for key, tile, (target, source) in regions:
         if not np.issubdtype(tile.dtype, np.number):
             raise InputError(f"tile has data type {tile.dtype}", f"{where}/{key}")
+        check_stored(tile, f"{where}/{key}")
         raw[target] = tile[source]
         covered[target] = True
     if not covered.all():
@@ -169,6 +170,7 @@ def _read_node(node, ndim: int, kind: str, medium: float, where: str) -> np.ndar
             if not np.issubdtype(node.dtype, np.number):
                 raise InputError(f"frame has data type {node.dtype}", where,
                                  "the TCF file is corrupt")
+            check_stored(node, where)
             raw = node[()]
             if kind == "fl" or np.issubdtype(raw.dtype, np.floating):
                 data = raw.astype(np.float32)  # FL counts; legacy (< 1.3) float RI as is
@@ -184,7 +186,7 @@ def _load_frame(path: str, group: str, keys: tuple[str, ...], ndim: int, kind: s
                 medium: float, t: int) -> np.ndarray:
     """Open ``path`` and decode frame ``keys[t]`` of ``group`` (picklable: lazy loader)."""
     key = keys[t]
-    with corrupt_file_guard(path), open_h5(path) as f:
+    with corrupt_file_guard(path), open_h5(path, check_links=False) as f:
         return _read_node(f[f"{group}/{key}"], ndim, kind, medium, f"{path}:{group}/{key}")
 
 
@@ -192,7 +194,7 @@ def _load_fl_frame(path: str, channels: tuple[str, ...], keys: tuple[str, ...], 
                    t: int) -> np.ndarray:
     """Open ``path`` and decode frame ``keys[t]`` of every FL channel as (c, z, y, x)."""
     key = keys[t]
-    with corrupt_file_guard(path), open_h5(path) as f:
+    with corrupt_file_guard(path), open_h5(path, check_links=False) as f:
         return np.stack([_read_node(f[f"Data/3DFL/{c}/{key}"], 3, "fl", medium,
                                     f"{path}:Data/3DFL/{c}/{key}") for c in channels])
 
@@ -240,11 +242,10 @@ def _voxel_size(group: h5py.Group, where: str, fallback: h5py.Group | None = Non
     return voxel_size_from(values, where)
 
 
-def _medium(f: h5py.File, where: str) -> float | None:
+def _medium(f: h5py.File) -> float | None:
     if "Info/Device" not in f:
         return None
-    value = attr_float(f["Info/Device"], "RI", where)
-    return value if value is not None and 1.0 <= value <= 2.0 else None
+    return check_medium_index(attr(f["Info/Device"], "RI"), f"{f.filename}:Info/Device/RI")
 
 
 def _pick_frame(keys: list[str], frame: int | None, where: str) -> list[str]:
@@ -309,7 +310,7 @@ def read_tcf(path: str | Path, *, frame: int | None = None, modality: str = "ri"
                              "choose another modality" if have else "the file is not a TCF")
         group = f[group_name]
         where = f"{path}:{group_name}"
-        medium = medium_index if medium_index is not None else _medium(f, where)
+        medium = medium_index if medium_index is not None else _medium(f)
         fill = medium if medium is not None else MEDIUM_INDEX
         metadata = _metadata(f, path)
         metadata["FormatVersion"] = attr(f, "FormatVersion")
@@ -484,7 +485,7 @@ def write_tcf(path: str | Path, ri_frames, voxel_size_um, fl: Mapping[str, Any] 
               scalar_type: str = "uint16", tile_shape: Sequence[int] | None = None,
               include_reduced_tiles: bool = True, compression: str | None = None,
               mip: bool = True, title: str = "ri2fl", wavelength_um: float = 0.532,
-              na: float = 1.08, magnification: float = 60.0) -> Path:
+              na: float = 1.08, magnification: float = 60.0, overwrite: bool = False) -> Path:
     """Write a realistic Tomocube TCF file, atomically.
 
     Parameters
@@ -520,6 +521,8 @@ def write_tcf(path: str | Path, ri_frames, voxel_size_um, fl: Mapping[str, Any] 
         Dataset compression ("lz4"/"zstd"/"blosc" need hdf5plugin to read, like real files).
     mip : bool
         Also write ``Data/2DMIP`` (max projection along z).
+    overwrite : bool
+        Replace an existing TCF that ri2fl wrote (anything else is never replaced).
     """
     v = float(version)
     if layout not in ("dataset", "ldm"):
@@ -531,7 +534,8 @@ def write_tcf(path: str | Path, ri_frames, voxel_size_um, fl: Mapping[str, Any] 
     comp = _compression(compression)
     now = _dt.datetime.now()
     stamp = now.strftime("%Y-%m-%d %H:%M:%S")
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    with atomic_path(path, overwrite=overwrite) as tmp, h5py.File(tmp, "w") as f:
+        # these root attributes, written first, lie near the start: ri2fl's mark (ri2fl._atomic)
         _set_attrs(f, FormatVersion=version, CreateDate=stamp, RecordingTime=stamp,
                    DataID=f"ri2fl-{uuid.uuid4().hex[:8]}", UniqueID=uuid.uuid4().hex,
                    Title=title, Description="written by ri2fl.io.tcf.write_tcf",
@@ -602,12 +606,15 @@ def _write_fl(f: h5py.File, fl: Mapping[str, Any], voxel_size_um, offset_z_um, l
 
 
 def add_fl_channels(src: str | Path, dst: str | Path, channels: Mapping[str, Any],
-                    voxel_size_um=None, offset_z_um: float = 0.0) -> Path:
+                    voxel_size_um=None, offset_z_um: float = 0.0, *,
+                    overwrite: bool = False) -> Path:
     """Copy a TCF file and put inferred channels in ``Data/3DFL/CH0..CHn`` (uint8 x 255).
 
     This is how the reference tool hands predictions to Tomocube's viewer: values in [0, 1]
     are stored as ``round(255 * clip(v, 0, 1))``. An existing ``Data/3DFL`` is replaced;
-    everything else is copied unchanged. ``dst`` may equal ``src`` (replaced atomically).
+    everything else is copied unchanged, and a ``ri2fl_version`` root attribute is added.
+    ``dst`` may equal ``src`` only when ``src`` is a TCF ri2fl wrote and ``overwrite`` is set
+    (a user's file is never replaced).
 
     Parameters
     ----------
@@ -620,7 +627,11 @@ def add_fl_channels(src: str | Path, dst: str | Path, channels: Mapping[str, Any
         Voxel size of the channels (default: the RI voxel size of ``src``).
     offset_z_um : float
         ``OffsetZ`` of the channels (0: slice 0 on RI slice 0, as for predictions).
+    overwrite : bool
+        Replace an existing ``dst`` that ri2fl wrote.
     """
+    from .. import __version__
+
     src, dst = Path(src), Path(dst)
     with open_h5(src) as f:
         if "Data/3D" not in f:
@@ -629,7 +640,7 @@ def add_fl_channels(src: str | Path, dst: str | Path, channels: Mapping[str, Any
             voxel_size_um = _voxel_size(f["Data/3D"], f"{src}:Data/3D")
     encoded = {name: np.round(np.clip(np.nan_to_num(np.asarray(a, dtype=np.float32)), 0, 1)
                               * 255).astype(np.uint8) for name, a in channels.items()}
-    with atomic_path(dst) as tmp:
+    with atomic_path(dst, overwrite=overwrite) as tmp:
         shutil.copyfile(src, tmp)
         with h5py.File(tmp, "r+") as f:
             for group in ("Data/3DFL", "Data/2DFLMIP"):
@@ -642,4 +653,6 @@ def add_fl_channels(src: str | Path, dst: str | Path, channels: Mapping[str, Any
             for i, arr in enumerate(encoded.values()):
                 for t, frame in enumerate(_as_frames(arr)):
                     mips.create_dataset(f"CH{i}/{t:06d}", data=frame.max(axis=0))
+            # last: a copied header seldom has room, so it lands at the end of the file
+            f.attrs["ri2fl_version"] = __version__
     return dst

@@ -17,7 +17,14 @@ import tifffile
 
 from .._atomic import atomic_path
 from ..errors import InputError
-from ._checks import check_single_frame, check_size, max_voxels, validate, voxel_size_from
+from ._checks import (
+    check_axes_not_empty,
+    check_single_frame,
+    check_size,
+    max_voxels,
+    validate,
+    voxel_size_from,
+)
 from .volume import Volume
 
 _UNIT_TO_UM = {"µm": 1.0, "um": 1.0, "micron": 1.0, "microns": 1.0, "micrometer": 1.0,
@@ -102,7 +109,7 @@ def read_tiff(path: str | Path, *, frame: int | None = None, modality: str = "ri
     path = Path(path)
     with _tifffile_problems() as problems:
         try:
-            vol = _read_tiff(path, frame, modality, voxel_size_um, medium_index)
+            vol = _read_tiff(path, frame, modality, voxel_size_um, medium_index, problems)
         except InputError as exc:
             if problems:  # the real cause (e.g. truncation) rather than its consequence
                 raise InputError(f"corrupt or truncated TIFF ({problems[0]})", path,
@@ -142,7 +149,31 @@ def _tifffile_problems() -> Iterator[list[str]]:
         logger.propagate = propagate
 
 
-def _read_tiff(path: Path, frame, modality, voxel_size_um, medium_index) -> Volume:
+def _check_series_stored(tif: tifffile.TiffFile, series, where) -> None:
+    """Refuse a series whose metadata (OME-XML, ImageJ) declare more planes or bytes than
+    the file holds: tifffile would fill the rest with zeros."""
+    if series.dataoffset is not None:  # uncompressed and contiguous: one run of bytes
+        if series.dataoffset + series.nbytes > tif.filehandle.size:
+            raise InputError(f"the metadata declare {tuple(series.shape)} ({series.nbytes} "
+                             f"bytes) but the file holds {tif.filehandle.size} bytes", where,
+                             _LYING_METADATA_HINT)
+        return
+    try:
+        missing = sum(page is None for page in series)
+    except (IndexError, ValueError, TypeError, OSError):  # planes beyond the file's pages
+        missing = len(series)
+    if missing:
+        raise InputError(f"the metadata declare {len(series)} image planes "
+                         f"{tuple(series.shape)} but {missing} of them are not in the file",
+                         where, _LYING_METADATA_HINT)
+
+
+_LYING_METADATA_HINT = ("the file is truncated, or its OME-XML/ImageJ metadata do not match "
+                        "its images; export it again")
+
+
+def _read_tiff(path: Path, frame, modality, voxel_size_um, medium_index,
+               problems: list[str]) -> Volume:
     try:
         tif = tifffile.TiffFile(path)
     except Exception as exc:  # tifffile raises several types for broken files
@@ -173,6 +204,11 @@ def _read_tiff(path: Path, frame, modality, voxel_size_um, medium_index) -> Volu
         if n_voxels > 4 * max_voxels():  # TIFFs are read whole: bound all frames together
             raise InputError(f"series of {n_voxels:.3g} voxels is too large to load", where,
                              "split it, or set RI2FL_MAX_VOXELS to allow larger data")
+        check_axes_not_empty(kept_shape, axes, where)
+        _check_series_stored(tif, series, where)
+        if problems:  # damage tifffile found while parsing: refuse before decoding
+            raise InputError(f"corrupt or truncated TIFF ({problems[0]})", path,
+                             "export or copy the file again")
         try:
             raw = series.asarray()
         except Exception as exc:
@@ -196,7 +232,7 @@ def _read_tiff(path: Path, frame, modality, voxel_size_um, medium_index) -> Volu
 
 def write_ome_tiff(path: str | Path, data, voxel_size_um,
                    channel_names: Sequence[str] | None = None, axes: str | None = None,
-                   compression: str | None = "zlib") -> Path:
+                   compression: str | None = "zlib", overwrite: bool = False) -> Path:
     """Write an OME-TIFF with physical voxel sizes (µm) and channel names, atomically.
 
     Parameters
@@ -213,7 +249,10 @@ def write_ome_tiff(path: str | Path, data, voxel_size_um,
         Axis letters of ``data`` (default zyx / czyx / tczyx by rank).
     compression : str or None
         tifffile compression (default zlib, lossless).
+    overwrite : bool
+        Replace an existing OME-TIFF that ri2fl wrote (anything else is never replaced).
     """
+    from .. import __version__
     from .ome_zarr import default_axes
     if isinstance(data, Volume):
         voxel_size_um = data.voxel_size_um if voxel_size_um is None else voxel_size_um
@@ -237,7 +276,8 @@ def write_ome_tiff(path: str | Path, data, voxel_size_um,
     elif channel_names:
         metadata["Channel"] = {"Name": [str(channel_names[0])]}
     path = Path(path)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, overwrite=overwrite) as tmp:
         tifffile.imwrite(tmp, data, ome=True, photometric="minisblack", metadata=metadata,
-                         compression=compression, bigtiff=data.nbytes > 2**31)
+                         compression=compression, bigtiff=data.nbytes > 2**31,
+                         software=f"ri2fl {__version__}")
     return path

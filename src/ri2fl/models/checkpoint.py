@@ -2,7 +2,8 @@
 
 A checkpoint is a plain dictionary written with :func:`torch.save`::
 
-    {"format_version": 1, "config": {...}, "state_dict": {...}, "extra": {...}}
+    {"written_by": "ri2fl 0.1.0", "format_version": 1, "config": {...},
+     "state_dict": {...}, "extra": {...}}
 
 ``config`` holds everything needed to rebuild and use the network: ``arch`` and ``model``
 (constructor keyword arguments), ``targets`` (output channel names in order), ``patch_size``
@@ -12,7 +13,8 @@ training recipe. Only tensors and plain Python values are stored, so :func:`load
 with ``torch.load(weights_only=True)``, which never executes code from the file.
 
 Shipped weights live in ``ri2fl/models/weights/<name>.pt`` next to a ``<name>.pt.sha256``
-sidecar holding the hex SHA-256 of the file; :func:`load` refuses a shipped file whose
+sidecar in ``sha256sum`` format (``<hex>  <name>``, then a ``# written by ri2fl`` comment
+line); :func:`load` refuses a shipped file whose
 checksum does not match.
 """
 
@@ -28,9 +30,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from .. import __version__
 from .._atomic import atomic_path
 from ..constants import CANONICAL_VOXEL_SIZE_UM, TARGETS
-from ..errors import ModelError
+from ..errors import InputError, ModelError
 from .refine import RefinedUNet3D
 from .unet import UNet3D
 
@@ -120,7 +123,8 @@ def _plain(value: Any) -> Any:
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, config: dict[str, Any],
-                    extra: dict[str, Any] | None = None, half: bool = False) -> Path:
+                    extra: dict[str, Any] | None = None, half: bool = False, *,
+                    overwrite: bool = False) -> Path:
     """Write ``model`` and its ``config`` to ``path`` (atomically) in the checkpoint format.
 
     Parameters
@@ -136,16 +140,19 @@ def save_checkpoint(path: str | Path, model: nn.Module, config: dict[str, Any],
         Plain values to keep (e.g. validation metrics, epoch).
     half : bool
         Store floating-point weights as float16 to halve the file (loaded back as float32).
+    overwrite : bool
+        Replace an existing checkpoint that ri2fl wrote (anything else is never replaced).
     """
     model = getattr(model, "module", model)
     cfg = {**_META_DEFAULTS, **_plain(dict(config))}
     cfg.setdefault("arch", "unet3d")
     state = {k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu())
              for k, v in model.state_dict().items()}
-    payload = {"format_version": FORMAT_VERSION, "config": cfg, "state_dict": state,
-               "extra": _plain(extra or {})}
+    # written_by first: it then lies at the start of the (uncompressed) file, ri2fl's mark
+    payload = {"written_by": f"ri2fl {__version__}", "format_version": FORMAT_VERSION,
+               "config": cfg, "state_dict": state, "extra": _plain(extra or {})}
     path = Path(path)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, overwrite=overwrite) as tmp:
         torch.save(payload, tmp)
     return path
 
@@ -159,12 +166,16 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def write_sha256(path: str | Path) -> Path:
-    """Write the ``<path>.sha256`` sidecar that :func:`load` checks for shipped weights."""
+def write_sha256(path: str | Path, *, overwrite: bool = False) -> Path:
+    """Write the ``<path>.sha256`` sidecar that :func:`load` checks for shipped weights.
+
+    ``sha256sum -c`` reads it too (it skips the ``#`` line); ``overwrite`` replaces a
+    sidecar ri2fl wrote.
+    """
     path = Path(path)
     sidecar = path.with_name(path.name + ".sha256")
-    with atomic_path(sidecar) as tmp:
-        tmp.write_text(sha256_file(path) + "\n")
+    with atomic_path(sidecar, overwrite=overwrite) as tmp:
+        tmp.write_text(f"{sha256_file(path)}  {path.name}\n# written by ri2fl {__version__}\n")
     return sidecar
 
 
@@ -235,6 +246,19 @@ def read_checkpoint(name_or_path: str | Path) -> dict[str, Any]:
     return payload
 
 
+def _check_voxel_size(value: Any, path: str) -> tuple[float, float, float]:
+    """A checkpoint's grid must be a microscope's: resampling to 1e-4 µm voxels would fill
+    the memory before the first tile."""
+    from ..io._checks import voxel_size_from
+
+    try:
+        return voxel_size_from(value, path)
+    except InputError as exc:
+        raise ModelError(f"the checkpoint's voxel_size_um: {exc.what}", path,
+                         "the config's voxel_size_um must be the (z, y, x) grid in µm the "
+                         "network was trained on; fix it or retrain") from None
+
+
 def load(name_or_path: str | Path = "default", device: str | torch.device = "cpu") -> nn.Module:
     """Load a model in eval mode, with its metadata as attributes.
 
@@ -261,6 +285,7 @@ def load(name_or_path: str | Path = "default", device: str | torch.device = "cpu
     """
     payload = read_checkpoint(name_or_path)
     config = {**_META_DEFAULTS, **payload["config"]}
+    voxel_size = _check_voxel_size(config["voxel_size_um"], payload["path"])
     model = build(config)
     state = {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
     try:
@@ -273,7 +298,7 @@ def load(name_or_path: str | Path = "default", device: str | torch.device = "cpu
     model.targets = list(config["targets"])
     model.patch_size = tuple(int(v) for v in config["patch_size"])
     model.tile_size = tuple(int(v) for v in config["tile_size"] or config["patch_size"])
-    model.voxel_size_um = tuple(float(v) for v in config["voxel_size_um"])
+    model.voxel_size_um = voxel_size
     model.task = str(config["task"])
     model.input_kind = str(config["input_kind"])
     model.checkpoint_path = payload["path"]

@@ -102,6 +102,16 @@ def resample(array: np.ndarray, voxel_size_um,
     >>> ri = np.full((140, 140, 140), 1.337, np.float32)
     >>> resample(ri, 0.139).shape
     (97, 130, 130)
+
+    Raises
+    ------
+    InputError
+        When the resampled grid would exceed the voxel limit or the available memory
+        (:func:`ri2fl.preprocess.check_grid_budget`).
     """
-    return resample_to_shape(array, resampled_shape(np.shape(array), voxel_size_um,
-                                                    target_voxel_size_um), order)
+    from .budget import check_grid_budget  # budget builds on this module
+
+    shape = np.shape(array)
+    grid = check_grid_budget(shape, voxel_size_um, target_voxel_size_um,
+                             channels=int(np.prod(shape[:-3])), grid_name="the")
+    return resample_to_shape(array, grid, order)

@@ -84,7 +84,8 @@ def build_report(table: pd.DataFrame, path: str | Path, *, group_by: str | None 
                  colour_by: Sequence[str] | None = None,
                  examples: Sequence[ExampleField] = (), top: int = 6,
                  embedding: str = "umap", title: str = "ri2fl single-cell profile",
-                 exclude_edge_cells: bool = True, note: str = "") -> Path:
+                 exclude_edge_cells: bool = True, note: str = "",
+                 overwrite: bool = False) -> Path:
     """Write the HTML report of a feature table.
 
     Parameters
@@ -109,6 +110,8 @@ def build_report(table: pd.DataFrame, path: str | Path, *, group_by: str | None 
         Leave cells cut by the field edge out of the statistics.
     note : str
         A sentence added to the summary (e.g. a validation result).
+    overwrite : bool
+        Replace an existing report that ri2fl wrote (anything else is never replaced).
 
     Returns
     -------
@@ -178,7 +181,7 @@ def build_report(table: pd.DataFrame, path: str | Path, *, group_by: str | None 
                                               e.fl_label),
                                e.title) for e in examples]))
     sections.append(("features", "Feature summary", [_feature_summary(table, feats)]))
-    return _write(path, title, sections)
+    return _write(path, title, sections, overwrite)
 
 
 def _summary(table: pd.DataFrame, edge_note: str, group: str | None,
@@ -252,10 +255,12 @@ def _feature_summary(table: pd.DataFrame, feats: list[str]) -> str:
     return _table(desc.reset_index(drop=True))
 
 
-def _write(path: str | Path, title: str, sections: list[tuple[str, str, list[str]]]) -> Path:
+def _write(path: str | Path, title: str, sections: list[tuple[str, str, list[str]]],
+           overwrite: bool = False) -> Path:
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     nav = " ".join(f"<a href='#{sid}'>{html.escape(head)}</a>" for sid, head, _ in sections)
     parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+             f"<meta name='generator' content='ri2fl {__version__}'>"
              f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
              f"<h1>{html.escape(title)}</h1>",
              f"<p class='note'>ri2fl {__version__}, {stamp}.</p><nav>{nav}</nav>"]
@@ -265,6 +270,6 @@ def _write(path: str | Path, title: str, sections: list[tuple[str, str, list[str
         parts.append("</section>")
     parts.append("</body></html>")
     path = Path(path)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, overwrite=overwrite) as tmp:
         tmp.write_text("\n".join(parts), encoding="utf-8")
     return path

@@ -8,7 +8,7 @@
   max projection with a random-forest pixel classifier trainable from sparse labels.
 """
 
-from .api import LABEL_CHANNELS, METHODS, Segmentation, segment_volume
+from .api import LABEL_CHANNELS, METHODS, Segmentation, check_segment_budget, segment_volume
 from .cells import nucleus_instances, predict_cells
 from .lipid2d import (
     LipidClassifier,
@@ -26,7 +26,8 @@ from .watershed import (
 
 __all__ = [
     "LABEL_CHANNELS", "METHODS", "LipidClassifier", "Segmentation", "VoxelClassifier",
-    "cell_support", "default_lipid_classifier", "default_voxel_classifier", "nucleus_instances",
+    "cell_support", "check_segment_budget", "default_lipid_classifier",
+    "default_voxel_classifier", "nucleus_instances",
     "predict_cells", "predict_organelles", "segment_lipid_droplets_2d", "segment_volume",
     "train_lipid_classifier", "train_voxel_classifier", "watershed_cells",
 ]

@@ -38,8 +38,15 @@ def shape_for(shape: Sequence[int], voxel_size_um: Sequence[float],
 
 def to_grid(array: np.ndarray, voxel_size_um: Sequence[float],
             target_voxel_size_um: Sequence[float], order: int = 1) -> np.ndarray:
-    """Resample a volume to another voxel size (anti-aliased when shrinking)."""
-    shape = shape_for(np.shape(array), voxel_size_um, target_voxel_size_um)
+    """Resample a volume to another voxel size (anti-aliased when shrinking).
+
+    Raises InputError, before allocating, when the new grid exceeds the voxel limit or the
+    available memory (:func:`ri2fl.preprocess.check_grid_budget`).
+    """
+    from ..preprocess import check_grid_budget
+
+    shape = check_grid_budget(np.shape(array), voxel_size_um, target_voxel_size_um,
+                              where="segment", grid_name="the")
     shrink = any(n < s for n, s in zip(shape, np.shape(array)))
     return resize(array, shape, order=order, anti_aliasing=shrink and order > 0)
 

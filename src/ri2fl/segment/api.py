@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..constants import CANONICAL_VOXEL_SIZE_UM, MEDIUM_INDEX, ORGANELLE_MASKS
 from ..errors import ConfigError, InputError, ModelError
+from ..io._checks import voxel_size_from
 from ._grid import normalize_ri, resize, to_grid
 from .cells import nucleus_instances, predict_cells
 from .organelles import MASK_THRESHOLD, cell_support, load_organelle_model, predict_organelles
@@ -20,6 +22,14 @@ from .watershed import (
 )
 
 METHODS = ("network", "watershed")
+#: Peak memory of :func:`segment_volume`'s work arrays, bytes per voxel of the organelle
+#: network's grid. Measured with tracemalloc on fields of 32 x 96 x 96 to 128 x 256 x 256
+#: voxels and 4 to 16 cells, input on that grid: 57-59 in all (either route, at the cell
+#: watershed), of which 12 are the outputs; so 45-47, and a margin.
+PEAK_BYTES_PER_GRID_VOXEL = 52
+#: Bytes per voxel of the input grid held besides: the input as float32, the int32 cell and
+#: nucleus labels and the four boolean masks.
+OUTPUT_BYTES_PER_VOXEL = 16
 #: Channels of :meth:`Segmentation.label_stack`, in order.
 LABEL_CHANNELS: tuple[str, ...] = ("cell_labels", "nucleus_labels", *ORGANELLE_MASKS)
 
@@ -59,7 +69,51 @@ class Segmentation:
         """All outputs as one (C, Z, Y, X) int32 stack and its channel names (for OME-Zarr)."""
         planes = [self.cell_labels, self.nucleus_labels,
                   *(self.masks[m] for m in ORGANELLE_MASKS)]
-        return np.stack([np.asarray(p, np.int32) for p in planes]), list(LABEL_CHANNELS)
+        stack = np.empty((len(planes), *self.cell_labels.shape), np.int32)
+        for layer, plane in zip(stack, planes):
+            layer[...] = plane  # no int32 copy of every plane before the stack
+        return stack, list(LABEL_CHANNELS)
+
+
+def check_segment_budget(shape: Sequence[int], voxel_size_um: Sequence[float] | float,
+                         grid_voxel_size_um: Sequence[float] = CANONICAL_VOXEL_SIZE_UM, *,
+                         extra_bytes: float = 0.0, where: str | Path = "segment_volume"
+                         ) -> tuple[int, int, int]:
+    """Refuse, before anything is allocated, a segmentation that would not fit in memory.
+
+    Parameters
+    ----------
+    shape : (Z, Y, X)
+        Shape of the RI volume.
+    voxel_size_um : (z, y, x) or float
+        Its voxel size.
+    grid_voxel_size_um : (z, y, x)
+        Voxel size of the organelle network's grid, where the work is done.
+    extra_bytes : float
+        Memory needed besides (e.g. the label stacks of earlier frames).
+    where : str or Path
+        The file or function named in the message.
+
+    Returns
+    -------
+    (z, y, x)
+        The shape of the organelle network's grid.
+
+    Raises
+    ------
+    InputError
+        When the grid exceeds ``RI2FL_MAX_VOXELS`` or the peak memory
+        (:data:`PEAK_BYTES_PER_GRID_VOXEL`, :data:`OUTPUT_BYTES_PER_VOXEL`) exceeds the
+        available memory.
+    """
+    from ..preprocess import check_grid_budget
+
+    n_input = float(np.prod([float(n) for n in shape[-3:]]))
+    return check_grid_budget(shape, voxel_size_um, grid_voxel_size_um,
+                             bytes_per_voxel=PEAK_BYTES_PER_GRID_VOXEL,
+                             extra_bytes=OUTPUT_BYTES_PER_VOXEL * n_input + extra_bytes,
+                             where=where, doing="segmenting",
+                             grid_name="the organelle network's")
 
 
 def _check_input(ri: np.ndarray, voxel_size_um: Sequence[float] | float) -> tuple:
@@ -67,11 +121,7 @@ def _check_input(ri: np.ndarray, voxel_size_um: Sequence[float] | float) -> tupl
     if ri.ndim != 3:
         raise InputError(f"expected one (Z, Y, X) RI volume, got shape {ri.shape}",
                          "segment_volume", "segment time points or channels one by one")
-    vs = np.atleast_1d(np.asarray(voxel_size_um, dtype=float))
-    vs = tuple(float(v) for v in (np.repeat(vs, 3) if vs.size == 1 else vs))
-    if len(vs) != 3 or min(vs) <= 0:
-        raise InputError(f"invalid voxel size {voxel_size_um!r}", "segment_volume",
-                         "give (z, y, x) in µm, or one number for isotropic voxels")
+    vs = voxel_size_from(voxel_size_um, "segment_volume")
     if not np.isfinite(ri).all():
         raise InputError("the RI volume holds NaN or infinite values", "segment_volume")
     return ri.astype(np.float32, copy=False), vs
@@ -143,18 +193,11 @@ def segment_volume(ri: np.ndarray, voxel_size_um: Sequence[float] | float,
     ri, vs = _check_input(ri, voxel_size_um)
     net = load_organelle_model(model)
     grid = tuple(getattr(net, "voxel_size_um", CANONICAL_VOXEL_SIZE_UM))
+    check_segment_budget(ri.shape, vs, grid)
     ri_grid = to_grid(ri, vs, grid)
     ri_n = normalize_ri(ri_grid, medium_index)
-    if probabilities is not None:
-        if sorted(probabilities) != sorted(net.targets) or any(
-                np.shape(v) != ri.shape for v in probabilities.values()):
-            raise InputError("probabilities do not match this volume and model", "probabilities",
-                             "pass the .probabilities of a call on the same volume")
-        prob = {k: resize(v, ri_n.shape, order=1) for k, v in probabilities.items()}
-    else:
-        prob = predict_organelles(ri_n, net)
     support = cell_support(ri_grid, grid, medium_index)
-    prob = {k: v * support for k, v in prob.items()}
+    prob = _organelle_probabilities(ri_n, ri.shape, net, probabilities, support)
     if method == "network":
         # a nucleus lies inside a cell: nucleus voxels outside the whole-cell mask are noise
         nuclei = nucleus_instances((prob["nucleus"] > threshold) & (prob["membrane"] > threshold),
@@ -176,8 +219,26 @@ def segment_volume(ri: np.ndarray, voxel_size_um: Sequence[float] | float,
     # masks and instances must agree: every labelled nucleus/cell voxel is in its mask
     masks["nucleus"] |= nucleus_labels > 0
     masks["membrane"] |= cell_labels > 0
-    return Segmentation(masks, cell_labels.astype(np.int32), nucleus_labels.astype(np.int32),
-                        vs, method, prob_in if return_probabilities else {})
+    return Segmentation(masks, cell_labels.astype(np.int32, copy=False),
+                        nucleus_labels.astype(np.int32, copy=False), vs, method,
+                        prob_in if return_probabilities else {})
+
+
+def _organelle_probabilities(ri_n: np.ndarray, ri_shape: tuple, net: torch.nn.Module,
+                             probabilities: Mapping[str, np.ndarray] | None,
+                             support: np.ndarray) -> dict[str, np.ndarray]:
+    """Organelle probabilities on the network's grid, 0 outside the cell ``support``: the
+    network's, or ``probabilities`` (input grid) of an earlier call."""
+    if probabilities is None:
+        prob = predict_organelles(ri_n, net)
+        for v in prob.values():
+            v *= support  # in place: the arrays are the network's own
+        return prob
+    if sorted(probabilities) != sorted(net.targets) or any(
+            np.shape(v) != ri_shape for v in probabilities.values()):
+        raise InputError("probabilities do not match this volume and model", "probabilities",
+                         "pass the .probabilities of a call on the same volume")
+    return {k: resize(v, ri_n.shape, order=1) * support for k, v in probabilities.items()}
 
 
 def _load_cell_model(cell_model: str | torch.nn.Module) -> torch.nn.Module:

@@ -89,7 +89,8 @@ def nucleus_instances(nucleus_mask: np.ndarray,
     structure = ndi.generate_binary_structure(3, 1)
     if merge_gap_um > 0:
         grown = ndi.binary_dilation(mask, ball(merge_gap_um / 2, voxel_size_um))
-        labels = ndi.label(grown, structure=structure)[0] * mask
+        labels = ndi.label(grown, structure=structure)[0]
+        labels *= mask
     else:
         labels = ndi.label(mask, structure=structure)[0]
     sizes = np.bincount(labels.ravel())
@@ -180,17 +181,42 @@ def predict_cells(ri_norm: np.ndarray, membrane_prob: np.ndarray, nucleus_labels
     if assign not in ("flood", "argmax"):
         raise ConfigError(f"unknown cell assignment {assign!r}", "assign",
                           "use 'flood' (default) or 'argmax' (Choi et al.)")
+    if int(nucleus_labels.max()) == 0:
+        return np.zeros(nucleus_labels.shape, np.int32)
+    flood = assign == "flood"
+    # in a function of its own, so that the network inputs and the last resized
+    # probability are freed before the watershed, the peak of memory
+    best, second, labels = _cell_probabilities(ri_norm, membrane_prob, nucleus_labels, model,
+                                               voxel_size_um, batch_size, flood)
+    cell = best >= threshold
+    if membrane_mask is not None:
+        cell &= membrane_mask
+    labels[~cell] = 0
+    if not flood:
+        return finalize_cells(labels, nucleus_labels)
+    labels[~(best - second > ASSIGN_MARGIN)] = 0
+    del second
+    seeds = finalize_cells(labels, nucleus_labels)
+    del labels
+    landscape = np.subtract(1.0, best, out=best)
+    grown = watershed(landscape, markers=seeds, mask=cell | (nucleus_labels > 0))
+    return finalize_cells(grown.astype(np.int32, copy=False), nucleus_labels)
+
+
+def _cell_probabilities(ri_norm: np.ndarray, membrane_prob: np.ndarray,
+                        nucleus_labels: np.ndarray, model: torch.nn.Module,
+                        voxel_size_um: Sequence[float], batch_size: int, flood: bool
+                        ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Per voxel of ``nucleus_labels``' grid: the best cell probability, the runner-up (only
+    with ``flood``, else None) and the label of the best, from the cell network."""
     shape = nucleus_labels.shape
     n = int(nucleus_labels.max())
-    if n == 0:
-        return np.zeros(shape, np.int32)
     cell_vs = tuple(getattr(model, "voxel_size_um", CELL_VOXEL_SIZE_UM))
     coarse = tuple(max(1, round(s * v / c)) for s, v, c in zip(shape, voxel_size_um, cell_vs))
     ri_c = resize(ri_norm, coarse, order=1, anti_aliasing=True)
     mem_c = resize(membrane_prob, coarse, order=1, anti_aliasing=True)
     inputs = cell_network_inputs(ri_c, mem_c, soft_nuclei(nucleus_labels, coarse))
     device = next(model.parameters()).device
-    flood = assign == "flood"
     best = np.zeros(shape, np.float32)
     second = np.zeros(shape, np.float32) if flood else None  # runner-up, for the seeds
     labels = np.zeros(shape, np.int32)
@@ -199,19 +225,12 @@ def predict_cells(ri_norm: np.ndarray, membrane_prob: np.ndarray, nucleus_labels
         for k, p in enumerate(prob[:, 0].cpu().numpy()):
             full = resize(p, shape, order=1)
             better = full > best
-            if flood:
-                np.copyto(second, np.where(better, best, np.maximum(second, full)))
-            best[better] = full[better]
+            if flood:  # the runner-up: the old best where this nucleus wins, else the larger
+                np.maximum(second, full, out=second)
+                np.copyto(second, best, where=better)
+            np.copyto(best, full, where=better)
             labels[better] = start + k + 1
-    cell = best >= threshold
-    if membrane_mask is not None:
-        cell &= membrane_mask
-    labels[~cell] = 0
-    if not flood:
-        return finalize_cells(labels, nucleus_labels)
-    seeds = finalize_cells(np.where(best - second > ASSIGN_MARGIN, labels, 0), nucleus_labels)
-    grown = watershed(1.0 - best, markers=seeds, mask=cell | (nucleus_labels > 0))
-    return finalize_cells(grown.astype(np.int32), nucleus_labels)
+    return best, second, labels
 
 
 def finalize_cells(cell_labels: np.ndarray, nucleus_labels: np.ndarray) -> np.ndarray:

@@ -102,10 +102,16 @@ class LipidClassifier:
         droplet_col = list(self.forest.classes_).index(1)
         return proba[:, droplet_col].reshape(image.shape).astype(np.float32)
 
-    def save(self, path: str | Path) -> Path:
-        """Write the training images, sparse labels and parameters to ``path`` (.npz)."""
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the training images, sparse labels and parameters to ``path`` (.npz).
+
+        ``overwrite`` replaces a file ri2fl wrote (anything else is never replaced).
+        """
+        from .. import __version__
+
         path = Path(path)
         arrays: dict[str, np.ndarray] = {
+            "ri2fl_version": np.asarray(__version__),  # first member: ri2fl's mark
             "pixel_size_um": np.float64(self.pixel_size_um),
             "sigmas_um": np.asarray(self.sigmas_um, dtype=np.float64),
             "n_estimators": np.int64(self.forest.n_estimators),
@@ -115,7 +121,7 @@ class LipidClassifier:
         for i, (img, lab) in enumerate(zip(self.training_images, self.training_labels)):
             arrays[f"image_{i}"] = img.astype(np.float32)
             arrays[f"labels_{i}"] = lab.astype(np.int8)
-        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        with atomic_path(path, overwrite=overwrite) as tmp, open(tmp, "wb") as fh:
             np.savez_compressed(fh, **arrays)
         return path
 

@@ -107,6 +107,8 @@ def predict_organelles(ri_norm: np.ndarray, model: torch.nn.Module,
         return model(torch.from_numpy(batch).to(device)).float().cpu().numpy()
 
     targets = list(getattr(model, "targets", ORGANELLE_MASKS))
-    prob = predict_tiled(fn, np.asarray(ri_norm, np.float32), patch, overlap=overlap,
-                         batch_size=batch_size, n_out=len(targets), desc="organelle tiles")
-    return {t: np.clip(np.asarray(prob[i], np.float32), 0, 1) for i, t in enumerate(targets)}
+    prob = np.asarray(predict_tiled(fn, np.asarray(ri_norm, np.float32), patch, overlap=overlap,
+                                    batch_size=batch_size, n_out=len(targets),
+                                    desc="organelle tiles"), np.float32)
+    np.clip(prob, 0, 1, out=prob)  # in place: no second copy of every channel
+    return {t: prob[i] for i, t in enumerate(targets)}

@@ -103,9 +103,15 @@ class VoxelClassifier:
             out[start:start + chunk][:, cols] = self.forest.predict_proba(flat[start:start + chunk])
         return np.moveaxis(out.reshape(*feats.shape[:-1], -1), -1, 0)
 
-    def save(self, path: str | Path) -> Path:
-        """Write the sampled training features, their classes and the parameters (.npz)."""
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the sampled training features, their classes and the parameters (.npz).
+
+        ``overwrite`` replaces a file ri2fl wrote (anything else is never replaced).
+        """
+        from .. import __version__
+
         arrays: dict[str, np.ndarray] = {
+            "ri2fl_version": np.asarray(__version__),  # first member: ri2fl's mark
             "channels": np.asarray(self.channels),
             "voxel_size_um": np.asarray(self.voxel_size_um, dtype=np.float64),
             "sigmas_um": np.asarray(self.sigmas_um, dtype=np.float64),
@@ -116,7 +122,7 @@ class VoxelClassifier:
             "features": np.asarray(self.training_features, np.float32),
             "targets": np.asarray(self.training_targets, np.int8),
         }
-        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        with atomic_path(path, overwrite=overwrite) as tmp, open(tmp, "wb") as fh:
             np.savez_compressed(fh, **arrays)
         return Path(path)
 

@@ -60,7 +60,8 @@ def _simulate_one(job: tuple) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     sample = simulate_fov(cell_type, seed, **options).to_paired()
     sample.attrs["split"] = split
-    return write_paired(path, sample)
+    # only files asked for again (overwrite) exist: ri2fl's own are then replaced, never others
+    return write_paired(path, sample, overwrite=True)
 
 
 def _shift_option(seed: int, max_shift: float) -> dict[str, float]:
@@ -138,7 +139,7 @@ def simulate_dataset(out_dir: str | Path, cell_types: Sequence[str] = ("fibrobla
         for job in progress(jobs, desc="simulate"):
             _simulate_one(job)
     manifest = out_dir / "manifest.csv"
-    with atomic_path(manifest) as tmp, open(tmp, "w", newline="") as fh:
+    with atomic_path(manifest, overwrite=True) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=MANIFEST_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)

@@ -168,17 +168,19 @@ def stitch_to_ome_zarr(path: str | Path, tiles: Sequence, offsets: np.ndarray,
                        voxel_size_um: Sequence[float], *, blend: str = "linear",
                        fill: float = 0.0, medium_index: float | None = None,
                        channel_name: str = "ri", chunks: Sequence[int] | None = None,
-                       provenance: dict | None = None) -> Path:
+                       provenance: dict | None = None, overwrite: bool = False) -> Path:
     """Fuse placed tiles straight into an OME-Zarr store, block by block.
 
     The store appears under ``path`` only once complete (``ri2fl.io.create_ome_zarr``); the
-    tile offsets are recorded in its ``ri2fl.stitch`` attributes.
+    tile offsets are recorded in its ``ri2fl.stitch`` attributes. ``overwrite`` replaces a
+    store ri2fl wrote (anything else is never replaced).
     """
     from ..io import create_ome_zarr
 
     shape = fused_shape([t.shape for t in tiles], offsets)
     with create_ome_zarr(path, shape, voxel_size_um, channel_names=[channel_name],
-                         chunks=chunks, fill_value=fill, medium_index=medium_index) as out:
+                         chunks=chunks, fill_value=fill, medium_index=medium_index,
+                         overwrite=overwrite) as out:
         fuse_tiles(tiles, offsets, out, blend=blend, fill=fill)
         attrs = dict(out.group.attrs.get("ri2fl") or {})
         attrs["stitch"] = {"offsets_voxels": np.round(offsets, 3).tolist(), "blend": blend,

@@ -11,11 +11,15 @@ import yaml
 from ..constants import CANONICAL_VOXEL_SIZE_UM, TARGETS
 from ..data.dataset import SAMPLINGS
 from ..errors import ConfigError
+from .schema import check_options
 
-__all__ = ["DEFAULTS", "TASKS", "load_config", "merge"]
+__all__ = ["CELL_INPUTS", "DEFAULTS", "TASKS", "load_config", "merge"]
 
 #: Tasks a checkpoint can declare; the first is the fluorescence inference of RI2FL.
 TASKS = ("ri2fl", "organelle_seg", "cell_seg", "bf2fl", "dic2fl")
+#: Input channels of the nucleus-conditioned cell network (task ``cell_seg``), in order;
+#: the same as ``ri2fl.segment.cells.CELL_INPUTS``.
+CELL_INPUTS = ("ri", "membrane", "this_nucleus", "other_nuclei")
 
 #: Every option with its default. Unknown keys are refused, so typos do not pass silently.
 DEFAULTS: dict[str, Any] = {
@@ -24,7 +28,7 @@ DEFAULTS: dict[str, Any] = {
     "targets": list(TARGETS),
     "data": {
         "path": None,            # manifest.csv, a folder holding one, or a folder of paired files
-        "train_split": "train",
+        "train_split": "train",  # or a list of splits, e.g. [train, cells]
         "val_split": "val",
         "cell_types": None,      # keep only these cell types (manifest)
         "val_fraction": 0.2,     # plain folders: last fraction of the sorted files validates
@@ -38,16 +42,17 @@ DEFAULTS: dict[str, Any] = {
         "fl_scale": 1.0,         # divide fluorescence by this (raw counts -> ~[0, 1])
         "channel_map": {},       # target name -> channel name in TCF / OME-Zarr files
         "load_workers": None,    # processes reading the files (None: up to 8 for >= 8 files)
+        "membrane": "mask",      # cell_seg: membrane channel from the true mask, or a model
     },
     "arch": "unet3d",
-    "model": {"features": 12, "depth": 4, "multiplier": 2, "dropout": 0.1,
+    "model": {"in_channels": 1, "features": 12, "depth": 4, "multiplier": 2, "dropout": 0.1,
               "z_pool_levels": 2, "final_activation": None},
     "patch_size": [32, 96, 96],
     "tile_size": None,           # inference tile on the model's grid (None: the patch size)
     "voxel_size_um": list(CANONICAL_VOXEL_SIZE_UM),
     "batch_size": 2,
     "epochs": 100,
-    "steps_per_epoch": 50,       # optimiser steps per epoch (patches are drawn at random)
+    "steps_per_epoch": 50,       # optimiser steps per epoch (cell_seg, null: every nucleus once)
     "val_patches": 16,
     "loss": "mse_gdl",
     "loss_options": {},          # e.g. {gdl_weight: 1.0}
@@ -86,13 +91,15 @@ def merge(base: dict[str, Any], update: dict[str, Any], where: str = "") -> dict
 
 
 def load_config(config: str | Path | dict[str, Any] | None = None,
-                **overrides: Any) -> dict[str, Any]:
+                where: str | Path | None = None, **overrides: Any) -> dict[str, Any]:
     """Return a complete, validated training configuration.
 
     Parameters
     ----------
     config : str, Path or dict, optional
         A YAML file or a mapping of options (see :data:`DEFAULTS`).
+    where : str or Path, optional
+        The file a mapping was read from, named in errors.
     **overrides
         Options applied last (``None`` values are ignored), e.g. ``epochs=5``.
     """
@@ -108,12 +115,15 @@ def load_config(config: str | Path | dict[str, Any] | None = None,
             raise ConfigError("a training configuration must be a mapping", path)
         base_dir = path.parent
     else:
-        user, base_dir = dict(config or {}), None
+        user, base_dir, path = dict(config or {}), None, where
+    check_options(user, path)
     defaults = DEFAULTS
     if user.get("arch", DEFAULTS["arch"]) != DEFAULTS["arch"]:
         # the model defaults are UNet3D's; another architecture takes its options as given
         defaults = {**DEFAULTS, "model": dict(user.get("model") or {})}
     cfg = merge(defaults, user)
+    if cfg["task"] == "cell_seg" and "in_channels" not in (user.get("model") or {}):
+        cfg["model"]["in_channels"] = len(CELL_INPUTS)
     for key, value in overrides.items():
         if value is None:
             continue
@@ -131,6 +141,7 @@ def load_config(config: str | Path | dict[str, Any] | None = None,
         candidate = base_dir / cfg["data"]["path"]
         if candidate.exists():
             cfg["data"]["path"] = str(candidate)
+    check_options(cfg)
     _validate(cfg)
     return cfg
 
@@ -147,7 +158,9 @@ def _validate(cfg: dict[str, Any]) -> None:
         raise ConfigError(f"tile_size must be 3 positive ints (z y x) or null, got {tile}",
                           "tile_size")
     for key in ("batch_size", "epochs", "steps_per_epoch", "val_patches"):
-        if int(cfg[key]) < 1:
+        if cfg[key] is None and key == "steps_per_epoch" and cfg["task"] == "cell_seg":
+            continue  # every training nucleus once per epoch
+        if cfg[key] is None or int(cfg[key]) < 1:
             raise ConfigError(f"{key} must be >= 1, got {cfg[key]}", key)
     if cfg["rescale"] is not None and (len(cfg["rescale"]) != 2
                                        or not 0 < cfg["rescale"][0] <= cfg["rescale"][1]):
@@ -163,3 +176,23 @@ def _validate(cfg: dict[str, Any]) -> None:
                           f"choose one of {SAMPLINGS}")
     if cfg["metric"] not in (None, "pcc", "dice"):
         raise ConfigError(f"unknown metric {cfg['metric']!r}", "metric", "choose pcc or dice")
+    if cfg["task"] == "cell_seg":
+        _validate_cells(cfg)
+
+
+def _validate_cells(cfg: dict[str, Any]) -> None:
+    """The nucleus-conditioned cell network: whole fields, one nucleus per example."""
+    if list(cfg["targets"]) != ["cell"]:
+        raise ConfigError(f"the cell network predicts one target, 'cell', not {cfg['targets']}",
+                          "targets", "set targets: [cell]")
+    if cfg["input_kind"] != "ri":
+        raise ConfigError("the cell network reads RI", "input_kind", "set input_kind: ri")
+    if cfg["arch"] == "unet3d" and cfg["model"].get("in_channels") != len(CELL_INPUTS):
+        raise ConfigError(f"the cell network takes {len(CELL_INPUTS)} inputs {CELL_INPUTS}",
+                          "model.in_channels", f"set in_channels: {len(CELL_INPUTS)} or omit it")
+    if int(cfg["batch_size"]) != 1:
+        raise ConfigError("cell examples are whole fields of different sizes", "batch_size",
+                          "set batch_size: 1")
+    if cfg["loss_options"].get("channel_weights") == "auto":
+        raise ConfigError("channel_weights: auto needs fluorescence targets",
+                          "loss_options.channel_weights")

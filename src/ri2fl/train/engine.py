@@ -35,6 +35,7 @@ import torch
 import yaml
 from torch import nn
 
+from .. import __version__
 from .._atomic import atomic_path
 from ..data import (
     EmptyMediumPatches,
@@ -51,7 +52,8 @@ from ..models.refine import DEFAULT_SCALE
 from ..progress import progress
 from ..transforms import build_augmentation
 from . import distributed as dist_utils
-from .config import load_config
+from .cells import CellExamples, cell_examples, membrane_model
+from .config import CELL_INPUTS, load_config
 from .losses import channel_weights_from_variance, get_loss
 
 __all__ = ["Trainer", "train", "validate"]
@@ -265,14 +267,22 @@ class Trainer:
             log.warning("fine-tuning: %d tensors re-initialised (%s...)", len(skipped),
                         skipped[0])
 
-    def _load_split(self, split: str) -> list:
-        cfg, data = self.cfg, self.cfg["data"]
+    def _rows(self, split: str | Sequence[str]) -> list[tuple[Path, str]]:
+        """(file, cell type) of one split, or of several splits in turn."""
+        data = self.cfg["data"]
         if not data["path"]:
             raise ConfigError("no training data given", "data.path",
                               "set data.path in the YAML or pass --data FOLDER")
-        rows = list_samples(data["path"], split, data["cell_types"], data["val_fraction"])
+        splits = [split] if isinstance(split, str) else list(split)
+        rows = [row for name in splits for row in
+                list_samples(data["path"], name, data["cell_types"], data["val_fraction"])]
         if data["max_files"]:
             rows = rows[: int(data["max_files"])]
+        return rows
+
+    def _load_split(self, split: str | Sequence[str]) -> list:
+        cfg, data = self.cfg, self.cfg["data"]
+        rows = self._rows(split)
         # the manifest's weights steer the training draws; validation stays as the data are
         weights = manifest_weights(data["path"]) if split == data["train_split"] else {}
         load = partial(load_pair, targets=cfg["targets"], input_kind=cfg["input_kind"],
@@ -292,6 +302,9 @@ class Trainer:
 
     def _init_data(self) -> None:
         cfg, data = self.cfg, self.cfg["data"]
+        if cfg["task"] == "cell_seg":
+            self._init_cell_data()
+            return
         train_vols = self._load_split(data["train_split"])
         val_vols = self._load_split(data["val_split"])
         self.data_summary = {"train": describe(train_vols), "val": describe(val_vols)}
@@ -313,6 +326,36 @@ class Trainer:
         self.val_loader = torch.utils.data.DataLoader(
             self.val_set, batch_size=cfg["batch_size"], shuffle=False,
             num_workers=cfg["num_workers"])
+
+    def _cell_split(self, split: str | Sequence[str], membrane: nn.Module | None) -> list:
+        """Cell-network examples of the files of one split (one per nucleus)."""
+        rows = self._rows(split)
+        build = partial(cell_examples, voxel_size_um=self.cfg["voxel_size_um"],
+                        membrane=membrane, medium_index=self.cfg["data"]["medium_index"])
+        name = split if isinstance(split, str) else "+".join(split)
+        files = progress(rows, desc=f"cell examples {name}",
+                         disable=None if self.dist.is_main else True)
+        return [example for path, _ in files for example in build(path)]
+
+    def _init_cell_data(self) -> None:
+        """Whole-field examples of the cell network (``task: cell_seg``), batch size 1."""
+        cfg, data = self.cfg, self.cfg["data"]
+        membrane = membrane_model(data["membrane"])
+        train_ex = self._cell_split(data["train_split"], membrane)
+        val_ex = self._cell_split(data["val_split"], membrane)
+        self.data_summary = {"train": {"files": len(self._rows(data["train_split"])),
+                                       "nuclei": len(train_ex)},
+                             "val": {"files": len(self._rows(data["val_split"])),
+                                     "nuclei": len(val_ex)}}
+        steps = cfg["steps_per_epoch"]
+        self.train_set = CellExamples(train_ex, steps * self.dist.world if steps else None,
+                                      augment=dict(cfg["augment"]), seed=cfg["seed"])
+        self.val_set = CellExamples(val_ex)
+        self.sampler = dist_utils.sampler(self.train_set, self.dist)
+        self.train_loader = torch.utils.data.DataLoader(
+            self.train_set, batch_size=1, sampler=self.sampler, shuffle=False,
+            num_workers=cfg["num_workers"], pin_memory=self.device.type == "cuda")
+        self.val_loader = torch.utils.data.DataLoader(self.val_set, batch_size=1, shuffle=False)
 
     def _empty_patches(self) -> dict[str, Any]:
         """``empty_p`` / ``empty_source`` of the training set (bare-medium patches)."""
@@ -339,7 +382,8 @@ class Trainer:
         rng = {"torch": torch.get_rng_state(), "python": list(random.getstate()[1])}
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
-        return {"state_version": STATE_VERSION, "epoch": self.epoch,
+        return {"written_by": f"ri2fl {__version__}", "state_version": STATE_VERSION,
+                "epoch": self.epoch,
                 "best_metric": self.best_metric, "best_epoch": self.best_epoch,
                 "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "rng": rng,
@@ -376,13 +420,18 @@ class Trainer:
                                       "augment", "rescale", "batch_size", "steps_per_epoch",
                                       "seed", "bf16")}
         recipe["data"] = {**cfg["data"], "summary": self.data_summary}
-        return {**self.model_config, "targets": _stored_targets(cfg["targets"]),
-                "patch_size": list(cfg["patch_size"]),
-                "tile_size": list(cfg["tile_size"]) if cfg["tile_size"] else None,
-                "voxel_size_um": list(cfg["voxel_size_um"]), "task": cfg["task"],
-                "input_kind": cfg["input_kind"],
-                "input_norm": "ri" if cfg["input_kind"] == "ri" else "percentile",
-                "training": recipe}
+        out = {**self.model_config, "targets": _stored_targets(cfg["targets"]),
+               "patch_size": list(cfg["patch_size"]),
+               "tile_size": list(cfg["tile_size"]) if cfg["tile_size"] else None,
+               "voxel_size_um": list(cfg["voxel_size_um"]), "task": cfg["task"],
+               "input_kind": cfg["input_kind"],
+               "input_norm": "ri" if cfg["input_kind"] == "ri" else "percentile",
+               "training": recipe}
+        if cfg["task"] == "cell_seg":
+            # whole fields, no patches; the inputs that ri2fl.segment.cells stacks
+            out.update(input_kind="ri+masks", inputs=list(CELL_INPUTS), patch_size=[0, 0, 0],
+                       tile_size=None)
+        return out
 
     # ---- logging -------------------------------------------------------------------------
     def _log(self, row: dict[str, Any]) -> None:
@@ -431,8 +480,10 @@ class Trainer:
         cfg, main = self.cfg, self.dist.is_main
         if main:
             self.out.mkdir(parents=True, exist_ok=True)
-            with atomic_path(self.out / "config.yaml") as tmp:
-                tmp.write_text(yaml.safe_dump(cfg, sort_keys=False))
+            # a rerun into the same folder replaces ri2fl's own files there, nothing else
+            with atomic_path(self.out / "config.yaml", overwrite=True) as tmp:
+                tmp.write_text(f"# written by ri2fl {__version__}\n"
+                               + yaml.safe_dump(cfg, sort_keys=False))
         started = time.perf_counter()
         names = _stored_targets(cfg["targets"])
         while self.epoch < cfg["epochs"]:
@@ -451,8 +502,8 @@ class Trainer:
                     save_checkpoint(self.out / "best.pt", self.model, self.checkpoint_config(),
                                     extra={"epoch": self.epoch, f"val_{self.metric}": score,
                                            "per_target": dict(zip(names, per_target))},
-                                    half=bool(cfg["half_checkpoint"]))
-                with atomic_path(self.out / "last.pt") as tmp:
+                                    half=bool(cfg["half_checkpoint"]), overwrite=True)
+                with atomic_path(self.out / "last.pt", overwrite=True) as tmp:
                     torch.save(self._state(), tmp)
                 row = {"epoch": self.epoch, "train_loss": train_loss, "val_loss": val_loss,
                        f"val_{self.metric}": score, "lr": self.optimizer.param_groups[0]["lr"],
