@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._atomic import atomic_path
 from .constants import TARGETS
 from .errors import InputError
+from .io import write_table
 from .profile import track_cells
 from .profile.pipeline import ProfiledField, profile_volume
 from .profile.validation import feature_agreement, measure_pair
@@ -163,7 +163,6 @@ def run_demo(out_dir: str | Path, plan: DemoPlan = FULL, *, model: str = "defaul
     echo : callable
         Where progress lines go.
     """
-    from .cli.profile import write_table
     from .report import build_report
 
     t0 = time.perf_counter()
@@ -238,8 +237,7 @@ def run_demo(out_dir: str | Path, plan: DemoPlan = FULL, *, model: str = "defaul
 
     r, per_feature = feature_agreement(pd.concat(true_tables, ignore_index=True),
                                        pd.concat(inferred_tables, ignore_index=True))
-    with atomic_path(out_dir / "feature_agreement.csv", overwrite=True) as tmp:
-        per_feature.to_csv(tmp, index=False)
+    write_table(per_feature, out_dir / "feature_agreement.csv", overwrite=True)
     say(f"features on inferred vs true fluorescence: r = {r:.3f} over "
         f"{len(per_feature)} features (paper: 0.97)")
 
@@ -287,25 +285,16 @@ def _example(title: str, field_: ProfiledField, oracle: bool = False):
 def load_hl60(path: str | Path | None = None) -> tuple[np.ndarray, tuple, float]:
     """The real HL60 cell: RI (float32), voxel size (z, y, x) µm and medium index.
 
-    Reads the shared copy through :func:`ri2fl.io.read`, or the copy shipped in the package
-    (uint16 with CF ``scale_factor`` / ``add_offset``: RI to 1e-5, below its 3e-5 noise).
+    Reads the shared copy, or the copy shipped in the package (uint16 packed with CF
+    ``scale_factor`` / ``add_offset``: RI to 1e-5, below its 3e-5 noise), through
+    :func:`ri2fl.io.read`.
     """
-    import h5py
-
     from .io import read
 
     path = _hl60_path(Path(path) if path else None)
     if path is None:
         raise InputError("the HL60 cell is in neither shared/data/hl60 nor the package",
                          HL60_BUNDLED, "reinstall ri2fl or pass --hl60 PATH")
-    with h5py.File(path, "r") as f:
-        ds = f["ri"]
-        if "scale_factor" in ds.attrs:
-            ri = ds[()] * float(ds.attrs["scale_factor"]) + float(ds.attrs["add_offset"])
-            vs = np.atleast_1d(np.asarray(ds.attrs["voxel_size_um"], float))
-            voxel = tuple(np.repeat(vs, 3) if vs.size == 1 else vs)
-            medium = float(ds.attrs.get("medium_index", HL60_MEDIUM_INDEX))
-            return ri.astype(np.float32), voxel, medium
     vol = read(path)
     if vol.axes != "zyx":
         raise InputError(f"expected one RI volume, got axes {vol.axes}", path)
@@ -315,8 +304,6 @@ def load_hl60(path: str | Path | None = None) -> tuple[np.ndarray, tuple, float]
 
 def _run_hl60(path: Path, out_dir: Path, model: str, plan: DemoPlan, volumes: list[Path],
               seg_options: dict) -> tuple[pd.DataFrame, ProfiledField]:
-    from .cli.profile import write_table
-
     ri, voxel, medium = load_hl60(path)
     field_ = profile_volume(ri, voxel, medium, model=model, tta=plan.tta, mc=plan.mc,
                             seed=plan.seed, segment_options=seg_options)

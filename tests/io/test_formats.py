@@ -266,3 +266,30 @@ def test_volume_repr_is_a_summary(hl60_path):
     text = repr(read(hl60_path))
     assert text.startswith("Volume(axes='zyx', shape=(140, 140, 140)")
     assert "0.139" in text and "1.335" in text and len(text) < 200
+
+
+def test_cf_packed_hdf5_reads_as_refractive_index(tmp_path):
+    # the bundled HL60 copy is stored this way: uint16 * scale_factor + add_offset
+    ri = np.linspace(1.33, 1.40, 8 * 8 * 8, dtype=np.float32).reshape(8, 8, 8)
+    path = tmp_path / "packed.h5"
+    with h5py.File(path, "w") as f:
+        ds = f.create_dataset("ri", data=np.round((ri - 1.32) / 1e-5).astype(np.uint16))
+        ds.attrs.update(scale_factor=1e-5, add_offset=1.32, voxel_size_um=0.2)
+    vol = read(path)
+    assert vol.data.dtype == np.float32
+    np.testing.assert_allclose(vol.data, ri, atol=6e-6)
+    with h5py.File(path, "a") as f:
+        f["ri"].attrs["scale_factor"] = 0.0
+    with pytest.raises(InputError, match="scale_factor"):
+        read(path)
+
+
+def test_bundled_hl60_is_the_shared_cell_to_within_its_packing():
+    from ri2fl.demo import HL60_BUNDLED, HL60_SHARED
+
+    bundled = read(HL60_BUNDLED)
+    assert bundled.voxel_size_um == pytest.approx((0.139,) * 3) and bundled.medium_index == 1.335
+    if HL60_SHARED.exists():
+        np.testing.assert_allclose(bundled.data, read(HL60_SHARED).data, atol=6e-6)
+    else:
+        assert 1.33 < float(np.median(bundled.data)) < 1.40

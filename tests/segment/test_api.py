@@ -15,11 +15,10 @@ needs_weights = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def hl60(hl60_path):
-    import h5py
+    from ri2fl.io import read
 
-    with h5py.File(hl60_path) as f:
-        return f["ri"][()], float(f["ri"].attrs["voxel_size_um"]), \
-            float(f["ri"].attrs["medium_index"])
+    vol = read(hl60_path)
+    return np.asarray(vol.data), vol.voxel_size_um[0], vol.medium_index
 
 
 @pytest.fixture(scope="module")

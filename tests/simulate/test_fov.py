@@ -173,10 +173,9 @@ def test_tiles_reassemble_the_full_field_at_their_offsets():
 def test_round_cells_have_the_refractive_index_of_a_measured_cell(hl60_path):
     # the real HL60 cell (PBS, n_m = 1.335): its in-cell Δn distribution and a simulated
     # suspension cell in the same medium must overlap (same order of dry-mass density)
-    import h5py
+    from ri2fl.io import read
 
-    with h5py.File(hl60_path, "r") as f:
-        real = f["ri"][()]
+    real = np.asarray(read(hl60_path).data)
     inside = ndimage.binary_opening(real > 1.340, iterations=2)
     real_dn = np.percentile(real[inside] - 1.335, [25, 50, 75])
     sim = simulate_fov("suspension", seed=1, shape=(64, 112, 112), n_cells=1,

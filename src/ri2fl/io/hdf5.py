@@ -3,6 +3,8 @@
 The voxel size comes from a ``voxel_size_um`` attribute on the dataset or the file (one number
 means isotropic, three are z, y, x); ``medium_index`` likewise. ``fl`` may be (Z, Y, X) or
 (C, Z, Y, X) with a ``channel_names`` attribute, as :func:`ri2fl.io.write_paired` writes it.
+Integer data packed with the CF convention (``scale_factor``, ``add_offset`` attributes) is
+unpacked to float32: ``value = stored * scale_factor + add_offset``.
 """
 
 from __future__ import annotations
@@ -77,11 +79,28 @@ def _channel_names(ds: h5py.Dataset, axes: str, modality: str) -> list[str]:
     return [f"ch{i}" for i in range(n)]
 
 
+def _unpacked(data: np.ndarray, ds: h5py.Dataset, where: str) -> np.ndarray:
+    """``data`` as stored, or unpacked when ``ds`` carries CF ``scale_factor``/``add_offset``."""
+    scale, offset = attr(ds, "scale_factor"), attr(ds, "add_offset")
+    if scale is None and offset is None:
+        return data
+    try:
+        scale = float(np.asarray(1.0 if scale is None else scale).ravel()[0])
+        offset = float(np.asarray(0.0 if offset is None else offset).ravel()[0])
+    except (TypeError, ValueError, IndexError):
+        raise InputError("invalid scale_factor / add_offset attributes", where,
+                         "they must be single numbers (CF convention)") from None
+    if not (np.isfinite(scale) and np.isfinite(offset) and scale != 0):
+        raise InputError(f"invalid packing: scale_factor {scale}, add_offset {offset}", where,
+                         "scale_factor must be finite and non-zero, add_offset finite")
+    return (np.asarray(data, np.float64) * scale + offset).astype(np.float32)
+
+
 def _load_frame(path: str, name: str, modality: str, t: int) -> np.ndarray:
     """Read frame ``t`` of dataset ``name`` (picklable: used by lazy dask arrays)."""
     with corrupt_file_guard(path), open_h5(path, check_links=False) as f:
         try:
-            data = f[name][t]
+            data = _unpacked(f[name][t], f[name], f"{path}:{name}")
         except (OSError, ValueError, KeyError) as exc:
             raise InputError(f"cannot read frame {t} of '{name}' ({exc})", path,
                              "the file may be truncated or corrupt") from None
@@ -155,7 +174,7 @@ def read_hdf5(path: str | Path, *, frame: int | None = None, modality: str = "ri
         else:
             check_single_frame(frame, where)
             try:
-                data = validate(ds[()], where, modality)
+                data = validate(_unpacked(ds[()], ds, where), where, modality)
             except OSError as exc:
                 raise InputError(f"cannot read data ({exc})", where,
                                  "the file may be truncated or corrupt") from None
