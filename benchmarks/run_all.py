@@ -38,6 +38,8 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "train": (["bench_train.py", "--threads", "2"], ["bench_train.py", "--steps", "2"]),
     "dask": (["bench_dask.py"], ["bench_dask.py", "--inputs", "2", "--shape", "16", "64", "64",
                                  "--patch", "16", "64", "64"]),
+    "ome_zarr": (["bench_ome_zarr_write.py"], ["bench_ome_zarr_write.py", "--shape", "16", "128",
+                                                "128"]),
     "large_field": (["bench_large_field.py", "--work", "{work}/field", "--grid", "2", "2"],
                     ["bench_large_field.py", "--work", "{work}/field", "--grid", "2", "2"]),
 }

@@ -343,13 +343,12 @@ def _foreign_tcf(path: Path) -> Path:
 
 
 def test_every_writer_marks_its_files(tmp_path):
-    from ri2fl.cli.profile import write_table
+    from ri2fl._html import write_html_page
     from ri2fl.evaluate.figures import _save
-    from ri2fl.io import write_ome_tiff, write_paired
+    from ri2fl.io import write_ome_tiff, write_paired, write_table
     from ri2fl.io.paired import PairedSample
     from ri2fl.io.tcf import add_fl_channels, write_tcf
     from ri2fl.models import build, save_checkpoint, write_sha256
-    from ri2fl.report.html import _write
     from ri2fl.segment.lipid2d import train_lipid_classifier
 
     rng = np.random.default_rng(0)
@@ -361,7 +360,7 @@ def test_every_writer_marks_its_files(tmp_path):
         write_table(pd.DataFrame(rng.random((50, 400)), columns=[f"feature_{i:03d}_mean"
                                                                  for i in range(400)]),
                     tmp_path / "wide.parquet"),
-        _write(tmp_path / "r.html", "t", [("s", "head", ["<p>x</p>" * 20_000])]),
+        write_html_page(tmp_path / "r.html", "t", [("s", "head", ["<p>x</p>" * 20_000])]),
         save_checkpoint(tmp_path / "m.pt", build({"model": {"features": 4, "depth": 2}}),
                         {"model": {"features": 4, "depth": 2}}),
     ]

@@ -37,47 +37,25 @@ def make_fovs(out_dir: str | Path, cell_types: Sequence[str], n_per_type: int,
     experiments share one data folder and an interrupted one resumes. Returns the path of a
     manifest listing exactly these FOVs (``manifest_<hash>.csv``).
     """
-    from ri2fl.io.paired import write_paired
-    from ri2fl.progress import progress
-    from ri2fl.simulate import CELL_TYPES, simulate_fov
+    from ri2fl.simulate import CELL_TYPES
+    from ri2fl.simulate.sets import FieldSpec, simulate_fields, write_manifest
 
     unknown = [c for c in cell_types if c not in CELL_TYPES]
     if unknown:
         raise ConfigError(f"unknown cell types {unknown}", "--cell-types",
                           f"choose from {list(CELL_TYPES)}")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    rows = []
-    jobs = [(ct, seed0 + 1000 * CELL_TYPES.index(ct) + i) for ct in cell_types
-            for i in range(n_per_type)]
     tag = "x".join(str(int(n)) for n in shape)
-    for ct, seed in progress(jobs, desc="simulate"):
-        path = out_dir / f"{ct}_{seed}_{tag}.h5"
-        if not _has(path, modalities):
-            fov = simulate_fov(ct, seed=seed, shape=tuple(shape), modalities=tuple(modalities),
-                               **sim_kwargs)
-            # a file lacking modalities is redone; only a file ri2fl wrote is replaced
-            write_paired(path, fov.to_paired(), overwrite=True)
-        rows.append({"path": path.name, "cell_type": ct, "seed": seed, "split": split})
-    table = pd.DataFrame(rows)
+    fields = [FieldSpec(ct, split, seed, tuple(shape), modalities=tuple(modalities),
+                        options=sim_kwargs, path=f"{ct}_{seed}_{tag}.h5")
+              for ct in cell_types for seed in (seed0 + 1000 * CELL_TYPES.index(ct) + i
+                                                for i in range(n_per_type))]
+    # files already there with the modalities are kept; only a file ri2fl wrote is replaced
+    simulate_fields(out_dir, fields)
+    table = pd.DataFrame([{"path": f.file, "cell_type": f.cell_type, "seed": f.seed,
+                           "split": f.split} for f in fields])
     # one manifest per request, so experiments sharing the folder do not overwrite each other
     key = hashlib.sha1(table.to_csv(index=False).encode()).hexdigest()[:8]
-    manifest = out_dir / f"manifest_{key}.csv"
-    write_csv(table, manifest)
-    return manifest
-
-
-def _has(path: Path, modalities: Sequence[str]) -> bool:
-    """Whether ``path`` is a complete paired file holding the ``modalities`` stacks."""
-    import h5py
-
-    if not path.exists():
-        return False
-    try:
-        with h5py.File(path, "r") as f:
-            return "fl" in f and all(m in f for m in modalities)
-    except OSError:
-        return False
+    return write_manifest(out_dir, fields, f"manifest_{key}.csv")
 
 
 def _write_atomically(path: Path, text: str) -> Path:

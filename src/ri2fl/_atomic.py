@@ -135,7 +135,7 @@ def is_own_output(path: str | Path, *, staged: str | Path | None = None) -> bool
 
 def _write_folder_marker(folder: Path) -> None:
     record = {"format": "ri2fl-output", "ri2fl_version": __version__,
-              "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+              "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}
     fd = os.open(folder / OUTPUT_MARKER, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW,
                  0o644)
     with os.fdopen(fd, "w") as fh:

@@ -16,14 +16,9 @@ import numpy as np
 import pytest
 from _batch_tasks import make_inputs, smooth_task, zarr_task
 
-from ri2fl.batch import (
-    LOCK_NAME,
-    MANIFEST_NAME,
-    options_from_args,
-    output_path_for,
-    run_batch,
-)
+from ri2fl.batch import LOCK_NAME, MANIFEST_NAME, output_path_for, run_batch
 from ri2fl.batch._lock import output_lock
+from ri2fl.cli._common import options_from_args
 from ri2fl.errors import ConfigError, InputError, OutputError
 
 TESTS = Path(__file__).resolve().parent

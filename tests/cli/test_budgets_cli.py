@@ -45,7 +45,7 @@ def test_predict_refuses_5um_voxels_at_once(tmp_path, checkpoint, capsys):
     cell = tiny_file(tmp_path / "cell.h5", 5.0)
     err = run_refused(["predict", str(cell), "-o", str(tmp_path / "out"), "--model",
                        str(checkpoint), "--device", "cpu"], capsys)
-    assert "cell.h5" in err and "600 x 1333 x 1600 voxels (1.3e9" in err
+    assert "cell.h5" in err and "33.3 times coarser" in err and "at most 1.6 x 1.2 x 1.2 µm" in err
     assert written(tmp_path) == []
 
 
@@ -54,7 +54,7 @@ def test_segment_refuses_5um_voxels_at_once(tmp_path, checkpoint, capsys):
     cell = tiny_file(tmp_path / "cell.h5", 5.0)
     err = run_refused(["segment", str(cell), "-o", str(tmp_path / "out"), "--model",
                        str(checkpoint), "--cell-model", str(checkpoint)], capsys)
-    assert "segmenting 24 x 40 x 48 voxels of 5 µm" in err and "600 x 1333 x 1600" in err
+    assert "voxels of 5 µm are 33.3 times coarser" in err and "cannot resolve organelles" in err
     assert written(tmp_path) == []
 
 

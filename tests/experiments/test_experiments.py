@@ -88,14 +88,21 @@ def test_grid_copy_keeps_large_structures_and_loses_the_finest():
 def test_tomograph_copy_keeps_the_support_and_fills_the_rest():
     import scipy.fft as sfft
 
-    from ri2fl.simulate.optics import support_mask
+    from ri2fl.simulate.optics import padded_shape, reconstruct_fast, support_mask
 
     voxel, shape = (0.2, 0.15, 0.15), (32, 64, 64)
     zz, yy, xx = np.meshgrid(*[np.arange(n) * v for n, v in zip(shape, voxel)], indexing="ij")
     bead = ((zz - 3.2) ** 2 + (yy - 4.8) ** 2 + (xx - 4.8) ** 2 <= 0.25 ** 2).astype(np.float32)
     seen = tomograph_copy(bead, voxel)
-    inside = support_mask(shape, voxel)
-    true_spectrum, seen_spectrum = sfft.rfftn(bead), sfft.rfftn(seen)
+    # the simulator's tomograph: reconstructed on a grid with medium above the volume (no
+    # wrap along z, issue #30), then cropped; the support is kept on that grid
+    grid = padded_shape(shape, voxel)
+    big = np.zeros(grid, np.float32)
+    big[:shape[0]] = bead
+    seen_big = reconstruct_fast(big, voxel, noise_std=0.0, wrap=True)
+    assert np.array_equal(seen, seen_big[:shape[0]])
+    inside = support_mask(grid, voxel)
+    true_spectrum, seen_spectrum = sfft.rfftn(big), sfft.rfftn(seen_big)
     # what the tomograph measures is kept exactly; the rest is the non-negativity's guess
     assert np.abs(seen_spectrum[inside] - true_spectrum[inside]).max() < 1e-4
     assert np.abs(seen_spectrum[~inside] - true_spectrum[~inside]).max() > 1.0

@@ -70,7 +70,9 @@ def test_user_errors_are_one_line(tmp_path, checkpoint, capsys):
 def test_help_shows_examples(capsys):
     with pytest.raises(SystemExit):
         main(["predict", "--help"])
-    assert "ri2fl predict cell.TCF -o predictions/ --tta 8 --mc 8" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "ri2fl predict cell.TCF -o predictions/ --tta 8 --mc 8" in out
+    assert "ri2fl predict cell.TCF -o cell_fl.ome.zarr" in out
 
 
 def test_write_tcf_adds_the_channels_to_a_copy(tmp_path, checkpoint, rng):
@@ -109,3 +111,48 @@ def test_rerun_skips_same_weights_and_redoes_retrained_ones(tmp_path, checkpoint
     models.save_checkpoint(checkpoint, models.build(config), config, overwrite=True)
     assert main(args) == 0
     assert not np.allclose(prediction(), first)
+
+
+def _predict(tmp_path, checkpoint, inputs, output, *extra):
+    return main(["predict", *map(str, inputs), "-o", str(output), "--model", str(checkpoint),
+                 "--voxel-size", "0.25", "0.1", "0.1", "--serial", "--device", "cpu", *extra])
+
+
+def test_one_input_writes_exactly_the_named_store(tmp_path, checkpoint, rng, capsys):
+    np.save(tmp_path / "cell.npy", (1.337 + 0.03 * rng.random((8, 20, 20))).astype(np.float32))
+    out = tmp_path / "pred.ome.zarr"
+    assert _predict(tmp_path, checkpoint, [tmp_path / "cell.npy"], out) == 0
+    assert capsys.readouterr().out.split() == [str(out)]
+    vol = io.read(out, modality="fl")  # a store, not a folder holding cell.ome.zarr
+    assert vol.axes == "czyx" and vol.spatial_shape == (8, 20, 20)
+    assert not (out / "cell.ome.zarr").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cell.npy", "pred.ome.zarr", "tiny.pt"]
+    # an existing output is replaced only with --overwrite
+    assert _predict(tmp_path, checkpoint, [tmp_path / "cell.npy"], out) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert _predict(tmp_path, checkpoint, [tmp_path / "cell.npy"], out, "--overwrite") == 0
+
+
+def test_many_inputs_to_one_named_store_are_refused(tmp_path, checkpoint, rng, capsys):
+    inputs = [tmp_path / "a.npy", tmp_path / "b.npy"]
+    for path in inputs:
+        np.save(path, (1.337 + 0.03 * rng.random((8, 20, 20))).astype(np.float32))
+    assert _predict(tmp_path, checkpoint, inputs, tmp_path / "pred.ome.zarr") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "2 inputs" in err and "folder" in err
+    assert not (tmp_path / "pred.ome.zarr").exists()
+    assert _predict(tmp_path, checkpoint, inputs, tmp_path / "preds") == 0  # a folder
+    assert {p.name for p in (tmp_path / "preds").glob("*.ome.zarr")} == {"a.ome.zarr",
+                                                                          "b.ome.zarr"}
+
+
+def test_write_tcf_next_to_a_named_store(tmp_path, checkpoint, rng):
+    tcf = pytest.importorskip("ri2fl.io.tcf")
+    ri = (1.337 + 0.03 * rng.random((8, 20, 20))).astype(np.float32)
+    src = tcf.write_tcf(tmp_path / "cell.TCF", ri, (0.2, 0.15, 0.15))
+    out = tmp_path / "res" / "fl.ome.zarr"
+    rc = main(["predict", str(src), "-o", str(out), "--model", str(checkpoint), "--write-tcf",
+               "--serial", "--device", "cpu"])
+    assert rc == 0
+    assert sorted(p.name for p in out.parent.iterdir()) == ["fl.ome.zarr", "fl_ri2fl.TCF"]
+    assert io.read(out.parent / "fl_ri2fl.TCF", modality="fl").spatial_shape == ri.shape

@@ -13,14 +13,22 @@ SMALL = (24, 40, 48)
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("voxel, match", [(5.0, "600 x 1333 x 1600 voxels"),
-                                          (10.0, "1200 x 2667 x 3200 voxels"),
+@pytest.mark.parametrize("voxel, match", [(5.0, "33.3 times coarser.*cannot resolve organelles"),
+                                          (10.0, "66.7 times coarser"),
                                           (1e3, "outside 0.01-50 µm"),
                                           (1e-4, "outside 0.01-50 µm")])
 def test_absurd_voxel_sizes_are_refused_before_predicting(tiny_net, voxel, match):
     ri = np.full(SMALL, 1.337, np.float32)
     with pytest.raises(InputError, match=match):
         predict_volume(ri, voxel, model=tiny_net, device="cpu")
+
+
+@pytest.mark.timeout(60)
+def test_a_resolvable_volume_whose_grid_is_too_large_is_refused(tiny_net, monkeypatch):
+    monkeypatch.setenv("RI2FL_MAX_VOXELS", str(10**6))
+    ri = np.full(SMALL, 1.337, np.float32)
+    with pytest.raises(InputError, match=r"resampling 24 x 40 x 48 voxels of 1 µm .* more than"):
+        predict_volume(ri, 1.0, model=tiny_net, device="cpu")
 
 
 @pytest.mark.timeout(60)

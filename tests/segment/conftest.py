@@ -30,8 +30,8 @@ def fl_classifier(training_phantoms):
 
 @pytest.fixture(scope="session")
 def ri_classifier(training_phantoms):
+    from ri2fl.preprocess import normalize_ri
     from ri2fl.segment import train_voxel_classifier
-    from ri2fl.segment._grid import normalize_ri
 
     rng = np.random.default_rng(1)
     vols = [normalize_ri(p.ri, 1.337)[None] for p in training_phantoms]

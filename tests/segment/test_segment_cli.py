@@ -60,3 +60,57 @@ def test_watershed_classifies_inferred_fluorescence_unless_told(argv, expected):
     add_arguments(parser)
     options = _options(parser.parse_args(["x.h5", "-o", "out", *argv]))
     assert options["fl"] == expected
+
+
+def _fake_segment_file(input_path, output_path, **options):
+    """Stands in for the networks: a readable label stack named after the input."""
+    from ri2fl.io import write_ome_zarr
+
+    ri = np.load(input_path)
+    labels = (ri > ri.mean()).astype(np.int32)[None]
+    write_ome_zarr(output_path, labels, (0.2, 0.2, 0.2), channel_names=["cell_labels"],
+                   axes="czyx", name=input_path.name)
+    return output_path
+
+
+@pytest.fixture
+def fake_segment(monkeypatch, tmp_path, rng):
+    monkeypatch.setattr("ri2fl.cli.segment.segment_file", _fake_segment_file)
+    inputs = [tmp_path / "a.npy", tmp_path / "b.npy"]
+    for path in inputs:
+        np.save(path, rng.random((6, 12, 12)).astype(np.float32))
+    return inputs
+
+
+def test_one_input_writes_exactly_the_named_store(fake_segment, tmp_path, capsys):
+    from ri2fl.cli.main import main
+    from ri2fl.io import read
+
+    out = tmp_path / "masks.ome.zarr"
+    assert main(["segment", str(fake_segment[0]), "-o", str(out), "--serial"]) == 0
+    assert capsys.readouterr().out.split() == [str(out)]
+    vol = read(out)
+    assert vol.channel_names == ["cell_labels"] and vol.spatial_shape == (6, 12, 12)
+    assert not (out / "a.ome.zarr").exists()
+    assert main(["segment", str(fake_segment[0]), "-o", str(out)]) == 2  # exists
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["segment", str(fake_segment[0]), "-o", str(out), "--overwrite"]) == 0
+
+
+def test_many_inputs_to_one_named_store_are_refused(fake_segment, tmp_path, capsys):
+    from ri2fl.cli.main import main
+
+    rc = main(["segment", *map(str, fake_segment), "-o", str(tmp_path / "m.ome.zarr")])
+    assert rc == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "2 inputs" in err
+    assert not (tmp_path / "m.ome.zarr").exists()
+
+
+@needs_weights  # a folder run fingerprints the shipped weights to resume
+def test_many_inputs_into_a_folder(fake_segment, tmp_path):
+    from ri2fl.cli.main import main
+
+    assert main(["segment", *map(str, fake_segment), "-o", str(tmp_path / "m"), "--serial"]) == 0
+    assert sorted(p.name for p in (tmp_path / "m").glob("*.ome.zarr")) == ["a.ome.zarr",
+                                                                           "b.ome.zarr"]

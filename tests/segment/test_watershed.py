@@ -8,8 +8,8 @@ from segment_phantoms import VS, make_phantom, sparse_classes, two_touching
 
 from ri2fl.errors import ConfigError
 from ri2fl.evaluate.metrics import match_instances
+from ri2fl.preprocess import normalize_ri
 from ri2fl.segment import VoxelClassifier, nucleus_instances, watershed_cells
-from ri2fl.segment._grid import normalize_ri
 
 
 def run(clf, ph):

@@ -12,6 +12,7 @@ from ri2fl.constants import RI_CLIP, TARGETS
 from ri2fl.errors import ConfigError
 from ri2fl.io import read_paired
 from ri2fl.simulate import CELL_TYPES, simulate_dataset, simulate_fov
+from ri2fl.simulate.optics import reconstruct_fast
 
 SMALL = (40, 96, 96)
 
@@ -194,26 +195,31 @@ def test_dataset_can_misalign_fluorescence_along_z(tmp_path):
     assert all(0 < abs(s) <= 0.4 for s in shifts) and shifts[0] != shifts[1]
 
 
-def test_padding_z_keeps_the_contrast_of_a_plate_that_fills_a_thin_field():
-    # a mitotic hepatocyte whose plate fills slices 7-26 of a 32-slice field: the periodic
-    # FFT lets the top of the volume meet the bottom and the missing cone wipes the plate out
+def test_z_margin_and_padding_z_keep_the_contrast_of_a_plate_that_fills_a_thin_field():
+    # a mitotic hepatocyte whose plate fills slices 7-26 of a 32-slice field: on the periodic
+    # grid (wrap=True, the fast path before issue #30) the top of the volume meets the bottom
+    # and the missing cone wipes the plate out; the default z margin and pad_z keep it
     kwargs = {"seed": 106001, "shape": (32, 192, 192)}
     plain = simulate_fov("hepatocyte", **kwargs)
     padded = simulate_fov("hepatocyte", **kwargs, pad_z=True)
     assert padded.metadata["pad_z"] and "pad_z" not in plain.metadata
+    dn_true = plain.ri_true - np.float32(plain.medium_index)
+    wrapped = np.clip(plain.medium_index + reconstruct_fast(
+        dn_true, plain.voxel_size_um, plain.medium_index, rng=np.random.default_rng(1),
+        wrap=True), *RI_CLIP)  # as simulate_fov clips its ri
     chrom = plain.masks["nucleus"]
     rest = plain.masks["membrane"] & ~chrom
     assert chrom.sum() > 1000  # the field does hold the plate
 
-    def contrast(fov):
-        return np.median(fov.ri[chrom]) - np.median(fov.ri[rest])
+    def contrast(ri):
+        return np.median(ri[chrom]) - np.median(ri[rest])
 
-    true = np.median(plain.ri_true[chrom]) - np.median(plain.ri_true[rest])
-    assert contrast(plain) < 0.4 * true < 0.6 * true < contrast(padded)
-    dn_true = (plain.ri_true - plain.medium_index).ravel()
-    r_plain, r_padded = (np.corrcoef(f.ri.ravel() - f.medium_index, dn_true)[0, 1]
-                         for f in (plain, padded))
-    assert r_padded > r_plain
+    true = contrast(plain.ri_true)  # 0.0063; wrapped 0.0013, margin 0.0051, pad_z 0.0049
+    assert contrast(wrapped) < 0.4 * true < 0.6 * true < min(contrast(plain.ri),
+                                                              contrast(padded.ri))
+    r_wrapped, r_plain, r_padded = (np.corrcoef(ri.ravel(), dn_true.ravel())[0, 1]
+                                    for ri in (wrapped, plain.ri, padded.ri))
+    assert r_wrapped < min(r_plain, r_padded)
 
 
 def test_lipid_loaded_cells_hold_more_droplets():
@@ -232,10 +238,10 @@ def test_lipid_loaded_cells_hold_more_droplets():
 
 
 def test_dataset_rejects_a_bad_droplet_range_before_simulating(tmp_path, monkeypatch):
-    import ri2fl.simulate.dataset as dataset
+    import ri2fl.simulate.sets as sets
 
     started = []
-    monkeypatch.setattr(dataset, "_simulate_one", started.append)
+    monkeypatch.setattr(sets, "_write_field", lambda *job: started.append(job))
     with pytest.raises(ConfigError, match="droplets_per_cell"):
         simulate_dataset(tmp_path / "sim", ["fibroblast"], n_per_type=2, shape=(16, 48, 48),
                          droplets_per_cell=(5, 2))

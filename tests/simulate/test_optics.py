@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from ri2fl.constants import ALPHA_ML_PER_G
-from ri2fl.simulate.optics import band_limits, reconstruct_fast, support_mask, support_rz
+from ri2fl.simulate.optics import (
+    band_limits,
+    padded_shape,
+    reconstruct_fast,
+    support_mask,
+    support_rz,
+)
 
 VOXEL = (0.2, 0.15, 0.15)
 
@@ -120,3 +126,22 @@ def test_dry_mass_of_a_sphere_is_recovered():
     mass = rec.sum() * voxel_volume / ALPHA_ML_PER_G
     analytic = 4 / 3 * np.pi * radius ** 3 * dn / ALPHA_ML_PER_G
     assert mass == pytest.approx(analytic, rel=0.05)
+
+
+def test_a_bead_at_the_top_slice_leaves_the_bottom_at_the_medium():
+    # issue #30: the periodic FFT used to wrap the top of the volume into its bottom
+    shape = (32, 64, 64)
+    z, y, x = _axes(shape)
+    dn = _occ(np.sqrt((z - z.max()) ** 2 + y ** 2 + x ** 2) - 1.0) * np.float32(0.03)
+    assert dn[: shape[0] // 2].max() == 0  # the bead is in the top half only
+    rec = reconstruct_fast(dn, VOXEL, noise_std=0.0)
+    assert rec.shape == shape and rec.max() > 0.02
+    assert np.abs(rec[: shape[0] // 4]).max() < 1e-3  # 0.0002 measured
+    wrapped = reconstruct_fast(dn, VOXEL, noise_std=0.0, wrap=True)  # the old periodic grid
+    assert np.abs(wrapped[: shape[0] // 4]).max() > 5e-3  # 0.011 measured
+
+
+def test_padded_grid_grows_z_by_the_margin_to_a_fast_length():
+    assert padded_shape((64, 256, 256), VOXEL) == (80, 256, 256)  # 3.2 µm = 16 slices
+    assert padded_shape((32, 97, 97), VOXEL, (0.0, 0.0, 0.0)) == (32, 97, 97)
+    assert padded_shape((10, 50, 50), VOXEL, (0.3, 0.3, 0.0)) == (12, 54, 50)

@@ -3,7 +3,9 @@
 The CLIs of ``predict``, ``segment`` and ``profile`` call :func:`run_batch` with a function
 that processes one input into one output path. This module decides where it runs (a Dask
 cluster, or in-process with ``serial=True``), skips outputs that are already complete, and
-writes each output atomically.
+writes each output atomically. :func:`single_output_path` decides whether ``-o`` names one
+output (``-o cell.ome.zarr`` with one input: written by :func:`run_single`, exactly there)
+or a folder of outputs.
 
 A run can be killed at any moment (even by SIGKILL) and started again with the same
 command: finished outputs are skipped, half-written ones (in ri2fl's staging folders) are
@@ -15,7 +17,6 @@ removed: an output name taken by a user's file or folder fails that input. See
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
 import os
@@ -32,25 +33,18 @@ from .._atomic import (
 )
 from ..errors import ConfigError, InputError, OutputError, Ri2flError
 from ..progress import progress
-from ._fingerprint import (
-    RUN_ONLY_OPTIONS,
-    check_regular_input,
-    fingerprint,
-    input_digest,
-    input_signature,
-    options_from_args,
-)
+from ._fingerprint import check_regular_input, fingerprint, input_digest, input_signature
 from ._lock import LOCK_NAME, output_lock
 from ._manifest import MANIFEST_NAME, Manifest
 
 __all__ = [
     "LOCK_NAME",
     "MANIFEST_NAME",
-    "RUN_ONLY_OPTIONS",
-    "add_batch_arguments",
-    "options_from_args",
+    "ZARR_SUFFIXES",
     "output_path_for",
     "run_batch",
+    "run_single",
+    "single_output_path",
 ]
 
 log = logging.getLogger(__name__)
@@ -60,19 +54,83 @@ SCHEDULER_TIMEOUT_S = 30.0
 
 _INPUT_EXTENSIONS = (".ome.zarr", ".ome.tiff", ".ome.tif", ".tiff", ".tif", ".zarr", ".h5",
                      ".hdf5", ".tcf", ".npy")
+#: Names of one OME-Zarr output (``-o cell.ome.zarr``), not of a folder of outputs.
+ZARR_SUFFIXES = (".ome.zarr", ".zarr")
+#: Names of one output file: refused where a command writes none of them.
+_FILE_SUFFIXES = (".ome.tiff", ".ome.tif", ".tiff", ".tif", ".h5", ".hdf5", ".tcf", ".npy",
+                  ".npz", ".parquet", ".csv", ".html")
 
 
-def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--scheduler``, ``--serial`` and ``--workers`` to a subcommand's parser."""
-    group = parser.add_argument_group("running many inputs")
-    group.add_argument("--scheduler", metavar="ADDRESS", default=None,
-                       help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 "
-                            "(default: a local cluster; a single input runs in this process)")
-    group.add_argument("--serial", action="store_true",
-                       help="process inputs one after another in this process")
-    group.add_argument("--workers", type=int, default=None,
-                       help="worker processes of the local Dask cluster (default: number of "
-                            "cores)")
+def single_output_path(inputs: Sequence[str | Path], output: str | Path,
+                       suffixes: Sequence[str] = ZARR_SUFFIXES) -> Path | None:
+    """The one output that ``output`` names, or None when it names a folder of outputs.
+
+    ``output`` names one output when its name ends with one of ``suffixes`` (any case):
+    with one input, that output is written exactly there (:func:`run_single`). Any other
+    name is a folder receiving one output per input (:func:`run_batch`).
+
+    Parameters
+    ----------
+    inputs : sequence of path
+        The inputs of the run.
+    output : path
+        What the user gave as the output (``-o``).
+    suffixes : sequence of str
+        The suffixes of the outputs the command writes, e.g. :data:`ZARR_SUFFIXES`.
+
+    Raises
+    ------
+    ConfigError
+        If ``output`` names one output but there are several inputs (a folder named
+        ``x.ome.zarr`` holding stores would confuse every OME-Zarr reader), or it names a
+        file of a kind the command does not write (``-o x.tif`` for OME-Zarr outputs).
+
+    Examples
+    --------
+    >>> single_output_path(["cell.TCF"], "pred.ome.zarr").name
+    'pred.ome.zarr'
+    >>> single_output_path(["a.TCF", "b.TCF"], "predictions") is None
+    True
+    """
+    out, name = Path(output), Path(output).name.lower()
+    own = next((s for s in suffixes if name.endswith(s.lower())), None)
+    if own is not None:
+        if len(inputs) != 1:
+            raise ConfigError(f"names one {own} output, but {len(inputs)} inputs were given",
+                              output, "give a folder for many inputs, e.g. -o predictions/")
+        return out
+    other = next((s for s in _FILE_SUFFIXES if name.endswith(s)), None)
+    if other is not None:
+        raise ConfigError(f"cannot write {other} here, only {' or '.join(suffixes)}", output,
+                          f"name the output <name>{suffixes[0]}, or give a folder")
+    return None
+
+
+def run_single(task: Callable[[Path, Path], None], input_path: str | Path,
+               output_path: str | Path, *, overwrite: bool = False) -> Path:
+    """Run ``task(input_path, tmp_output_path)`` for one input into exactly ``output_path``.
+
+    The output is written atomically (renamed into place only when ``task`` returns), and
+    replaced only when ``overwrite`` is true and ri2fl wrote it
+    (:func:`ri2fl._atomic.atomic_path`). Nothing is skipped: no lock or manifest is kept
+    next to a single named output.
+
+    Raises
+    ------
+    InputError
+        If the input is missing or not a regular file (a FIFO, a device).
+    OutputError
+        If ``output_path`` is, holds or lies inside the input, or may not be written or
+        replaced.
+    """
+    inp, out = Path(input_path), Path(output_path)
+    if not inp.exists():
+        raise InputError("no such file or folder", inp, "check the input path")
+    check_regular_input(inp)
+    check_not_input(out, [inp])
+    with atomic_path(out, overwrite=overwrite) as tmp:
+        task(inp, tmp)
+    return out
 
 
 def output_path_for(input_path: str | Path, out_dir: str | Path, suffix: str) -> Path:
@@ -307,7 +365,7 @@ def _raise_failures(failures: list[tuple[Path, BaseException]], n_inputs: int) -
 def run_batch(task: Callable[[Path, Path], None], inputs: Sequence[str | Path],
               out_dir: str | Path, suffix: str, *, scheduler: str | None = None,
               serial: bool = False, workers: int | None = None, desc: str = "inputs",
-              options: Mapping[str, Any] | argparse.Namespace | None = None) -> list[Path]:
+              options: Mapping[str, Any] | None = None) -> list[Path]:
     """Run ``task(input_path, tmp_output_path)`` for every input; return the output paths.
 
     ``task`` writes one output at the temporary path it is given; the output is renamed to
@@ -334,7 +392,7 @@ def run_batch(task: Callable[[Path, Path], None], inputs: Sequence[str | Path],
         Processes of the local cluster; default the number of cores.
     desc : str
         Label of the progress bar.
-    options : mapping or argparse.Namespace, optional
+    options : mapping, optional
         The options that shape an output (model, TTA, ...): an output made with other
         options is redone. Default: a fingerprint of ``task`` itself (its function, partial
         arguments and closure values).

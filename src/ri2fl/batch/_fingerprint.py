@@ -7,7 +7,6 @@ that produced it. Neither depends on the process, the machine or the run's date.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import enum
 import functools
@@ -25,34 +24,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..io._checks import check_regular_file, check_regular_tree
-
-#: Options that choose where or how a batch runs but never change an output's bytes.
-RUN_ONLY_OPTIONS: frozenset[str] = frozenset({
-    "inputs", "input", "output", "out", "out_dir", "scheduler", "serial", "workers",
-    "quiet", "debug", "command", "_run",
-})
+from ..io import check_regular_file, check_regular_tree
 
 _MAX_DEPTH = 12
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 _CHUNK = 1 << 20
-
-
-def options_from_args(args: argparse.Namespace,
-                      exclude: frozenset[str] | set[str] = frozenset()) -> dict[str, Any]:
-    """The options of a parsed command line that can change its outputs.
-
-    Drops the inputs, the output folder and the batch options (:data:`RUN_ONLY_OPTIONS`), so
-    that adding an input or switching ``--serial`` on does not redo finished outputs.
-
-    Examples
-    --------
-    >>> args = argparse.Namespace(inputs=["a.h5"], output="out", tta=8, serial=True)
-    >>> options_from_args(args)
-    {'tta': 8}
-    """
-    skip = RUN_ONLY_OPTIONS | set(exclude)
-    return {k: v for k, v in sorted(vars(args).items()) if k not in skip}
 
 
 def fingerprint(obj: Any) -> str:
@@ -60,8 +36,7 @@ def fingerprint(obj: Any) -> str:
 
     ``obj`` is typically a dict of options; callables are described by their qualified name,
     their defaults and the values they close over (``functools.partial`` arguments included),
-    arrays and tensors by a hash of their bytes, ``argparse.Namespace`` by
-    :func:`options_from_args`.
+    arrays and tensors by a hash of their bytes.
     """
     text = json.dumps(_canonical(obj, 0, set()), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
@@ -97,8 +72,6 @@ def _canonical(obj: Any, depth: int, seen: set[int]) -> Any:
                 "dtype": arr.dtype.str}
     if type(obj).__module__.startswith("torch") and hasattr(obj, "detach"):
         return sub(obj.detach().cpu().numpy())
-    if isinstance(obj, argparse.Namespace):
-        return {"namespace": sub(options_from_args(obj))}
     if isinstance(obj, Mapping):
         return {"mapping": sorted([str(k), sub(v)] for k, v in obj.items())}
     if isinstance(obj, (list, tuple)):

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping, Sequence
+import contextlib
+import functools
+import sys
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+
+#: Options that choose where or how a batch runs but never change an output's bytes.
+RUN_ONLY_OPTIONS: frozenset[str] = frozenset({
+    "inputs", "input", "output", "out", "out_dir", "scheduler", "serial", "workers",
+    "overwrite", "quiet", "debug", "command", "_run",
+})
 
 
 def add_input_arguments(parser: argparse.ArgumentParser, verb: str) -> None:
@@ -22,9 +32,9 @@ def add_input_arguments(parser: argparse.ArgumentParser, verb: str) -> None:
 
 def check_medium_index(value: float | None) -> None:
     """Refuse a ``--medium-index`` outside what any imaging medium has (the range files are
-    held to: :data:`ri2fl.io._checks.MEDIUM_INDEX_RANGE`)."""
+    held to: :data:`ri2fl.io.MEDIUM_INDEX_RANGE`)."""
     from ..errors import InputError
-    from ..io._checks import check_medium_index as check_value
+    from ..io import check_medium_index as check_value
 
     try:
         check_value(value, "--medium-index")
@@ -36,7 +46,7 @@ def check_medium_index(value: float | None) -> None:
 def check_voxel_size(value: list[float] | None) -> None:
     """Refuse a ``--voxel-size`` outside what a microscope has (0.01-50 µm)."""
     from ..errors import InputError
-    from ..io._checks import voxel_size_from
+    from ..io import voxel_size_from
 
     if value is None:
         return
@@ -71,3 +81,94 @@ def check_file_output(output: Path, inputs: Sequence[Path | None], overwrite: bo
     whole = [p for p in inputs if p is not None and (not p.is_dir() or is_ome_zarr(p))]
     check_not_input(output, whole)
     check_output(output, overwrite=overwrite)
+
+
+def add_output_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    """Add ``-o/--output`` and ``--overwrite`` for commands writing one OME-Zarr per input.
+
+    ``what`` names the outputs in the help, e.g. "predictions".
+    """
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUT",
+                        help=f"output folder of {what} (one <name>.ome.zarr per input), or, "
+                             "for one input, the store to write: OUT.ome.zarr")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace OUT.ome.zarr (one input) if ri2fl wrote it (default: "
+                             "refuse); in a folder, outdated outputs are redone anyway")
+
+
+def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--scheduler``, ``--serial`` and ``--workers`` to a subcommand's parser."""
+    group = parser.add_argument_group("running many inputs")
+    group.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                       help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 "
+                            "(default: a local cluster; a single input runs in this process)")
+    group.add_argument("--serial", action="store_true",
+                       help="process inputs one after another in this process")
+    group.add_argument("--workers", type=int, default=None,
+                       help="worker processes of the local Dask cluster (default: number of "
+                            "cores)")
+
+
+def options_from_args(args: argparse.Namespace,
+                      exclude: frozenset[str] | set[str] = frozenset()) -> dict[str, Any]:
+    """The options of a parsed command line that can change its outputs.
+
+    Drops the inputs, the output and the batch options (:data:`RUN_ONLY_OPTIONS`), so that
+    adding an input or switching ``--serial`` on does not redo finished outputs; the result
+    is what :func:`ri2fl.batch.run_batch` takes as ``options``.
+
+    Examples
+    --------
+    >>> args = argparse.Namespace(inputs=["a.h5"], output="out", tta=8, serial=True)
+    >>> options_from_args(args)
+    {'tta': 8}
+    """
+    skip = RUN_ONLY_OPTIONS | set(exclude)
+    return {k: v for k, v in sorted(vars(args).items()) if k not in skip}
+
+
+def run_each(task: Callable[[Path, Path], None], args: argparse.Namespace,
+             single: Path | None, *, desc: str,
+             options: Callable[[], Mapping[str, Any]]) -> list[Path]:
+    """Run ``task`` on every input of ``args``: into exactly ``single`` when ``-o`` names one
+    output (see :func:`ri2fl.batch.single_output_path`), else one ``<name>.ome.zarr`` per
+    input in the folder ``-o`` (resumable, see :func:`ri2fl.batch.run_batch`).
+
+    ``options()`` gives the options that shape an output; it is called for a folder only,
+    where they decide which outputs are complete.
+    """
+    from ..batch import run_batch, run_single
+
+    # Dask workers do not run main(): their warnings are made one line there too
+    task = functools.partial(_with_warning_lines, task, desc)
+    if single is not None:
+        return [run_single(task, args.inputs[0], single, overwrite=args.overwrite)]
+    return run_batch(task, args.inputs, args.output, ".ome.zarr", scheduler=args.scheduler,
+                     serial=args.serial, workers=args.workers, desc=desc, options=options())
+
+
+@contextlib.contextmanager
+def warning_lines(command: str) -> Iterator[None]:
+    """Show ri2fl's off-domain warnings as one line each on stderr, once per message:
+    ``ri2fl <command>: warning: <message>``; other warnings as Python shows them."""
+    from ..preprocess.domain import OffDomainWarning
+
+    with warnings.catch_warnings():
+        previous = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None) -> None:
+            if issubclass(category, OffDomainWarning):
+                print(f"ri2fl {command}: warning: {message}", file=sys.stderr, flush=True)
+            else:
+                previous(message, category, filename, lineno, file, line)
+
+        warnings.simplefilter("default", OffDomainWarning)
+        warnings.showwarning = show
+        yield
+
+
+def _with_warning_lines(task: Callable[[Path, Path], None], command: str, input_path: Path,
+                        output_path: Path) -> None:
+    """``task(input_path, output_path)`` under :func:`warning_lines` (picklable for Dask)."""
+    with warning_lines(command):
+        task(input_path, output_path)

@@ -24,6 +24,7 @@ from collections.abc import Iterator, Sequence
 
 from .. import __version__
 from ..errors import Ri2flError
+from ._common import warning_lines
 
 #: Subcommands in the order ``ri2fl --help`` lists them.
 COMMANDS: tuple[str, ...] = (
@@ -122,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        with signals_interrupt():
+        with signals_interrupt(), warning_lines(args.command):
             return int(args._run(args) or 0)
     except Ri2flError as exc:
         if args.debug:

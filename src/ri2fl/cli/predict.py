@@ -7,9 +7,18 @@ import functools
 from pathlib import Path
 from typing import Any
 
-from ..batch import add_batch_arguments, output_path_for, run_batch
+from .._atomic import check_not_input, check_output
+from ..batch import ZARR_SUFFIXES, output_path_for, single_output_path
 from ..errors import ConfigError
-from ._common import add_input_arguments, check_medium_index, check_voxel_size, with_model_digests
+from ._common import (
+    add_batch_arguments,
+    add_input_arguments,
+    add_output_arguments,
+    check_medium_index,
+    check_voxel_size,
+    run_each,
+    with_model_digests,
+)
 
 HELP = "infer the six fluorescence channels (with uncertainty) from RI tomograms"
 
@@ -18,13 +27,20 @@ the input's grid and voxel size, with channels <target>, and with --tta / --mc a
 <target>_uncertainty_data / <target>_uncertainty_model (voxel-wise standard deviations).
 Intensities are on the model's fixed scale: nothing is rescaled per volume.
 
+Output: with one input, -o X.ome.zarr writes exactly X.ome.zarr (replaced only with
+--overwrite, and only if ri2fl wrote it). Any other OUT is a folder of <name>.ome.zarr, one
+per input; a rerun skips the outputs that are complete.
+
 Examples:
+  ri2fl predict cell.TCF -o cell_fl.ome.zarr
+  ri2fl predict cell.TCF -o cell_fl.ome.zarr --overwrite   # replace an earlier prediction
   ri2fl predict cell.TCF -o predictions/
   ri2fl predict cell.TCF -o predictions/ --tta 8 --mc 8
   ri2fl predict data/*.TCF -o predictions/ --targets nucleus membrane --workers 2
   ri2fl predict stack.tif -o out/ --voxel-size 0.2 0.15 0.15 --medium-index 1.335
   ri2fl predict timelapse.TCF -o out/ --frame 12 --device cuda
   ri2fl predict cell.TCF -o out/ --write-tcf        # also out/cell_ri2fl.TCF with Data/3DFL
+  ri2fl predict cell.TCF -o fl.ome.zarr --write-tcf  # also fl_ri2fl.TCF next to it
   ri2fl predict cell.h5 -o out/ --model runs/exp1/best.pt
 """
 
@@ -33,8 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
     parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
                         help="RI tomograms: TCF, HDF5, TIFF/OME-TIFF, OME-Zarr or .npy")
-    parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUT",
-                        help="output folder")
+    add_output_arguments(parser, "predictions")
     parser.add_argument("--model", default="default",
                         help="shipped model name or checkpoint path (default: default)")
     parser.add_argument("--targets", nargs="+", metavar="TARGET",
@@ -56,8 +71,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overlap", type=float, default=0.25,
                         help="patch overlap fraction, 0 to 0.5 (default 0.25)")
     parser.add_argument("--write-tcf", action="store_true",
-                        help="also write OUT/<name>_ri2fl.TCF: a copy of each TCF input with "
-                             "the channels as Data/3DFL CH0..CH5")
+                        help="also write OUT/<name>_ri2fl.TCF (next to OUT.ome.zarr: "
+                             "OUT_ri2fl.TCF): a copy of each TCF input with the channels as "
+                             "Data/3DFL CH0..CH5")
     add_batch_arguments(parser)
 
 
@@ -87,13 +103,21 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _tcf_path(input_path: Path, out_dir: Path, single: Path | None) -> Path:
+    """``OUT/<input name>_ri2fl.TCF`` in a folder; ``X_ri2fl.TCF`` next to ``X.ome.zarr``."""
+    if single is not None:
+        return output_path_for(single, single.parent, "_ri2fl.TCF")
+    return output_path_for(input_path, out_dir, "_ri2fl.TCF")
+
+
 def _task(input_path: Path, output_path: Path, *, out_dir: Path, write_tcf: bool,
-          **options: Any) -> None:
+          single: Path | None = None, overwrite: bool = True, **options: Any) -> None:
     from ..infer import predict_file
 
-    tcf = output_path_for(input_path, out_dir, "_ri2fl.TCF") if write_tcf else None
-    # the batch redoes outdated outputs: its TCF copy, ri2fl's own, is then replaced
-    predict_file(input_path, output_path, write_tcf=tcf, overwrite=True, **options)
+    tcf = _tcf_path(input_path, out_dir, single) if write_tcf else None
+    # a batch redoes outdated outputs: its TCF copy, ri2fl's own, is then replaced; next to
+    # a single named output, only with --overwrite
+    predict_file(input_path, output_path, write_tcf=tcf, overwrite=overwrite, **options)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -103,12 +127,19 @@ def run(args: argparse.Namespace) -> int:
         if bad:
             raise ConfigError("--write-tcf needs TCF inputs", bad[0],
                               "leave out --write-tcf for other formats")
+    single = single_output_path(args.inputs, args.output, ZARR_SUFFIXES)
+    if single is not None and args.write_tcf:  # refused now, not after the prediction
+        tcf = _tcf_path(args.inputs[0], args.output, single)
+        check_not_input(tcf, args.inputs)
+        check_output(tcf, overwrite=args.overwrite)
     options = _options(args)
-    task = functools.partial(_task, out_dir=args.output, write_tcf=args.write_tcf, **options)
-    outputs = run_batch(task, args.inputs, args.output, ".ome.zarr", scheduler=args.scheduler,
-                        serial=args.serial, workers=args.workers, desc="predict",
-                        options=with_model_digests({**options, "write_tcf": args.write_tcf},
-                                                   ("model",)))
+    task = functools.partial(_task, out_dir=args.output, write_tcf=args.write_tcf,
+                             single=single, overwrite=single is None or args.overwrite,
+                             **options)
+    outputs = run_each(task, args, single, desc="predict",
+                       options=functools.partial(with_model_digests,
+                                                 {**options, "write_tcf": args.write_tcf},
+                                                 ("model",)))
     for out in outputs:
         print(out)
     return 0

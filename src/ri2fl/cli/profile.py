@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from .._atomic import atomic_path
-from ..batch import add_batch_arguments, output_path_for, run_batch
+from ..batch import output_path_for, run_batch
 from ..errors import ConfigError, InputError
+from ..io.tables import check_table_path, write_table
 from ._common import (
+    add_batch_arguments,
     add_input_arguments,
     check_file_output,
     check_medium_index,
@@ -99,43 +100,11 @@ def _profile_one(inp: Path, out: Path, *, args: argparse.Namespace, n_inputs: in
         medium_index=args.medium_index, model=args.model, tta=args.tta, mc=args.mc,
         method=args.method,
         metadata=metadata, max_track_distance_um=args.max_track_distance)
-    _to_parquet(table, out)
-
-
-def _to_parquet(table: pd.DataFrame, path: Path) -> None:
-    """``table.to_parquet(path, index=False)``, with a ``ri2fl`` schema metadata key (in the
-    footer at the end of the file: ri2fl's mark, see :mod:`ri2fl._atomic`)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from .. import __version__
-
-    arrow = pa.Table.from_pandas(table, preserve_index=False)
-    metadata = {**(arrow.schema.metadata or {}), b"ri2fl": __version__.encode()}
-    pq.write_table(arrow.replace_schema_metadata(metadata), path)
-
-
-def write_table(table: pd.DataFrame, path: Path, *, overwrite: bool = False) -> Path:
-    """Write a feature table as .parquet or .csv (by extension), atomically.
-
-    ``overwrite`` replaces a table ri2fl wrote (a CSV: one with the same header); anything
-    else is never replaced.
-    """
-    suffix = path.suffix.lower()
-    if suffix not in (".parquet", ".csv"):
-        raise ConfigError(f"unknown table format {suffix!r}", path, "use .parquet or .csv")
-    with atomic_path(path, overwrite=overwrite) as tmp:
-        if suffix == ".csv":
-            table.to_csv(tmp, index=False)
-        else:
-            _to_parquet(table, tmp)
-    return path
+    write_table(table, out)  # into the batch's staging folder
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.output.suffix.lower() not in (".parquet", ".csv"):
-        raise ConfigError(f"unknown table format {args.output.suffix!r}", args.output,
-                          "use .parquet or .csv")
+    check_table_path(args.output)
     check_medium_index(args.medium_index)
     check_voxel_size(args.voxel_size)
     # now, not after the batch

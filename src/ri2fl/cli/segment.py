@@ -9,15 +9,25 @@ from typing import Any
 
 import numpy as np
 
-from ..batch import add_batch_arguments, run_batch
+from ..batch import ZARR_SUFFIXES, single_output_path
 from ..errors import ConfigError
-from ._common import add_input_arguments, check_medium_index, check_voxel_size, with_model_digests
+from ._common import (
+    add_batch_arguments,
+    add_input_arguments,
+    add_output_arguments,
+    check_medium_index,
+    check_voxel_size,
+    run_each,
+    with_model_digests,
+)
 
 HELP = "segment organelles, nuclei and individual cells in RI tomograms"
 
 EPILOG = """Writes one OUT/<name>.ome.zarr per input on the input's grid (axes czyx, or tczyx for
 time-lapses), int32, with channels cell_labels, nucleus_labels (instances; cell i holds
 nucleus i), nucleus, nucleolus, membrane (whole cell) and lipid_droplets (0/1 masks).
+With one input, -o X.ome.zarr writes exactly X.ome.zarr (replaced only with --overwrite,
+and only if ri2fl wrote it); any other OUT is a folder (a rerun skips complete outputs).
 
 Methods:
   network    multi-task organelle U-Net + nucleus-conditioned cell network (Choi et al.)
@@ -26,6 +36,7 @@ Methods:
              --fl none the classifier sees RI features instead
 
 Examples:
+  ri2fl segment cell.TCF -o cell_masks.ome.zarr
   ri2fl segment cell.TCF -o masks/
   ri2fl segment data/*.TCF -o masks/ --method watershed
   ri2fl segment data/*.TCF -o masks/ --method watershed --fl none
@@ -39,8 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
     parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
                         help="RI tomograms: TCF, HDF5, TIFF/OME-TIFF, OME-Zarr or .npy")
-    parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUT",
-                        help="output folder")
+    add_output_arguments(parser, "label stacks")
     parser.add_argument("--method", choices=("network", "watershed"), default="network",
                         help="how cells are separated (default: network)")
     parser.add_argument("--fl", choices=("none", "infer"), default=None,
@@ -119,7 +129,9 @@ def segment_file(input_path: Path, output_path: Path, *, method: str = "network"
         ri = np.asarray(vol.frame(t).data if t is not None else vol.data, np.float32)
         seg = segment_volume(ri, vol.voxel_size_um, medium, method=method,
                              fl="infer" if fl == "infer" else None, threshold=threshold,
-                             cell_assign=cell_assign, **nets)
+                             cell_assign=cell_assign, **nets,
+                             # one off-domain check per input, on its first frame
+                             domain_check=Path(input_path).name if t == frames[0] else False)
         stack, names = seg.label_stack()
         stacks.append(stack)
     data = np.stack(stacks) if frames != [None] else stacks[0]
@@ -132,11 +144,12 @@ def segment_file(input_path: Path, output_path: Path, *, method: str = "network"
 
 def run(args: argparse.Namespace) -> int:
     _check(args)
+    single = single_output_path(args.inputs, args.output, ZARR_SUFFIXES)
     options = _options(args)
     task = functools.partial(segment_file, **options)
-    outputs = run_batch(task, args.inputs, args.output, ".ome.zarr", scheduler=args.scheduler,
-                        serial=args.serial, workers=args.workers, desc="segment",
-                        options=with_model_digests(options, _model_keys(options)))
+    outputs = run_each(task, args, single, desc="segment",
+                       options=functools.partial(with_model_digests, options,
+                                                 _model_keys(options)))
     for out in outputs:
         print(out)
     return 0

@@ -26,6 +26,7 @@ from scipy import ndimage as ndi
 from ..constants import CANONICAL_VOXEL_SIZE_UM, RI_CLIP
 from ..errors import ConfigError, InputError
 from ..io.paired import PAIRED_SUFFIXES, read_ri_fl
+from ..preprocess import normalize_ri, resample, resample_to_shape
 
 __all__ = [
     "PAIRED_SUFFIXES", "PairedVolume", "PatchDataset", "list_samples", "load_pair",
@@ -161,28 +162,15 @@ def normalize_input(array: np.ndarray, kind: str = "ri", medium_index: float = R
                     ) -> np.ndarray:
     """Scale a network input to about [0, 1].
 
-    RI: ``clip((ri - medium) / (1.390 - 1.337), 0, 1)`` exactly as at inference
-    (``ri2fl.preprocess.normalize_ri``). BF/DIC intensity stacks have no absolute scale, so
+    RI: ``clip((ri - medium) / (1.390 - 1.337), 0, 1)``, the inference's own
+    :func:`ri2fl.preprocess.normalize_ri`. BF/DIC intensity stacks have no absolute scale, so
     their 0.5 and 99.5 percentiles are mapped to 0 and 1 (unclipped).
     """
-    array = np.asarray(array, dtype=np.float32)
     if kind == "ri":
-        scale = RI_CLIP[1] - RI_CLIP[0]
-        return np.clip((array - medium_index) / scale, 0.0, 1.0).astype(np.float32)
+        return normalize_ri(array, medium_index=medium_index)
+    array = np.asarray(array, dtype=np.float32)
     lo, hi = np.percentile(array, [0.5, 99.5])
     return ((array - lo) / max(float(hi - lo), 1e-6)).astype(np.float32)
-
-
-def _resample(array: np.ndarray, voxel: Sequence[float], target: Sequence[float],
-              order: int) -> np.ndarray:
-    if np.allclose(voxel, target, rtol=0.01):
-        return array
-    try:
-        from ..preprocess import resample
-    except ImportError:
-        factors = [v / t for v, t in zip(voxel, target)]
-        return ndi.zoom(array, factors, order=order).astype(np.float32)
-    return np.asarray(resample(array, tuple(voxel), tuple(target), order=order), np.float32)
 
 
 def _read_h5(path: Path, input_kind: str, fl_names: list[str], mask_names: list[str]
@@ -246,24 +234,17 @@ def load_pair(path: str | Path, targets: Sequence[str], input_kind: str = "ri",
             raise InputError("masks and BF/DIC inputs are read from paired HDF5 only", path)
         raw, tgt, voxel, medium = read_ri_fl(path, fl_names, channel_map)
     medium = medium if medium_index is None else medium_index
-    image = normalize_input(_resample(raw, voxel, voxel_size_um, 1), input_kind, medium)
+    # the inference's resampler and normalisation: a patch is the tile the network reads
+    image = normalize_input(resample(raw, voxel, voxel_size_um), input_kind, medium)
     stack = []
     for name in targets:
         is_mask = name.startswith("masks/")
         array = np.asarray(tgt[name], np.float32) / (1.0 if is_mask else float(fl_scale))
-        stack.append(_resample(array, voxel, voxel_size_um, 0 if is_mask else 1))
+        stack.append(resample(array, voxel, voxel_size_um, order=0 if is_mask else 1))
     # unregistered fluorescence may be stored as NaN: keep it out of the patch sampler's way
     target = np.nan_to_num(np.stack(stack), nan=-1.0).astype(np.float32)
     return PairedVolume(input=image[None].astype(dtype), target=target.astype(dtype),
                         path=str(path), cell_type=cell_type)
-
-
-def _fit(array: np.ndarray, shape: Sequence[int], order: int) -> np.ndarray:
-    """Resize (C, Z, Y, X) to (C, *shape) by linear (or nearest) interpolation."""
-    if tuple(shape) == tuple(array.shape[1:]):
-        return array
-    factors = [1.0] + [t / s for t, s in zip(shape, array.shape[1:])]
-    return ndi.zoom(array, factors, order=order, mode="nearest", grid_mode=True)
 
 
 class PatchDataset(torch.utils.data.Dataset):
@@ -387,7 +368,7 @@ class PatchDataset(torch.utils.data.Dataset):
         if tuple(region) != self.patch_size:  # zoom the region by patch / region
             shape = [max(1, round(c * p / r))
                      for c, p, r in zip(image.shape[1:], self.patch_size, region)]
-            image, target = _fit(image, shape, 1), _fit(target, shape, 1)
+            image, target = resample_to_shape(image, shape), resample_to_shape(target, shape)
         return _pad(image, self.patch_size), _pad(target, self.patch_size)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -72,6 +72,8 @@ def pcc(true: np.ndarray, pred: np.ndarray, min_std: float = DEFAULT_MIN_STD) ->
 
     Each standard deviation is floored at ``min_std`` so that a constant volume (an empty
     channel, a network that predicts nothing) gives a correlation near 0 instead of NaN.
+    ri2fl's one Pearson correlation: ``min_std=0`` gives the plain coefficient (NaN for a
+    constant input), as structure matching, stitching and profile validation use it.
     """
     true, pred = _pair(true, pred)
     dt = true - true.mean()
@@ -79,6 +81,8 @@ def pcc(true: np.ndarray, pred: np.ndarray, min_std: float = DEFAULT_MIN_STD) ->
     cov = float(np.mean(dt * dp))
     sd_t = max(float(np.sqrt(np.mean(dt**2))), min_std)
     sd_p = max(float(np.sqrt(np.mean(dp**2))), min_std)
+    if sd_t * sd_p == 0:
+        return float("nan")
     return float(np.clip(cov / (sd_t * sd_p), -1.0, 1.0))
 
 
@@ -86,7 +90,8 @@ def ssim_map(true: np.ndarray, pred: np.ndarray, data_range: float = 1.0) -> np.
     """Voxel-wise SSIM with a 7-voxel Gaussian window (population covariances).
 
     Written out rather than calling scikit-image so that it also works on volumes thinner
-    than the window (scikit-image refuses them) and returns the map for figures.
+    than the window (scikit-image refuses them) and returns the map for figures; where
+    scikit-image runs, :func:`ssim` equals its ``structural_similarity`` to 1e-10 (tested).
     """
     true, pred = _pair(true, pred)
     c1 = (SSIM_K1 * data_range) ** 2

@@ -306,16 +306,19 @@ def _predict_contrast(array: np.ndarray, sample: PairedSample, model: Any, tta: 
     perturbations do not apply to intensity stacks).
     """
     from ..data.dataset import normalize_input
-    from ..infer import ensemble_fn, make_runner, predict_tiled
-    from ..infer.engine import _as_prediction, inference_tile, nonnegative
+    from ..infer import (
+        ensemble_fn,
+        inference_tile,
+        make_runner,
+        nonnegative,
+        predict_tiled,
+        prediction_from_stack,
+    )
     from ..preprocess import resample, resample_to_shape
 
     voxel = tuple(float(v) for v in sample.voxel_size_um)
     model_voxel = tuple(getattr(model, "voxel_size_um", voxel))
-    grid = np.asarray(array, np.float32)
-    same = np.allclose(voxel, model_voxel, rtol=1e-3)
-    if not same:
-        grid = resample(grid, voxel, model_voxel, order=1)
+    grid = resample(array, voxel, model_voxel)  # the input itself on the model's grid
     runner = make_runner(model, device=device)
     fn = ensemble_fn(nonnegative(runner), tta=tta, mc=mc, model=runner.model, perturb=False,
                      seed=seed)
@@ -324,10 +327,9 @@ def _predict_contrast(array: np.ndarray, sample: PairedSample, model: Any, tta: 
     tile = inference_tile(model, grid.shape, patch_size)
     out = predict_tiled(fn, normalize_input(grid, kind), patch_size=tile,
                         batch_size=batch_size, n_out=k * len(targets))
-    if not same:
-        out = np.stack([resample_to_shape(c, array.shape, order=1) for c in out])
+    out = resample_to_shape(out, array.shape)
     # the same (C, Z, Y, X) -> maps split as predict_volume's
-    return _as_prediction(out, list(targets), tta, mc, voxel, tile)
+    return prediction_from_stack(out, list(targets), tta, mc, voxel, tile)
 
 
 def _call_predict_volume(array: np.ndarray, sample: PairedSample, model: Any, tta: int,
@@ -555,12 +557,10 @@ class EvaluationResult:
 
 
 def _write_csv(table: pd.DataFrame, path: Path) -> Path:
-    from .._atomic import atomic_path
+    from ..io import write_table
 
     # a rerun into the same folder replaces its tables (ri2fl's own: same header), nothing else
-    with atomic_path(path, overwrite=True) as tmp:
-        table.to_csv(tmp, index=False, float_format="%.6g")
-    return path
+    return write_table(table, path, overwrite=True, float_format="%.6g")
 
 
 def _safe(name: str) -> str:

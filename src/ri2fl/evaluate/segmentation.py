@@ -97,7 +97,7 @@ def evaluate_segmentation(data: str | Path, out_dir: str | Path, split: str | No
         The summary table of ``segmentation.md``.
     """
     from ..data import list_samples
-    from ..io import read_paired
+    from ..io import read_paired, write_table
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -110,7 +110,8 @@ def evaluate_segmentation(data: str | Path, out_dir: str | Path, split: str | No
                **score_segmentation(read_paired(path), with_fl)}
         rows.append(row)
         log.info("%s", row)
-        pd.DataFrame(rows).to_csv(out / "segmentation.csv", index=False)
+        # rewritten after every field (ri2fl's own table: same header), atomically
+        write_table(pd.DataFrame(rows), out / "segmentation.csv", overwrite=True)
     df = pd.DataFrame(rows)
     cols = [c for c in df.columns if c.startswith(("dice_", "f1_"))]
     summary = df.groupby("cell_type")[cols].mean()

@@ -35,6 +35,7 @@ from skimage.filters import difference_of_gaussians
 from skimage.measure import label, regionprops_table
 
 from ..errors import ConfigError, InputError
+from .metrics import pcc
 
 
 @dataclass(frozen=True)
@@ -249,9 +250,8 @@ def match_centroids(true_um: np.ndarray, pred_um: np.ndarray, max_distance_um: f
 
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:
-    if len(a) < 3 or np.std(a) == 0 or np.std(b) == 0:
-        return float("nan")
-    return float(np.corrcoef(a, b)[0, 1])
+    """Pearson r of matched structures' intensities; NaN for fewer than 3 pairs."""
+    return pcc(a, b, min_std=0.0) if len(a) >= 3 else float("nan")
 
 
 def overlap_with_prediction(true_labels: np.ndarray, pred_labels: np.ndarray

@@ -6,7 +6,16 @@
 """
 
 from .device import choose_device, choose_precision, make_runner
-from .engine import Prediction, channel_names, load_model, predict_file, predict_volume
+from .engine import (
+    Prediction,
+    channel_names,
+    inference_tile,
+    load_model,
+    nonnegative,
+    predict_file,
+    predict_volume,
+    prediction_from_stack,
+)
 from .tiling import predict_tiled, spline_window, tile_grid
 from .uncertainty import ensemble_fn, mc_dropout, tta_augmentations
 
@@ -16,12 +25,15 @@ __all__ = [
     "choose_device",
     "choose_precision",
     "ensemble_fn",
+    "inference_tile",
     "load_model",
     "make_runner",
     "mc_dropout",
+    "nonnegative",
     "predict_file",
     "predict_tiled",
     "predict_volume",
+    "prediction_from_stack",
     "spline_window",
     "tile_grid",
     "tta_augmentations",

@@ -20,20 +20,19 @@ import torch
 
 from ..constants import CANONICAL_VOXEL_SIZE_UM, MEDIUM_INDEX, TARGETS
 from ..errors import ConfigError, InputError, ModelError
+from ..preprocess import LazyResampled, resample_blockwise
+from ..preprocess import same_grid as _same_grid
 from .device import choose_device, make_runner
-from .lazy import LazyResampled, resample_blockwise
 from .tiling import fit_tile, predict_tiled
 from .uncertainty import ensemble_fn
 
-__all__ = ["Prediction", "channel_names", "inference_tile", "load_model", "predict_file",
-           "predict_volume"]
+__all__ = ["Prediction", "channel_names", "inference_tile", "load_model", "nonnegative",
+           "predict_file", "predict_volume", "prediction_from_stack"]
 
 log = logging.getLogger(__name__)
 
 #: Default patch (z, y, x) of the RI2FL network (spec section 3).
 DEFAULT_PATCH_SIZE = (64, 256, 256)
-#: Relative difference below which two voxel sizes count as the same grid.
-_SAME_GRID_RTOL = 1e-3
 
 
 @dataclass
@@ -87,11 +86,8 @@ def load_model(model: str | Path | torch.nn.Module = "default",
     """A network from a shipped name, a checkpoint path, or a module given as is."""
     if isinstance(model, torch.nn.Module):
         return model
-    try:
-        from ..models import load
-    except ImportError as exc:
-        raise ModelError("ri2fl.models.load is not available in this installation",
-                         str(model)) from exc
+    from ..models import load
+
     return load(str(model), device=choose_device(device))
 
 
@@ -114,19 +110,15 @@ def _target_indices(available: Sequence[str], targets: Sequence[str] | None) -> 
     return [list(available).index(t) for t in targets]
 
 
-def _same_grid(a: Sequence[float], b: Sequence[float]) -> bool:
-    return bool(np.allclose(a, b, rtol=_SAME_GRID_RTOL, atol=0))
-
-
 def _check_voxel_size(voxel_size_um: Any) -> tuple[float, float, float]:
-    from ..io._checks import voxel_size_from
+    from ..io import voxel_size_from
 
     return voxel_size_from(voxel_size_um, "voxel_size_um")
 
 
 def _model_voxel(net: torch.nn.Module) -> tuple[float, float, float]:
     """The voxel size of the network's grid, checked like any other voxel size."""
-    from ..io._checks import voxel_size_from
+    from ..io import voxel_size_from
 
     try:
         return voxel_size_from(getattr(net, "voxel_size_um", None) or CANONICAL_VOXEL_SIZE_UM,
@@ -142,8 +134,9 @@ def _budget_grid(shape: Sequence[int], voxel: tuple[float, float, float],
                  ) -> tuple[int, int, int]:
     """The model's grid of ``shape``, refused before anything is allocated when its
     prediction exceeds the voxel limit, the memory (``in_memory``) or the scratch disk."""
-    from ..preprocess import check_grid_budget
+    from ..preprocess import check_grid_budget, check_resolves_cells
 
+    check_resolves_cells(voxel, where)
     same_grid = _same_grid(voxel, model_voxel)
     if same_grid and not in_memory:
         return tuple(int(n) for n in shape)  # written straight into ``out``
@@ -219,7 +212,8 @@ def predict_volume(ri: Any, voxel_size_um: Sequence[float] | float,
                    batch_size: int = 2, device: str | torch.device | None = None,
                    patch_size: Sequence[int] | None = None, overlap: float = 0.25,
                    precision: str = "auto", out: Any = None, progress: bool | None = None,
-                   seed: int = 0, scratch_dir: str | Path | None = None) -> Prediction:
+                   seed: int = 0, scratch_dir: str | Path | None = None,
+                   domain_check: bool | str | Path = True) -> Prediction:
     """Infer the fluorescence channels (and their uncertainty) of one RI tomogram.
 
     Parameters
@@ -260,6 +254,10 @@ def predict_volume(ri: Any, voxel_size_um: Sequence[float] | float,
     scratch_dir : str or Path, optional
         With ``out`` and an input off the model's grid: folder for the temporary prediction
         on the model's grid (a zarr store, removed afterwards; default: the system's).
+    domain_check : bool, str or Path
+        Warn (:class:`ri2fl.preprocess.domain.OffDomainWarning`) when ``ri`` is unlike the
+        model's training data (:func:`ri2fl.preprocess.domain.check_domain`); a str or Path
+        names the input in the warning; False: no check.
 
     Returns
     -------
@@ -288,6 +286,8 @@ def predict_volume(ri: Any, voxel_size_um: Sequence[float] | float,
     grid_shape = _budget_grid(ri.shape, voxel, model_voxel, len(names), out is None,
                               scratch_dir)
     patch = inference_tile(net, grid_shape, patch_size)
+    if domain_check is not False:
+        _check_domain(ri, voxel, medium_index, net, domain_check)
     if out is not None and tuple(out.shape) != (len(names), *ri.shape):
         raise ValueError(f"out has shape {out.shape}, expected {(len(names), *ri.shape)}")
     normalize = (getattr(net, "config", None) or {}).get("input_norm", "ri") == "ri"
@@ -306,7 +306,7 @@ def predict_volume(ri: Any, voxel_size_um: Sequence[float] | float,
             result = resample_to_shape(pred, tuple(ri.shape), order=1)
         else:
             result = _predict_via_scratch(fn, canonical, out, scratch_dir, kwargs)
-    return _as_prediction(result, chosen, tta, mc, voxel, patch)
+    return prediction_from_stack(result, chosen, tta, mc, voxel, patch)
 
 
 def _predict_via_scratch(fn: Callable, canonical: LazyResampled, out: Any,
@@ -328,8 +328,15 @@ def _predict_via_scratch(fn: Callable, canonical: LazyResampled, out: Any,
     return out
 
 
-def _as_prediction(result: Any, targets: list[str], tta: int, mc: int,
-                   voxel: tuple[float, float, float], tile: tuple[int, int, int]) -> Prediction:
+def prediction_from_stack(result: Any, targets: list[str], tta: int, mc: int,
+                          voxel: tuple[float, float, float],
+                          tile: tuple[int, int, int]) -> Prediction:
+    """A :class:`Prediction` from the tiler's (C, Z, Y, X) output of an ensemble function.
+
+    The channels are the means of ``targets``, then (with ``tta``) their data uncertainty,
+    then (with ``mc``) their model uncertainty, as :func:`ensemble_fn` stacks them; a
+    non-NumPy ``result`` (zarr) is wrapped lazily with dask.
+    """
     n = len(targets)
     if not isinstance(result, np.ndarray):
         import dask.array as da
@@ -342,6 +349,15 @@ def _as_prediction(result: Any, targets: list[str], tta: int, mc: int,
             maps[kind][t] = result[b * n + i]
     # s.d. must not go below 0 after resampling with order > 1 or blending round-off
     return Prediction(maps[0], maps[1], maps[2], list(targets), voxel, tuple(tile))
+
+
+def _check_domain(ri: Any, voxel: Sequence[float], medium_index: float, net: torch.nn.Module,
+                  name: bool | str | Path) -> list[str]:
+    """Warn once if ``ri`` is unlike ``net``'s training data; the reasons (empty if not)."""
+    from ..preprocess.domain import warn_if_off_domain
+
+    label = name if isinstance(name, str | Path) else "the RI volume"
+    return warn_if_off_domain(ri, voxel, medium_index, net, label)
 
 
 class _FrameView:
@@ -383,6 +399,8 @@ def predict_file(input_path: str | Path, output_path: str | Path,
         The ``.ome.zarr`` store to write: axes czyx (one frame) or tczyx (time-lapse),
         channels ``<target>``, ``<target>_uncertainty_data``, ``<target>_uncertainty_model``
         (the uncertainty ones only with ``tta`` / ``mc``), on the input grid and voxel size.
+        Its ``ri2fl`` attributes list under ``off_domain`` why the input (its first frame) is
+        unlike the model's training data, as the one ``OffDomainWarning`` issued says.
     model, targets, tta, mc, batch_size, device, precision, patch_size, overlap
         As in :func:`predict_volume`.
     frame : int, optional
@@ -419,6 +437,9 @@ def predict_file(input_path: str | Path, output_path: str | Path,
     n_frames = vol.time_points
     shape = (len(names), *vol.spatial_shape)
     timelapse = vol.axes.startswith("t")
+    # one check per input, on its first frame
+    off_domain = _check_domain(vol.data[0] if timelapse else vol.data, vol.voxel_size_um,
+                               n_index, net, Path(input_path).name)
     with create_ome_zarr(output_path, ((n_frames,) if timelapse else ()) + shape,
                          vol.voxel_size_um, channel_names=names,
                          axes="tczyx" if timelapse else "czyx",
@@ -430,10 +451,11 @@ def predict_file(input_path: str | Path, output_path: str | Path,
                                   targets=chosen, medium_index=n_index, batch_size=batch_size,
                                   device=device, patch_size=patch_size, overlap=overlap,
                                   precision=precision, out=out, progress=progress, seed=t,
-                                  scratch_dir=writer.scratch_dir)
+                                  scratch_dir=writer.scratch_dir, domain_check=False)
         # every frame has the same shape, so the last frame's tile is every frame's
-        writer.group.attrs["ri2fl"] = _provenance(net, input_path, n_index, tta, mc,
-                                                  precision, pred.tile_size, overlap, frame)
+        writer.group.attrs["ri2fl"] = {
+            **_provenance(net, input_path, n_index, tta, mc, precision, pred.tile_size,
+                          overlap, frame), "off_domain": off_domain}
     if write_tcf is not None:
         _write_tcf_copy(input_path, write_tcf, output_path, chosen, frame, overwrite)
     return Path(output_path)
@@ -489,11 +511,8 @@ def _write_tcf_copy(input_path: str | Path, tcf_out: str | Path, zarr_path: str 
     nucleolus), as the reference tool wrote them.
     """
     from ..io import read
+    from ..io.tcf import add_fl_channels
 
-    try:
-        from ..io.tcf import add_fl_channels
-    except ImportError as exc:
-        raise ConfigError("writing TCF needs ri2fl.io.tcf.add_fl_channels", "--write-tcf") from exc
     if Path(input_path).suffix.lower() != ".tcf":
         raise ConfigError("--write-tcf needs TCF inputs", str(input_path),
                           "leave out --write-tcf for other formats")

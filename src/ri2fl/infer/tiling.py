@@ -12,7 +12,10 @@ closed form per axis, so no weight volume is stored (MONAI keeps both the whole 
 whole weight map in memory).
 
 This module is hand-written because no library tiles with a bounded memory and a
-partition-of-unity window: MONAI's ``sliding_window_inference`` accumulates in memory.
+partition-of-unity window: MONAI's ``sliding_window_inference`` accumulates in memory
+(measured in BENCHMARKS.md, "Inference": at 64 x 512 x 512 on the CPU 2.3x MONAI's throughput
+at half its peak memory, 0.9-1.0x its speed on an H100, and a flat 1.2-1.3 GB streaming
+zarr -> zarr up to 64 x 3200 x 3200).
 """
 
 from __future__ import annotations

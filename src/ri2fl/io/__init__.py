@@ -2,7 +2,10 @@
 
 ``read(path)`` returns a :class:`Volume` from TCF, HDF5, TIFF/OME-TIFF, OME-Zarr or NumPy
 files; ``write_ome_zarr`` / ``create_ome_zarr`` (streaming) and ``write_ome_tiff`` write
-volumes the field's viewers open; ``ri2fl.io.tcf`` writes TCF files. See docs/io.md.
+volumes the field's viewers open; ``ri2fl.io.tcf`` writes TCF files; ``write_table``
+writes feature tables (.parquet, .csv). The checks every reader applies
+(``voxel_size_from``, ``check_medium_index``, ``check_regular_file``, ...) are public here
+for the other subpackages. See docs/io.md.
 
 The format modules (and zarr, dask, tifffile behind them) are imported on first use, so
 ``import ri2fl.io`` stays fast for the CLI and the napari plugin.
@@ -13,18 +16,27 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from ._checks import (
+    MEDIUM_INDEX_RANGE,
+    check_medium_index,
+    check_regular_file,
+    check_regular_tree,
+    max_voxels,
+    voxel_size_from,
+)
 from .paired import PAIRED_SUFFIXES, PairedSample, read_paired, read_paired_any, write_paired
 from .volume import Volume
 
 _LAZY = {
     "OmeZarrWriter": "ome_zarr", "create_ome_zarr": "ome_zarr", "read_ome_zarr": "ome_zarr",
     "write_ome_zarr": "ome_zarr", "write_ome_tiff": "tiff", "detect_format": "reader",
-    "read": "reader",
+    "read": "reader", "TABLE_SUFFIXES": "tables", "write_table": "tables",
 }
 
 if TYPE_CHECKING:
     from .ome_zarr import OmeZarrWriter, create_ome_zarr, read_ome_zarr, write_ome_zarr
     from .reader import detect_format, read
+    from .tables import TABLE_SUFFIXES, write_table
     from .tiff import write_ome_tiff
 
 
@@ -34,6 +46,8 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["PAIRED_SUFFIXES", "OmeZarrWriter", "PairedSample", "Volume", "create_ome_zarr",
-           "detect_format", "read", "read_ome_zarr", "read_paired", "read_paired_any",
-           "write_ome_tiff", "write_ome_zarr", "write_paired"]
+__all__ = ["MEDIUM_INDEX_RANGE", "PAIRED_SUFFIXES", "TABLE_SUFFIXES", "OmeZarrWriter",
+           "PairedSample", "Volume", "check_medium_index", "check_regular_file",
+           "check_regular_tree", "create_ome_zarr", "detect_format", "max_voxels", "read",
+           "read_ome_zarr", "read_paired", "read_paired_any", "voxel_size_from",
+           "write_ome_tiff", "write_ome_zarr", "write_paired", "write_table"]

@@ -249,7 +249,7 @@ def read_checkpoint(name_or_path: str | Path) -> dict[str, Any]:
 def _check_voxel_size(value: Any, path: str) -> tuple[float, float, float]:
     """A checkpoint's grid must be a microscope's: resampling to 1e-4 µm voxels would fill
     the memory before the first tile."""
-    from ..io._checks import voxel_size_from
+    from ..io import voxel_size_from
 
     try:
         return voxel_size_from(value, path)

@@ -19,10 +19,17 @@ import numpy as np
 
 from ..constants import CANONICAL_VOXEL_SIZE_UM
 from ..errors import InputError
-from ..io._checks import max_voxels, voxel_size_from
+from ..io import max_voxels, voxel_size_from
 from .resample import resampled_shape
 
-__all__ = ["available_memory_bytes", "check_grid_budget", "free_disk_bytes"]
+__all__ = ["MAX_INPUT_VOXEL_UM", "available_memory_bytes", "check_grid_budget",
+           "check_resolves_cells", "free_disk_bytes"]
+
+#: Coarsest input voxel (z, y, x) µm the networks are run on: 8 times the canonical grid. A
+#: coarser tomogram cannot resolve organelles (nucleoli, droplets, mitochondria are 0.3-2 µm),
+#: and upsampling it to the model's grid costs up to 8^3 times its voxels for nothing.
+MAX_INPUT_VOXEL_UM: tuple[float, float, float] = tuple(
+    8 * v for v in CANONICAL_VOXEL_SIZE_UM)
 
 _CGROUP = Path("/sys/fs/cgroup")
 _UNITS = ("B", "KB", "MB", "GB", "TB", "PB", "EB")
@@ -36,6 +43,21 @@ def _cgroup_available() -> int | None:
             return None
         return int(limit) - int((_CGROUP / "memory.current").read_text())
     except (OSError, ValueError):
+        return None
+
+
+def _address_space_available() -> int | None:
+    """Address space left under ``ulimit -v`` (RLIMIT_AS), if one is set: job schedulers set it."""
+    try:
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if limit == resource.RLIM_INFINITY:
+            return None
+        with open("/proc/self/status") as fh:
+            used = next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmSize:"))
+        return limit - used
+    except (ImportError, OSError, ValueError, StopIteration):
         return None
 
 
@@ -61,7 +83,8 @@ def _host_available() -> int | None:
 
 def available_memory_bytes() -> int | None:
     """Bytes of memory this process can still allocate (None: unknown, no check)."""
-    known = [b for b in (_host_available(), _cgroup_available()) if b is not None]
+    known = [b for b in (_host_available(), _cgroup_available(), _address_space_available())
+             if b is not None]
     return max(0, min(known)) if known else None
 
 
@@ -158,7 +181,7 @@ def check_grid_budget(shape: Sequence[int], voxel_size_um,
     Raises
     ------
     InputError
-        When the grid has more voxels than :func:`ri2fl.io._checks.max_voxels` or its bytes
+        When the grid has more voxels than :func:`ri2fl.io.max_voxels` or its bytes
         exceed the available memory (or free disk). Also for implausible voxel sizes.
     """
     src = voxel_size_from(voxel_size_um, where)
@@ -176,3 +199,22 @@ def check_grid_budget(shape: Sequence[int], voxel_size_um,
             f"{exceeded[0]}")
     raise InputError(what, where, "check the voxel size (in µm) or pass --voxel-size Z Y X, "
                                   f"crop the volume, {exceeded[1]}")
+
+
+def check_resolves_cells(voxel_size_um, where: str | Path = "voxel_size_um") -> None:
+    """Refuse a tomogram whose voxels are too coarse to show organelles.
+
+    Raises
+    ------
+    InputError
+        When a voxel side exceeds :data:`MAX_INPUT_VOXEL_UM` (the message says by how much).
+    """
+    voxel = voxel_size_from(voxel_size_um, where)
+    if all(v <= m for v, m in zip(voxel, MAX_INPUT_VOXEL_UM)):
+        return
+    factor = max(v / c for v, c in zip(voxel, CANONICAL_VOXEL_SIZE_UM))
+    raise InputError(f"voxels of {_um(voxel)} are {factor:.3g} times coarser than the "
+                     f"{_um(CANONICAL_VOXEL_SIZE_UM)} grid the networks work on: they cannot "
+                     "resolve organelles", where,
+                     f"check the voxel size (in µm) or pass --voxel-size Z Y X; the networks "
+                     f"need voxels of at most {_um(MAX_INPUT_VOXEL_UM)}")

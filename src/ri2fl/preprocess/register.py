@@ -126,7 +126,7 @@ def fl_to_ri_grid(fl: np.ndarray, fl_voxel_size_um, ri_shape, ri_voxel_size_um,
     ndarray
         float32 FL on the RI grid, shape ``(..., *ri_shape)``.
     """
-    from ..io._checks import voxel_size_from
+    from ..io import voxel_size_from
 
     fz, fy, fx = voxel_size_from(fl_voxel_size_um, "fl_voxel_size_um")
     rz, ry, rx = voxel_size_from(ri_voxel_size_um, "ri_voxel_size_um")

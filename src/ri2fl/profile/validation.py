@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..evaluate import pcc
 from .features import feature_dictionary, measure_cells
 
 
@@ -79,10 +80,10 @@ def feature_agreement(true: pd.DataFrame, inferred: pd.DataFrame,
     za = (a[:, keep] - mu_a[keep]) / sd_a[keep]
     zb = (b[:, keep] - mu_b[keep]) / sd_b[keep]
     ok = np.isfinite(za) & np.isfinite(zb)
-    r = float(np.corrcoef(za[ok], zb[ok])[0, 1]) if ok.sum() > 2 else float("nan")
+    r = pcc(za[ok], zb[ok], min_std=0.0) if ok.sum() > 2 else float("nan")
     rows = []
     for j, name in enumerate(np.asarray(cols)[keep]):
         m = ok[:, j]
         if m.sum() > 2 and np.std(zb[m, j]) > 0:
-            rows.append((name, float(np.corrcoef(za[m, j], zb[m, j])[0, 1]), int(m.sum())))
+            rows.append((name, pcc(za[m, j], zb[m, j], min_std=0.0), int(m.sum())))
     return r, pd.DataFrame(rows, columns=["feature", "r", "n"])

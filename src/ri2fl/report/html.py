@@ -8,19 +8,16 @@ Sections (each an ``<section id=...>``): ``summary``, ``embedding``, ``anova``,
 
 from __future__ import annotations
 
-import base64
 import html
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .. import __version__
-from .._atomic import atomic_path
+from .._html import png_tag, write_html_page
 from ..errors import ConfigError
 from ..profile import (
     anova_ranking,
@@ -32,17 +29,6 @@ from ..profile import (
 )
 from ..profile.features import UNCERTAINTY_SUFFIX
 from .figures import box_plots, embedding_figure, example_figure, figure_png, time_course_figure
-
-_STYLE = """
-body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; color: #222;
-       padding: 0 1em; }
-table { border-collapse: collapse; font-size: 12px; margin: 0.5em 0 1.5em; }
-th, td { border: 1px solid #ccc; padding: 2px 6px; text-align: right; }
-th { background: #f3f3f3; }
-img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0; }
-.note { color: #555; font-size: 13px; }
-nav a { margin-right: 1em; }
-"""
 
 #: Group columns tried, in order, when none is given.
 GROUP_CANDIDATES = ("condition", "cell_type", "source")
@@ -63,8 +49,7 @@ class ExampleField:
 
 
 def _img(fig, alt: str) -> str:
-    data = base64.b64encode(figure_png(fig)).decode("ascii")
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+    return png_tag(figure_png(fig), alt)
 
 
 def _table(df: pd.DataFrame, digits: int = 4) -> str:
@@ -181,7 +166,7 @@ def build_report(table: pd.DataFrame, path: str | Path, *, group_by: str | None 
                                               e.fl_label),
                                e.title) for e in examples]))
     sections.append(("features", "Feature summary", [_feature_summary(table, feats)]))
-    return _write(path, title, sections, overwrite)
+    return write_html_page(path, title, sections, nav=True, overwrite=overwrite)
 
 
 def _summary(table: pd.DataFrame, edge_note: str, group: str | None,
@@ -253,23 +238,3 @@ def _feature_summary(table: pd.DataFrame, feats: list[str]) -> str:
     desc = table[feats].astype(float).describe().T[["count", "mean", "std", "min", "max"]]
     desc.insert(0, "feature", desc.index)
     return _table(desc.reset_index(drop=True))
-
-
-def _write(path: str | Path, title: str, sections: list[tuple[str, str, list[str]]],
-           overwrite: bool = False) -> Path:
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    nav = " ".join(f"<a href='#{sid}'>{html.escape(head)}</a>" for sid, head, _ in sections)
-    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-             f"<meta name='generator' content='ri2fl {__version__}'>"
-             f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
-             f"<h1>{html.escape(title)}</h1>",
-             f"<p class='note'>ri2fl {__version__}, {stamp}.</p><nav>{nav}</nav>"]
-    for sid, head, fragments in sections:
-        parts.append(f"<section id='{sid}'><h2>{html.escape(head)}</h2>")
-        parts.extend(fragments)
-        parts.append("</section>")
-    parts.append("</body></html>")
-    path = Path(path)
-    with atomic_path(path, overwrite=overwrite) as tmp:
-        tmp.write_text("\n".join(parts), encoding="utf-8")
-    return path

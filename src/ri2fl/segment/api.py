@@ -11,8 +11,10 @@ import torch
 
 from ..constants import CANONICAL_VOXEL_SIZE_UM, MEDIUM_INDEX, ORGANELLE_MASKS
 from ..errors import ConfigError, InputError, ModelError
-from ..io._checks import voxel_size_from
-from ._grid import normalize_ri, resize, to_grid
+from ..io import voxel_size_from
+from ..preprocess import normalize_ri, resample_to_shape
+from ..preprocess.domain import warn_if_off_domain
+from ._grid import to_grid
 from .cells import nucleus_instances, predict_cells
 from .organelles import MASK_THRESHOLD, cell_support, load_organelle_model, predict_organelles
 from .watershed import (
@@ -106,8 +108,9 @@ def check_segment_budget(shape: Sequence[int], voxel_size_um: Sequence[float] | 
         (:data:`PEAK_BYTES_PER_GRID_VOXEL`, :data:`OUTPUT_BYTES_PER_VOXEL`) exceeds the
         available memory.
     """
-    from ..preprocess import check_grid_budget
+    from ..preprocess import check_grid_budget, check_resolves_cells
 
+    check_resolves_cells(voxel_size_um, where)
     n_input = float(np.prod([float(n) for n in shape[-3:]]))
     return check_grid_budget(shape, voxel_size_um, grid_voxel_size_um,
                              bytes_per_voxel=PEAK_BYTES_PER_GRID_VOXEL,
@@ -137,7 +140,8 @@ def segment_volume(ri: np.ndarray, voxel_size_um: Sequence[float] | float,
                    threshold: float = MASK_THRESHOLD,
                    cell_assign: str = "flood",
                    return_probabilities: bool = False,
-                   probabilities: Mapping[str, np.ndarray] | None = None) -> Segmentation:
+                   probabilities: Mapping[str, np.ndarray] | None = None,
+                   domain_check: bool | str | Path = True) -> Segmentation:
     """Segment organelles and individual cells in an RI tomogram.
 
     Parameters
@@ -175,6 +179,10 @@ def segment_volume(ri: np.ndarray, voxel_size_um: Sequence[float] | float,
         Organelle probabilities of this volume from an earlier call
         (``return_probabilities=True``): the organelle network is not run again, e.g. to
         compare the two cell methods.
+    domain_check : bool, str or Path
+        Warn (:class:`ri2fl.preprocess.domain.OffDomainWarning`) when ``ri`` is unlike the
+        organelle network's training data; a str or Path names the input in the warning;
+        False: no check.
 
     Returns
     -------
@@ -194,6 +202,9 @@ def segment_volume(ri: np.ndarray, voxel_size_um: Sequence[float] | float,
     net = load_organelle_model(model)
     grid = tuple(getattr(net, "voxel_size_um", CANONICAL_VOXEL_SIZE_UM))
     check_segment_budget(ri.shape, vs, grid)
+    if domain_check is not False:
+        warn_if_off_domain(ri, vs, medium_index, net, domain_check
+                           if isinstance(domain_check, str | Path) else "the RI volume")
     ri_grid = to_grid(ri, vs, grid)
     ri_n = normalize_ri(ri_grid, medium_index)
     support = cell_support(ri_grid, grid, medium_index)
@@ -205,12 +216,13 @@ def segment_volume(ri: np.ndarray, voxel_size_um: Sequence[float] | float,
         cells = predict_cells(ri_n, prob["membrane"], nuclei, _load_cell_model(cell_model),
                               grid, membrane_mask=prob["membrane"] > threshold,
                               assign=cell_assign)
-        cell_labels, nucleus_labels = (resize(a, ri.shape, order=0) for a in (cells, nuclei))
+        cell_labels, nucleus_labels = (resample_to_shape(a, ri.shape, order=0)
+                                       for a in (cells, nuclei))
     else:
         fl = _classifier_fluorescence(ri, vs, medium_index, fl, fl_model, voxel_classifier)
         cell_labels, nucleus_labels, prob = _watershed_route(ri, vs, medium_index, fl,
                                                              voxel_classifier, prob, support)
-    prob_in = {k: resize(v, ri.shape, order=1) for k, v in prob.items()}
+    prob_in = {k: resample_to_shape(v, ri.shape) for k, v in prob.items()}
     masks = {k: prob_in[k] > threshold for k in ORGANELLE_MASKS}
     # organelles nest: nucleus and droplets inside the cell, nucleoli inside the nucleus
     masks["nucleus"] &= masks["membrane"]
@@ -238,7 +250,7 @@ def _organelle_probabilities(ri_n: np.ndarray, ri_shape: tuple, net: torch.nn.Mo
             np.shape(v) != ri_shape for v in probabilities.values()):
         raise InputError("probabilities do not match this volume and model", "probabilities",
                          "pass the .probabilities of a call on the same volume")
-    return {k: resize(v, ri_n.shape, order=1) * support for k, v in probabilities.items()}
+    return {k: resample_to_shape(v, ri_n.shape) * support for k, v in probabilities.items()}
 
 
 def _load_cell_model(cell_model: str | torch.nn.Module) -> torch.nn.Module:
@@ -265,7 +277,8 @@ def _classifier_fluorescence(ri: np.ndarray, vs: tuple, medium_index: float,
     from ..infer import predict_volume
 
     channels = list(clf.channels) if clf is not None else ["nucleus", "membrane"]
-    pred = predict_volume(ri, vs, model=fl_model, targets=channels, medium_index=medium_index)
+    pred = predict_volume(ri, vs, model=fl_model, targets=channels, medium_index=medium_index,
+                          domain_check=False)  # segment_volume has checked
     return {k: np.asarray(v) for k, v in pred.fl.items()}
 
 
@@ -292,7 +305,7 @@ def _watershed_route(ri: np.ndarray, vs: tuple, medium_index: float,
     else:
         channels = normalize_ri(to_grid(ri, vs, work), medium_index)[None]
     proba = clf.predict_proba(channels)
-    outside = ~resize(support, proba.shape[1:], order=0)
+    outside = ~resample_to_shape(support, proba.shape[1:], order=0)
     proba[0][outside] = 1.0
     proba[1:, outside] = 0.0
     named = dict(zip(clf.channels, channels, strict=True))
@@ -300,6 +313,7 @@ def _watershed_route(ri: np.ndarray, vs: tuple, medium_index: float,
                                     nucleus_fl=named.get("nucleus"))
     canonical_shape = prob["nucleus"].shape
     prob = dict(prob)
-    prob["nucleus"] = resize(proba[2], canonical_shape, order=1)
-    prob["membrane"] = resize(proba[1] + proba[2], canonical_shape, order=1)
-    return resize(cells, ri.shape, order=0), resize(nuclei, ri.shape, order=0), prob
+    prob["nucleus"] = resample_to_shape(proba[2], canonical_shape)
+    prob["membrane"] = resample_to_shape(proba[1] + proba[2], canonical_shape)
+    return (resample_to_shape(cells, ri.shape, order=0),
+            resample_to_shape(nuclei, ri.shape, order=0), prob)

@@ -32,7 +32,7 @@ from skimage.segmentation import watershed
 
 from ..constants import CANONICAL_VOXEL_SIZE_UM
 from ..errors import ConfigError
-from ._grid import resize
+from ..preprocess import resample_to_shape, resampled_shape
 from ._morph import ball, relabel_sequential, scaled_voxel_count
 
 #: Nuclei smaller than this many voxels of the canonical grid are ignored (Choi et al.).
@@ -136,8 +136,8 @@ def soft_nuclei(nucleus_labels: np.ndarray, shape: Sequence[int]) -> np.ndarray:
     n = int(nucleus_labels.max())
     out = np.zeros((n, *shape), np.float32)
     for i in range(1, n + 1):
-        soft = resize((nucleus_labels == i).astype(np.float32), shape, order=1,
-                      anti_aliasing=True)
+        soft = resample_to_shape((nucleus_labels == i).astype(np.float32), shape,
+                                 anti_alias=True)
         peak = float(soft.max())
         out[i - 1] = soft / peak if peak > 0 else soft
     return out
@@ -212,9 +212,9 @@ def _cell_probabilities(ri_norm: np.ndarray, membrane_prob: np.ndarray,
     shape = nucleus_labels.shape
     n = int(nucleus_labels.max())
     cell_vs = tuple(getattr(model, "voxel_size_um", CELL_VOXEL_SIZE_UM))
-    coarse = tuple(max(1, round(s * v / c)) for s, v, c in zip(shape, voxel_size_um, cell_vs))
-    ri_c = resize(ri_norm, coarse, order=1, anti_aliasing=True)
-    mem_c = resize(membrane_prob, coarse, order=1, anti_aliasing=True)
+    coarse = resampled_shape(shape, voxel_size_um, cell_vs)
+    ri_c = resample_to_shape(ri_norm, coarse, anti_alias=True)
+    mem_c = resample_to_shape(membrane_prob, coarse, anti_alias=True)
     inputs = cell_network_inputs(ri_c, mem_c, soft_nuclei(nucleus_labels, coarse))
     device = next(model.parameters()).device
     best = np.zeros(shape, np.float32)
@@ -223,7 +223,7 @@ def _cell_probabilities(ri_norm: np.ndarray, membrane_prob: np.ndarray,
     for start in range(0, n, batch_size):
         prob = model(torch.from_numpy(inputs[start:start + batch_size]).to(device))
         for k, p in enumerate(prob[:, 0].cpu().numpy()):
-            full = resize(p, shape, order=1)
+            full = resample_to_shape(p, shape)
             better = full > best
             if flood:  # the runner-up: the old best where this nucleus wins, else the larger
                 np.maximum(second, full, out=second)

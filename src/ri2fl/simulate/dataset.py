@@ -1,24 +1,21 @@
 """Paired training sets: one ``.h5`` per field of view (``ri2fl.io.write_paired``) and a
 ``manifest.csv`` with columns ``path`` (relative to the folder), ``cell_type``, ``seed`` and
-``split`` (train / val / test)."""
+``split`` (train / val / test), written by :mod:`ri2fl.simulate.sets`."""
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from .._atomic import atomic_path
 from ..errors import ConfigError
-from ..io.paired import write_paired
-from ..progress import progress
-from .fov import check_args, check_droplets_per_cell, simulate_fov
+from .fov import check_args, check_droplets_per_cell
 from .phantoms import CELL_TYPES
+from .sets import MANIFEST_COLUMNS, FieldSpec, simulate_fields, write_manifest
 
-MANIFEST_COLUMNS = ("path", "cell_type", "seed", "split")
+__all__ = ["MANIFEST_COLUMNS", "assign_splits", "sample_seed", "simulate_dataset"]
+
 SPLITS = ("train", "val", "test")
 
 
@@ -47,21 +44,6 @@ def assign_splits(n: int, fractions: Sequence[float], rng: np.random.Generator) 
         counts[0] += 1
     labels = np.repeat(np.array(SPLITS), counts)
     return [str(s) for s in rng.permutation(labels)]
-
-
-def _single_threaded_fft() -> None:
-    from . import optics
-
-    optics.FFT_WORKERS = 1
-
-
-def _simulate_one(job: tuple) -> Path:
-    path, cell_type, seed, split, options = job
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sample = simulate_fov(cell_type, seed, **options).to_paired()
-    sample.attrs["split"] = split
-    # only files asked for again (overwrite) exist: ri2fl's own are then replaced, never others
-    return write_paired(path, sample, overwrite=True)
 
 
 def _shift_option(seed: int, max_shift: float) -> dict[str, float]:
@@ -118,29 +100,15 @@ def simulate_dataset(out_dir: str | Path, cell_types: Sequence[str] = ("fibrobla
         check_droplets_per_cell(fov_options["droplets_per_cell"])
     if n_per_type < 1:
         raise ConfigError(f"n_per_type must be at least 1, got {n_per_type}", "n_per_type")
-    rows: list[dict[str, object]] = []
+    fields = []
     for ct in cell_types:
         splits = assign_splits(n_per_type, split_fractions,
                                np.random.default_rng([seed, CELL_TYPES.index(ct)]))
         for i in range(n_per_type):
-            rel = f"{ct}/{ct}_{i:04d}.h5"
-            rows.append({"path": rel, "cell_type": ct, "seed": sample_seed(seed, ct, i),
-                         "split": splits[i]})
-    todo = [row for row in rows if overwrite or not (out_dir / str(row["path"])).exists()]
-    jobs = [(out_dir / str(r["path"]), str(r["cell_type"]), int(r["seed"]), str(r["split"]),
-             dict(shape=tuple(shape), physics=physics, modalities=tuple(modalities),
-                  **_shift_option(int(r["seed"]), max_fl_shift_um), **fov_options))
-            for r in todo]
-    if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(max_workers=workers, initializer=_single_threaded_fft) as pool:
-            for _ in progress(pool.map(_simulate_one, jobs), desc="simulate", total=len(jobs)):
-                pass
-    else:
-        for job in progress(jobs, desc="simulate"):
-            _simulate_one(job)
-    manifest = out_dir / "manifest.csv"
-    with atomic_path(manifest, overwrite=True) as tmp, open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=MANIFEST_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    return manifest
+            s = sample_seed(seed, ct, i)
+            fields.append(FieldSpec(ct, splits[i], s, tuple(shape), physics=physics,
+                                    modalities=tuple(modalities), path=f"{ct}/{ct}_{i:04d}.h5",
+                                    options={**_shift_option(s, max_fl_shift_um),
+                                             **fov_options}))
+    simulate_fields(out_dir, fields, workers=workers, overwrite=overwrite)
+    return write_manifest(out_dir, fields)

@@ -15,9 +15,12 @@ from ..constants import CANONICAL_VOXEL_SIZE_UM, RI_CLIP, TARGETS
 from ..errors import ConfigError
 from ..io.paired import PairedSample
 from . import fluorescence, optics
+from .domain import ImagingDomain, resolve_domain
+from .domain import measure as measure_in_domain
 from .phantoms import (
     CELL_TYPES,
     FAMILIES,
+    PROCEDURAL,
     VARIANTS,
     CellMaps,
     CellSpec,
@@ -101,9 +104,9 @@ class SimulatedFOV:
 def check_args(cell_type: str, shape: tuple[int, ...], physics: str,
                modalities: tuple[str, ...] = ()) -> tuple[int, int, int]:
     """Validate user-facing options; returns the shape as a tuple of ints."""
-    if cell_type not in CELL_TYPES:
+    if cell_type not in (*CELL_TYPES, PROCEDURAL):
         raise ConfigError(f"unknown cell type {cell_type!r}", "cell_type",
-                          f"choose one of {', '.join(CELL_TYPES)}")
+                          f"choose one of {', '.join((*CELL_TYPES, PROCEDURAL))}")
     if physics not in PHYSICS:
         raise ConfigError(f"unknown physics {physics!r}", "physics",
                           "choose 'fast' (default) or 'physical'")
@@ -229,6 +232,8 @@ class _Canvas:
         v += cell.membrane_dn * m.shell + cell.actin_dn * np.minimum(m.fibres + m.filopodia, 1)
         v += 0.003 * sp * (m.cell - m.nucleus)  # sub-resolution ER / vesicle speckle
         v += m.droplet_occ * (m.droplet_dn - v)
+        if m.vacuole_occ is not None:  # procedural cells: fluid vacuoles near the medium
+            v += m.vacuole_occ * (m.vacuole_dn - v)
         np.copyto(self.dn[sl], v, where=own)
         b = cell.brightness
         tex = np.clip(1 + 0.15 * sm, 0.5, 1.5)
@@ -290,6 +295,7 @@ def simulate_fov(cell_type: str = "fibroblast", seed: int = 0,
                  cells: list[CellSpec] | None = None,
                  texture_shift_um: tuple[float, float, float] = (0.0, 0.0, 0.0),
                  pad_z: bool = False,
+                 domain: ImagingDomain | str | None = None,
                  droplets_per_cell: tuple[int, int] | None = None) -> SimulatedFOV:
     """Simulate one field of view of ``cell_type`` cells.
 
@@ -321,9 +327,15 @@ def simulate_fov(cell_type: str = "fibroblast", seed: int = 0,
     ri_noise_std : float
         Noise of the reconstructed RI.
     pad_z : bool
-        ``physics="fast"``: reconstruct with the volume padded to twice its height (see
-        :func:`ri2fl.simulate.optics.reconstruct_fast`); advised for fields not much taller
-        than their cells.
+        ``physics="fast"``: reconstruct with the volume padded to twice its height instead of
+        the default 3.2 µm margin of medium (see :func:`ri2fl.simulate.optics.reconstruct_fast`;
+        either keeps the top of the volume from wrapping into its bottom).
+    domain : ImagingDomain or "random", optional
+        ``physics="fast"``: measure the field with this instrument and reconstruction
+        (:mod:`ri2fl.simulate.domain`: optics, GP/TV, noise and artefacts, calibration,
+        voxel grid and storage; ``ri_noise_std`` is then the domain's ``noise_std``);
+        "random" draws one from ``seed`` (the cells do not change with it). Recorded as
+        JSON in ``metadata["imaging_domain"]``. None (default): the fast path as it is.
     droplets_per_cell : (int, int), optional
         Range of lipid droplets drawn per cell, replacing the family's (e.g. (20, 60) for
         cells fed oleic acid); the droplet sizes and indices keep the family's distribution.
@@ -340,10 +352,16 @@ def simulate_fov(cell_type: str = "fibroblast", seed: int = 0,
     if variant is not None and variant not in VARIANTS:
         raise ConfigError(f"unknown variant {variant!r}", "variant",
                           f"choose one of {', '.join(VARIANTS)} or None (random)")
+    imaging = _imaging_domain(domain, seed, physics, pad_z)  # issue #30 hook
     voxel = CANONICAL_VOXEL_SIZE_UM
     rng = np.random.default_rng(seed)
     if medium_index is None:
         medium_index = float(np.round(rng.uniform(1.333, 1.340), 4))
+    if cells is None and cell_type == PROCEDURAL:  # a distribution, see procedural.py
+        from .procedural import layout_cells as layout_procedural
+        drops = None if droplets_per_cell is None else check_droplets_per_cell(
+            droplets_per_cell)
+        cells = layout_procedural(rng, shape, voxel, n_cells, variant, cluster, edge, drops)
     if cells is None:
         params = _family_params(cell_type, droplets_per_cell)
         cells = layout_cells(cell_type, rng, shape, voxel, n_cells, variant, cluster, edge,
@@ -352,7 +370,11 @@ def simulate_fov(cell_type: str = "fibroblast", seed: int = 0,
     rng = np.random.default_rng([seed, int(timepoint), 1])  # measurement noise of this frame
     dn = canvas.dn
     ri_true = (np.float32(medium_index) + dn).astype(np.float32)
-    ri = reconstruct(dn, voxel, medium_index, physics, rng, ri_noise_std, pad_z=pad_z)
+    if imaging is None:
+        ri = reconstruct(dn, voxel, medium_index, physics, rng, ri_noise_std, pad_z=pad_z)
+    else:  # the tomograph's noise from rng as above, the domain's artefacts from their own
+        ri = measure_in_domain(dn, voxel, medium_index, imaging, rng,
+                               np.random.default_rng([seed, int(timepoint), 5]))
     bleach = fluorescence.bleach_factor(timepoint, bleach_half_life_frames)
     fl = fluorescence.record(canvas.density, voxel, rng, bleach=bleach, noise=fl_noise,
                              shift_z_um=fl_shift_z_um, bleed_through=bleed_through,
@@ -372,6 +394,8 @@ def simulate_fov(cell_type: str = "fibroblast", seed: int = 0,
                                  "fl_shift_z_um": float(fl_shift_z_um),
                                  # recorded only when on: files written without it stay alike
                                  **({"pad_z": True} if pad_z else {}),
+                                 **({"imaging_domain": imaging.to_json()}
+                                    if imaging is not None else {}),
                                  **({"droplets_per_cell": list(droplets_per_cell)}
                                     if droplets_per_cell is not None else {})})
     if modalities:
@@ -472,3 +496,16 @@ def simulate_tiles(seed: int = 0, grid: tuple[int, int] = (2, 2),
                                      rng))
             offsets.append((0, oy, ox))
     return tiles, np.asarray(offsets, dtype=np.int64), field_.ri_true
+
+
+# ---------------------------------------------------------------------------------------
+# imaging-domain hook (issue #30; the domains themselves live in domain.py)
+# ---------------------------------------------------------------------------------------
+def _imaging_domain(domain: ImagingDomain | str | None, seed: int, physics: str,
+                    pad_z: bool) -> ImagingDomain | None:
+    """``simulate_fov``'s ``domain`` resolved (None: the default path), checked early."""
+    imaging = resolve_domain(domain, seed)
+    if imaging is not None and (physics != "fast" or pad_z):
+        raise ConfigError("an imaging domain needs physics='fast' without pad_z", "domain",
+                          "drop domain, or use the fast path (it has its own z margin)")
+    return imaging

@@ -37,6 +37,11 @@ CELL_TYPES: tuple[str, ...] = (
     "suspension",
 )
 
+#: A ninth "family" that is itself a distribution of morphologies: cells drawn by
+#: :mod:`ri2fl.simulate.procedural` (not in :data:`CELL_TYPES`, so data sets and the CLI's
+#: "all" keep the eight families and their seeds).
+PROCEDURAL = "procedural"
+
 #: Variants a cell can take; ``None`` draws one at random with small probabilities.
 VARIANTS: tuple[str, ...] = ("normal", "mitotic", "binucleate")
 
@@ -172,6 +177,8 @@ class CellSpec:
     fibres: list[Chain] = field(default_factory=list)
     filopodia: list[Chain] = field(default_factory=list)
     processes: list[tuple[np.ndarray, np.ndarray, float]] = field(default_factory=list)
+    # fluid vacuoles (centre, radius, Δn near the medium); only procedural cells have them
+    vacuoles: list[tuple[np.ndarray, float, float]] = field(default_factory=list)
     mitotic: bool = False
     variant: str = "normal"
     # composition (g/mL or Δn) and fluorescence brightness
@@ -661,6 +668,8 @@ class CellMaps:
     filopodia: np.ndarray
     droplet_occ: np.ndarray
     droplet_dn: np.ndarray
+    vacuole_occ: np.ndarray | None = None  # None: no vacuoles (the eight families)
+    vacuole_dn: np.ndarray | None = None
 
 
 def cell_bbox(cell: CellSpec, shape: tuple[int, int, int],
@@ -722,9 +731,25 @@ def render_cell(cell: CellSpec, bbox: tuple[slice, slice, slice],
                                                         cell.filopodia)]
     tubes[0] = np.minimum(tubes[0], np.clip(occ_cell - nuc, 0, 1))
     tubes[1] = np.minimum(tubes[1], occ_cell)
+    vacuoles = _render_vacuoles(cell, grid, np.clip(occ_cell - nuc, 0, 1))
+    if vacuoles[0] is not None:  # vacuoles displace mitochondria and droplets
+        tubes[0] = np.minimum(tubes[0], 1 - vacuoles[0])
+        d_occ = np.minimum(d_occ, 1 - vacuoles[0])
     cell_occ = np.maximum(occ_cell, tubes[2])  # filopodia belong to the cell
     return CellMaps(bbox, cell_occ, np.maximum(shell, tubes[2]), nuc, nucleolus, chrom,
-                    tubes[0], tubes[1], tubes[2], d_occ, d_dn)
+                    tubes[0], tubes[1], tubes[2], d_occ, d_dn, *vacuoles)
+
+
+def _render_vacuoles(cell: CellSpec, grid: Grid, cytoplasm: np.ndarray
+                     ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Occupancy and Δn of the cell's vacuoles inside its cytoplasm (None, None: none)."""
+    if not cell.vacuoles:
+        return None, None
+    occ = np.zeros(grid.shape, np.float32)
+    dn = np.zeros(grid.shape, np.float32)
+    for center, r, value in cell.vacuoles:
+        _sphere_into(occ, grid, center, r, np.maximum, value_out=dn, value=value)
+    return np.minimum(occ, cytoplasm), dn
 
 
 def _refined_occupancy(fn, grid: Grid, s: int, shifts: tuple[float, ...]

@@ -73,6 +73,12 @@ def propagate_fields(dn: np.ndarray, voxel_size_um: tuple[float, float, float],
     return u, u0
 
 
+def born_field(u: np.ndarray, u0: np.ndarray) -> np.ndarray:
+    """First Born: the scattered field u/u0 - 1 in place of the Rytov phase (no unwrapping;
+    equal to it while the phase is small)."""
+    return (u / u0 - 1).astype(np.complex64)
+
+
 def rytov_phase(u: np.ndarray, u0: np.ndarray) -> np.ndarray:
     """Complex Rytov phase ψ = ln|u/u0| + i·unwrap(arg(u/u0))."""
     ratio = u / u0
@@ -120,7 +126,8 @@ def reconstruct_physical(dn: np.ndarray, voxel_size_um: tuple[float, float, floa
                          rng: np.random.Generator | None = None, n_illuminations: int = 49,
                          n_iter: int = 40, na: float = NA_DETECTION,
                          na_ill: float = NA_ILLUMINATION, wavelength: float = WAVELENGTH_UM,
-                         field_noise: float | None = None) -> np.ndarray:
+                         field_noise: float | None = None,
+                         approximation: str = "rytov") -> np.ndarray:
     """Simulate the measurement of ``dn`` and reconstruct it (Δn, float32, unclipped).
 
     Parameters
@@ -133,6 +140,10 @@ def reconstruct_physical(dn: np.ndarray, voxel_size_um: tuple[float, float, floa
         ``field_noise`` is not given.
     n_illuminations : int
         Number of beams (one normal plus a ring at ``na_ill``).
+    approximation : {"rytov", "born"}
+        What each field is mapped as: the complex Rytov phase (default), or the first Born
+        scattered field u/u0 - 1 (:func:`born_field`), which underestimates cells whose
+        phase delay is not small.
     """
     rng = rng if rng is not None else np.random.default_rng()
     field_noise = 20 * noise_std if field_noise is None else field_noise
@@ -151,7 +162,8 @@ def reconstruct_physical(dn: np.ndarray, voxel_size_um: tuple[float, float, floa
             u = u + (field_noise * (rng.standard_normal(u.shape)
                                     + 1j * rng.standard_normal(u.shape))
                      * np.abs(u0).mean() / math.sqrt(2)).astype(np.complex64)
-        map_to_ewald(rytov_phase(u, u0), f_in, spectrum, counts, voxel_size_um, z_f,
+        psi = born_field(u, u0) if approximation == "born" else rytov_phase(u, u0)
+        map_to_ewald(psi, f_in, spectrum, counts, voxel_size_um, z_f,
                      medium_index, wavelength, na)
     measured = counts > 0
     spectrum[measured] /= counts[measured]

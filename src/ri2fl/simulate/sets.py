@@ -3,6 +3,11 @@ manifest over them. The shipped models' recipes (``configs/recipes``) and
 ``scripts/make_sim_data.py`` both plan their fields here, so the same options give the same
 files.
 
+This is ri2fl's one writer of simulated data sets: :func:`simulate_fields` (files a field
+holds: :func:`write_fov`) and :func:`write_manifest` serve ``ri2fl simulate``
+(:func:`ri2fl.simulate.simulate_dataset`, time-lapses too), the recipes,
+``scripts/make_sim_data.py`` and the paper experiments alike.
+
 >>> fields = plan_fields(train=2, val=1, shape=(16, 64, 64))
 >>> [f.name for f in fields]
 ['fibroblast_train_00000.h5', 'fibroblast_train_00001.h5', 'fibroblast_val_10000.h5']
@@ -11,12 +16,17 @@ files.
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-__all__ = ["FieldSpec", "plan_fields", "simulate_fields", "write_manifest"]
+__all__ = ["MANIFEST_COLUMNS", "FieldSpec", "plan_fields", "simulate_fields", "write_fov",
+           "write_manifest", "write_manifest_rows"]
+
+#: Columns of a manifest (``weight`` and ``frame`` may follow).
+MANIFEST_COLUMNS = ("path", "cell_type", "seed", "split")
 
 #: First seed of each kind of field (added to the set's ``seed``), as make_sim_data.py has it.
 SEED_OFFSETS = {"train": 0, "val": 10_000, "test": 20_000, "mitotic_train": 30_000,
@@ -26,7 +36,11 @@ SEED_OFFSETS = {"train": 0, "val": 10_000, "test": 20_000, "mitotic_train": 30_0
 
 @dataclass(frozen=True)
 class FieldSpec:
-    """One simulated field of view: the arguments of :func:`ri2fl.simulate.simulate_fov`."""
+    """One simulated field of view: the arguments of :func:`ri2fl.simulate.simulate_fov`.
+
+    ``physics`` and ``options`` (further keyword arguments) go to ``simulate_fov`` too;
+    ``path`` is the file relative to the set's folder (default :attr:`name`).
+    """
 
     cell_type: str
     split: str
@@ -37,10 +51,28 @@ class FieldSpec:
     cluster: bool | None = None
     droplets_per_cell: tuple[int, int] | None = None
     modalities: tuple[str, ...] = ()
+    physics: str = "fast"
+    options: Mapping[str, Any] = field(default_factory=dict)
+    path: str = ""
 
     @property
     def name(self) -> str:
         return f"{self.cell_type}_{self.split}_{self.seed:05d}.h5"
+
+    @property
+    def file(self) -> str:
+        """The file, relative to the set's folder."""
+        return self.path or self.name
+
+    def simulate(self) -> Any:
+        """The :class:`ri2fl.simulate.SimulatedFOV` of this field."""
+        from .fov import simulate_fov
+
+        kwargs = {"shape": self.shape, "physics": self.physics, "variant": self.variant,
+                  "n_cells": self.n_cells, "cluster": self.cluster,
+                  "modalities": self.modalities,
+                  "droplets_per_cell": self.droplets_per_cell, **self.options}
+        return simulate_fov(self.cell_type, seed=self.seed, **kwargs)
 
 
 def plan_fields(cell_types: Sequence[str] = ("fibroblast",), train: int = 0, val: int = 0,
@@ -76,20 +108,51 @@ def plan_fields(cell_types: Sequence[str] = ("fibroblast",), train: int = 0, val
     return fields
 
 
-def _write_field(path: Path, field: FieldSpec) -> None:
-    from ..io import write_paired
-    from .fov import simulate_fov
+def write_fov(path: str | Path, fov: Any, split: str | None = None) -> Path:
+    """Write a :class:`ri2fl.simulate.SimulatedFOV` as a paired file (``split`` as attribute).
 
-    fov = simulate_fov(field.cell_type, seed=field.seed, shape=field.shape,
-                       variant=field.variant, n_cells=field.n_cells, cluster=field.cluster,
-                       modalities=field.modalities, droplets_per_cell=field.droplets_per_cell)
-    # only fields asked for again (overwrite) exist: ri2fl's own are replaced, never others
-    write_paired(path, fov.to_paired(), overwrite=True)
+    Only a file asked for again exists here (resume or overwrite): ri2fl's own are replaced,
+    never others.
+    """
+    from ..io import write_paired
+
+    sample = fov.to_paired()
+    if split is not None:
+        sample.attrs["split"] = split
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_paired(path, sample, overwrite=True)
+
+
+def _write_field(path: Path, spec: FieldSpec) -> None:
+    write_fov(path, spec.simulate(), spec.split)
+
+
+def _single_threaded_fft() -> None:
+    from . import optics
+
+    optics.FFT_WORKERS = 1
+
+
+def _complete(path: Path, spec: FieldSpec) -> bool:
+    """Whether ``path`` is a readable paired file holding ``fl`` and the field's modalities."""
+    import h5py
+
+    if not path.exists():
+        return False
+    try:
+        with h5py.File(path, "r") as f:
+            return "fl" in f and all(m in f for m in spec.modalities)
+    except OSError:
+        return False
 
 
 def simulate_fields(out: str | Path, fields: Sequence[FieldSpec], workers: int = 1,
                     overwrite: bool = False) -> list[Path]:
-    """Simulate the fields into ``out`` (files there are kept unless ``overwrite``).
+    """Simulate the fields into ``out`` (complete files there are kept unless ``overwrite``).
+
+    A file lacking the field's modalities is simulated again. With ``workers > 1`` the fields
+    are simulated in that many processes, each with one FFT thread.
 
     Returns
     -------
@@ -100,16 +163,16 @@ def simulate_fields(out: str | Path, fields: Sequence[FieldSpec], workers: int =
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    todo = [f for f in fields if overwrite or not (out / f.name).exists()]
+    todo = [f for f in fields if overwrite or not _complete(out / f.file, f)]
     if workers > 1 and len(todo) > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(_write_field, out / f.name, f) for f in todo]
+        with ProcessPoolExecutor(max_workers=workers, initializer=_single_threaded_fft) as pool:
+            futures = [pool.submit(_write_field, out / f.file, f) for f in todo]
             for future in progress(futures, desc="simulating", disable=False):
                 future.result()
     else:
-        for field in progress(todo, desc="simulating", disable=False):
-            _write_field(out / field.name, field)
-    return [out / f.name for f in fields]
+        for spec in progress(todo, desc="simulating", disable=False):
+            _write_field(out / spec.file, spec)
+    return [out / f.file for f in fields]
 
 
 def _is_mitotic(path: Path) -> bool:
@@ -127,18 +190,23 @@ def write_manifest(out: str | Path, fields: Sequence[FieldSpec], name: str = "ma
     With ``mitotic_weight``, a ``weight`` column draws the fields that hold a mitotic cell
     that many times as often (the others 1); the files must exist.
     """
-    from .._atomic import atomic_path
-
     out = Path(out)
     rows = []
     for f in fields:
-        rows.append({"path": f.name, "cell_type": f.cell_type, "seed": f.seed,
+        rows.append({"path": f.file, "cell_type": f.cell_type, "seed": f.seed,
                      "split": f.split})
         if mitotic_weight is not None:
-            rows[-1]["weight"] = mitotic_weight if _is_mitotic(out / f.name) else 1.0
-    manifest = out / name
-    with atomic_path(manifest, overwrite=True) as tmp, open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["path"])
+            rows[-1]["weight"] = mitotic_weight if _is_mitotic(out / f.file) else 1.0
+    return write_manifest_rows(out / name, rows)
+
+
+def write_manifest_rows(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> Path:
+    """Write manifest ``rows`` (dicts, columns those of the first row) to ``path`` atomically."""
+    from .._atomic import atomic_path
+
+    path = Path(path)
+    with atomic_path(path, overwrite=True) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else list(MANIFEST_COLUMNS))
         writer.writeheader()
         writer.writerows(rows)
-    return manifest
+    return path

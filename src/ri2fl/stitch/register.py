@@ -18,6 +18,7 @@ import numpy as np
 from skimage.registration import phase_cross_correlation
 
 from ..errors import ConfigError, InputError
+from ..evaluate import pcc
 
 log = logging.getLogger(__name__)
 
@@ -126,9 +127,11 @@ def _common(a: np.ndarray, b: np.ndarray, shift: np.ndarray):
 
 
 def _pearson(x: np.ndarray, y: np.ndarray) -> float:
-    if x.size < 16 or np.ptp(x) == 0 or np.ptp(y) == 0:
+    """Pearson r of two overlaps; 0 (no evidence) below 16 voxels or for a flat one."""
+    if x.size < 16:
         return 0.0
-    return float(np.corrcoef(x.ravel(), y.ravel())[0, 1])
+    r = pcc(x, y, min_std=0.0)
+    return 0.0 if np.isnan(r) else r
 
 
 def _subvoxel(a: np.ndarray, b: np.ndarray, upsample_factor: int) -> np.ndarray:

@@ -41,12 +41,13 @@ def _membrane(sample: Any, ri_norm: np.ndarray, model: torch.nn.Module | None) -
     """Membrane probability on the file's grid: the organelle network's, else the true mask."""
     if model is None:
         return ndi.gaussian_filter(sample.masks["membrane"].astype(np.float32), 1.0)
-    from ..segment._grid import resize, to_grid
+    from ..preprocess import resample_to_shape
+    from ..segment import to_grid
     from ..segment.organelles import predict_organelles
 
     on_grid = to_grid(ri_norm, sample.voxel_size_um, model.voxel_size_um)
     prob = predict_organelles(on_grid, model)["membrane"]
-    return resize(prob, ri_norm.shape, order=1)
+    return resample_to_shape(prob, ri_norm.shape)
 
 
 def cell_examples(path: str | Path, voxel_size_um: Sequence[float],
@@ -69,7 +70,7 @@ def cell_examples(path: str | Path, voxel_size_um: Sequence[float],
     """
     from ..errors import InputError
     from ..io import read_paired
-    from ..segment._grid import normalize_ri, resize, shape_for
+    from ..preprocess import normalize_ri, resample_to_shape, resampled_shape
     from ..segment.cells import cell_network_inputs, nucleus_instances, soft_nuclei
 
     s = read_paired(path)
@@ -77,19 +78,23 @@ def cell_examples(path: str | Path, voxel_size_um: Sequence[float],
             (membrane is None and "membrane" not in s.masks):
         raise InputError("the cell network learns from cell_labels, masks/nucleus and "
                          "masks/membrane", path, "simulate the data with ri2fl simulate")
-    ri_n = normalize_ri(s.ri, s.medium_index if medium_index is None else medium_index)
+    medium = s.medium_index if medium_index is None else medium_index
+    ri_n = np.asarray(normalize_ri(s.ri, medium_index=medium), np.float32)
     nuclei = nucleus_instances(s.masks["nucleus"], s.voxel_size_um)
     if nuclei.max() == 0:
         return []
-    coarse = shape_for(s.ri.shape, s.voxel_size_um, voxel_size_um)
-    inputs = cell_network_inputs(resize(ri_n, coarse, 1, True),
-                                 resize(_membrane(s, ri_n, membrane), coarse, 1, True),
+    coarse = resampled_shape(s.ri.shape, s.voxel_size_um, voxel_size_um)
+    # anti-aliased, as segmentation's cell step shrinks them (segment.cells)
+    inputs = cell_network_inputs(resample_to_shape(ri_n, coarse, anti_alias=True),
+                                 resample_to_shape(_membrane(s, ri_n, membrane), coarse,
+                                                   anti_alias=True),
                                  soft_nuclei(nuclei, coarse))
     out = []
     for i in range(1, int(nuclei.max()) + 1):
         # the true cell of nucleus i: the cell label under most of its voxels
         owner = np.bincount(s.cell_labels[nuclei == i]).argmax()
-        target = resize((s.cell_labels == owner).astype(np.float32), coarse, 1, True)
+        target = resample_to_shape((s.cell_labels == owner).astype(np.float32), coarse,
+                                   anti_alias=True)
         out.append((inputs[i - 1], (target > 0.5).astype(np.float32)))
     return out
 

@@ -64,8 +64,8 @@ def build_default_classifiers(data: str | Path, out_dir: str | Path, n_files: in
     from ..data import list_samples
     from ..infer import predict_volume
     from ..io import read_paired
-    from ..segment import train_lipid_classifier, train_voxel_classifier
-    from ..segment._grid import normalize_ri, to_grid
+    from ..preprocess import normalize_ri
+    from ..segment import to_grid, train_lipid_classifier, train_voxel_classifier
     from ..segment.watershed import WORKING_VOXEL_SIZE_UM
 
     rng = np.random.default_rng(0)
@@ -79,8 +79,9 @@ def build_default_classifiers(data: str | Path, out_dir: str | Path, n_files: in
             s.ri, vs, model=fl_model, medium_index=s.medium_index).fl
         fl_vols.append(np.stack([to_grid(np.asarray(fl[c]), vs, WORKING_VOXEL_SIZE_UM)
                                  for c in ("nucleus", "membrane")]))
-        ri_vols.append(normalize_ri(to_grid(s.ri, vs, WORKING_VOXEL_SIZE_UM),
-                                    s.medium_index)[None])
+        ri_grid = to_grid(s.ri, vs, WORKING_VOXEL_SIZE_UM)
+        ri_vols.append(np.asarray(normalize_ri(ri_grid, medium_index=s.medium_index),
+                                  np.float32)[None])
         classes = np.where(s.nucleus_labels > 0, 2, np.where(s.cell_labels > 0, 1, 0))
         labels.append(sparse_labels(to_grid(classes, vs, WORKING_VOXEL_SIZE_UM, order=0), rng,
                                     per_class))

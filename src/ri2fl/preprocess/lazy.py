@@ -1,10 +1,10 @@
 """Resampling read region by region, so that large volumes change grid without being loaded.
 
 :class:`LazyResampled` is an array-like view of a (z, y, x) array on another grid of the same
-physical extent; indexing it reads only the source region under the requested one. It
-computes exactly what :func:`ri2fl.preprocess.resample_to_shape` with ``order=1`` computes
-(``scipy.ndimage.zoom`` in grid mode, ``mode="nearest"``), which needs the whole array in
-memory. Linear interpolation is separable, so it is written here by hand, one axis at a time.
+physical extent; indexing it reads only the source region under the requested one. It is the
+one resampler's linear interpolation (:func:`ri2fl.preprocess.resample_to_shape`,
+``order=1``) evaluated on that region: the same taps and the same float32 arithmetic, so a
+region of the view equals that region of the whole resampled array bit for bit.
 """
 
 from __future__ import annotations
@@ -15,22 +15,9 @@ from typing import Any
 import numpy as np
 
 from ..progress import progress as _progress
+from .resample import _axis_taps, _interpolate_taps
 
 __all__ = ["LazyResampled", "resample_blockwise"]
-
-
-def _axis_taps(n_in: int, n_out: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray,
-                                                                   np.ndarray]:
-    """Source indices (left, right) and right weights of output voxels ``lo..hi-1``.
-
-    Grid mode aligns the outer voxel edges: output voxel ``o`` sits at source coordinate
-    ``(o + 0.5) * n_in / n_out - 0.5``; clamping it to the volume is ``mode="nearest"``.
-    """
-    coord = (np.arange(lo, hi) + 0.5) * (n_in / n_out) - 0.5
-    coord = np.clip(coord, 0, n_in - 1)
-    left = np.floor(coord).astype(np.int64)
-    right = np.minimum(left + 1, n_in - 1)
-    return left, right, (coord - left).astype(np.float32)
 
 
 def _normalize_key(key: Any, shape: Sequence[int]) -> list[tuple[int, int]]:
@@ -81,18 +68,7 @@ class LazyResampled:
             return np.zeros([hi - lo for lo, hi in spans], dtype=np.float32)
         region = tuple(slice(int(left.min()), int(right.max()) + 1) for left, right, _ in taps)
         block = np.asarray(self.source[region], dtype=np.float32)
-        for axis, ((left, right, w), sl) in enumerate(zip(taps, region)):
-            if block.shape[axis] == len(left) and np.array_equal(left - sl.start,
-                                                                  np.arange(len(left))) \
-                    and not w.any():
-                continue  # same grid along this axis
-            shape = [1, 1, 1]
-            shape[axis] = -1
-            w = w.reshape(shape)
-            a = np.take(block, left - sl.start, axis=axis)
-            b = np.take(block, right - sl.start, axis=axis)
-            block = a + w * (b - a)
-        return block
+        return _interpolate_taps(block, taps, [sl.start for sl in region])
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         data = self[...]
