@@ -136,10 +136,10 @@ def declared_but_empty_hdf5(d: Path):
     return ["info", str(d / "big.h5")], lambda: ""
 
 
-def voxel_size(value: float):
+def voxel_size(value: float, command: str = "segment"):
     def build(d: Path):
-        return (["segment", str(ri_h5(d / "cell.h5", voxel=value)), "-o", str(d / "out"),
-                 "--serial"], lambda: "")
+        return ([command, str(ri_h5(d / "cell.h5", voxel=value)), "-o", str(d / "out"),
+                 "--serial"], lambda: "" if not (d / "out").exists() else "wrote an output")
     return build
 
 
@@ -165,7 +165,8 @@ CASES: dict[str, Callable] = {
     "manifest is a FIFO": fifo_manifest,
     "OME-Zarr chunk is a FIFO": store_with_fifo_chunk,
     "HDF5 declaring 1024^3 voxels with no data": declared_but_empty_hdf5,
-    "voxel size 5 µm": voxel_size(5.0),
+    "predict, voxel size 5 µm": voxel_size(5.0, "predict"),
+    "segment, voxel size 5 µm": voxel_size(5.0),
     "voxel size 10 µm": voxel_size(10.0),
     "voxel size 1e3 µm": voxel_size(1e3),
     "medium index NaN in the file": nan_medium_index,

@@ -302,7 +302,8 @@ def simulate_fov(cell_type: str = "fibroblast", seed: int = 0,
     Parameters
     ----------
     cell_type : str
-        One of :data:`CELL_TYPES`.
+        One of :data:`CELL_TYPES`, or "procedural": cells of random morphology drawn by
+        :mod:`ri2fl.simulate.procedural` (``variant`` must be None or "normal").
     seed : int
         Random seed; the same seed (and options) gives identical data.
     shape : tuple of int

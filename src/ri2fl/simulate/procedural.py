@@ -43,9 +43,11 @@ mitochondria                 0.06-0.2 µm of tubule per µm³ of cell (≤ 350 �
                              fragmented p = 0.35
 stress fibres / filopodia    flat 2-12 / 0-10, dome 0-6 / 0-10, sphere 0 / 0-4
 field: clusters              p = 0.4, 2-4 touching cells, centres at 0.85-0.95 of the
-                             summed radii along the line between them
+                             summed radii along the line between them; all spheres or
+                             none (a sphere over a lamella would enclose medium)
 field: edge                  p = 0.5, one cell centred on the field border
-field: cover                 0.3-0.55 of the field area (other cells do not touch)
+field: cover                 0.3-0.55 of the field area (other cells keep their
+                             outlines, grown by 5 %, apart)
 ===========================  =====================================================
 """
 
