@@ -24,20 +24,24 @@ Examples:
   ri2fl simulate -o movie/ --cell-types hek293 --timelapse 12 --event mitosis
   ri2fl simulate sim/ --cell-type macrophage --n 4 --workers 2
   ri2fl simulate -o lipid/ --n 8 --droplets-per-cell 20 60    # lipid-loaded fibroblasts
+  ri2fl simulate -o varied/ --cell-types all procedural --n 4 --domain random
+      # every family plus cells of random shape, each imaged by a randomly drawn instrument
+      # (optics, reconstruction, noise, artefacts, calibration, voxel size)
 """
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..simulate import CELL_TYPES
+    from ..simulate import CELL_TYPES, SIMULATED_KINDS
 
     parser.epilog = EPILOG
     parser.add_argument("out", nargs="?", type=Path, help="output folder (or use -o)")
     parser.add_argument("-o", "--out", dest="out_opt", type=Path, metavar="DIR",
                         help="output folder")
     parser.add_argument("--cell-types", "--cell-type", nargs="+", default=["fibroblast"],
-                        choices=(*CELL_TYPES, "all"), metavar="TYPE",
-                        help=f"cell-type families ({', '.join(CELL_TYPES)}) or 'all'; "
-                             "default: fibroblast")
+                        choices=(*SIMULATED_KINDS, "all"), metavar="TYPE",
+                        help=f"cell-type families ({', '.join(CELL_TYPES)}), 'all' of "
+                             "them, and/or 'procedural' (cells of random shape); default: "
+                             "fibroblast")
     parser.add_argument("--n", type=int, default=4, help="fields per cell type (default 4)")
     parser.add_argument("--seed", type=int, default=0, help="data-set seed (default 0)")
     parser.add_argument("--shape", "--fov", nargs=3, type=int, default=[64, 256, 256],
@@ -46,6 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--physics", choices=("fast", "physical", "none"), default="fast",
                         help="tomograph model: fast (support + Gerchberg-Papoulis, default), "
                              "physical (beam propagation + Rytov), none (true RI)")
+    parser.add_argument("--domain", choices=("default", "random"), default="default",
+                        help="fast physics: image each field with the default instrument, or "
+                             "with one drawn at random per field (ri2fl.simulate.domain)")
     parser.add_argument("--pad-z", action="store_true",
                         help="fast physics: reconstruct on a volume padded to twice its height "
                              "(default: a 3.2 µm margin of medium above it)")
@@ -102,6 +109,15 @@ def _droplets_per_cell(args: argparse.Namespace) -> dict:
                                                          "--droplets-per-cell")}
 
 
+def _domain(args: argparse.Namespace) -> dict:
+    if args.domain == "default":
+        return {}
+    if args.physics != "fast" or args.pad_z or args.timelapse:
+        raise ConfigError("--domain random needs the fast tomograph on single fields",
+                          "--domain", "drop --physics, --pad-z and --timelapse")
+    return {"domain": "random"}
+
+
 def run(args: argparse.Namespace) -> int:
     from ..simulate import simulate_dataset
 
@@ -115,7 +131,8 @@ def run(args: argparse.Namespace) -> int:
     if "all" in args.cell_types:
         from ..simulate import CELL_TYPES
 
-        args.cell_types = list(CELL_TYPES)
+        args.cell_types = [*CELL_TYPES, *(t for t in args.cell_types
+                                          if t not in (*CELL_TYPES, "all"))]
     if args.timelapse:
         manifest = _timelapses(out, args, mods)
     else:
@@ -124,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
                                     modalities=mods, split_fractions=args.split,
                                     overwrite=args.overwrite, workers=args.workers,
                                     max_fl_shift_um=args.fl_shift, pad_z=args.pad_z,
-                                    **droplets)
+                                    **_domain(args), **droplets)
     print(manifest)
     return 0
 

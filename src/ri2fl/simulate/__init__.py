@@ -13,8 +13,8 @@ Examples
 
 from .dataset import simulate_dataset
 from .fov import SimulatedFOV, simulate_fov, simulate_tiles
-from .phantoms import CELL_TYPES
+from .phantoms import CELL_TYPES, SIMULATED_KINDS
 from .timelapse import simulate_timelapse
 
-__all__ = ["CELL_TYPES", "SimulatedFOV", "simulate_dataset", "simulate_fov",
+__all__ = ["CELL_TYPES", "SIMULATED_KINDS", "SimulatedFOV", "simulate_dataset", "simulate_fov",
            "simulate_tiles", "simulate_timelapse"]

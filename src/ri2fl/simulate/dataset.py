@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from .fov import check_args, check_droplets_per_cell
-from .phantoms import CELL_TYPES
+from .phantoms import SIMULATED_KINDS
 from .sets import MANIFEST_COLUMNS, FieldSpec, simulate_fields, write_manifest
 
 __all__ = ["MANIFEST_COLUMNS", "assign_splits", "sample_seed", "simulate_dataset"]
@@ -25,7 +25,7 @@ def sample_seed(seed: int, cell_type: str, index: int) -> int:
     Independent of which other cell types or how many fields are requested, so data sets
     grown later reproduce the fields of smaller ones.
     """
-    return int(seed) * 1_000_000 + CELL_TYPES.index(cell_type) * 100_000 + int(index)
+    return int(seed) * 1_000_000 + SIMULATED_KINDS.index(cell_type) * 100_000 + int(index)
 
 
 def assign_splits(n: int, fractions: Sequence[float], rng: np.random.Generator) -> list[str]:
@@ -67,7 +67,8 @@ def simulate_dataset(out_dir: str | Path, cell_types: Sequence[str] = ("fibrobla
     out_dir : str or Path
         Output folder; gets ``<cell_type>/<cell_type>_<index>.h5`` files and ``manifest.csv``.
     cell_types : sequence of str
-        Families from :data:`ri2fl.simulate.CELL_TYPES`.
+        Families from :data:`ri2fl.simulate.CELL_TYPES`, or "procedural" (cells of random
+        morphology).
     n_per_type : int
         Fields per family.
     seed : int
@@ -103,7 +104,7 @@ def simulate_dataset(out_dir: str | Path, cell_types: Sequence[str] = ("fibrobla
     fields = []
     for ct in cell_types:
         splits = assign_splits(n_per_type, split_fractions,
-                               np.random.default_rng([seed, CELL_TYPES.index(ct)]))
+                               np.random.default_rng([seed, SIMULATED_KINDS.index(ct)]))
         for i in range(n_per_type):
             s = sample_seed(seed, ct, i)
             fields.append(FieldSpec(ct, splits[i], s, tuple(shape), physics=physics,

@@ -41,6 +41,9 @@ CELL_TYPES: tuple[str, ...] = (
 #: :mod:`ri2fl.simulate.procedural` (not in :data:`CELL_TYPES`, so data sets and the CLI's
 #: "all" keep the eight families and their seeds).
 PROCEDURAL = "procedural"
+#: Everything ``simulate_fov`` and data sets draw: the eight families, then the procedural cells
+#: (last, so that the seeds of the families' fields stay what they were).
+SIMULATED_KINDS: tuple[str, ...] = (*CELL_TYPES, PROCEDURAL)
 
 #: Variants a cell can take; ``None`` draws one at random with small probabilities.
 VARIANTS: tuple[str, ...] = ("normal", "mitotic", "binucleate")
