@@ -277,3 +277,17 @@ def test_default_forests_are_built_from_simulated_fields(tmp_path):
     assert VoxelClassifier.load(written[0]).channels == ("nucleus", "membrane")
     assert VoxelClassifier.load(written[1]).channels == ("ri",)
     LipidClassifier.load(written[2])
+
+
+def test_tensorboard_without_the_extra_is_one_clear_error(monkeypatch):
+    import importlib.util
+
+    from ri2fl.errors import ConfigError
+    from ri2fl.train.config import load_config
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tensorboard" else real(name, *a))
+    assert load_config({})["tensorboard"] is False  # the default needs nothing extra
+    with pytest.raises(ConfigError, match=r"ri2fl\[tensorboard\]"):
+        load_config({"tensorboard": True})

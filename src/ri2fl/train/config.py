@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,7 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "max_minutes": None,         # stop cleanly after this much training time
     "finetune": None,            # start from this checkpoint's weights
-    "tensorboard": True,
+    "tensorboard": False,        # also write TensorBoard events (needs the tensorboard extra)
     "half_checkpoint": False,    # store best.pt in float16 (half the size)
 }
 
@@ -147,6 +148,10 @@ def load_config(config: str | Path | dict[str, Any] | None = None,
 
 
 def _validate(cfg: dict[str, Any]) -> None:
+    if cfg["tensorboard"] and importlib.util.find_spec("tensorboard") is None:
+        raise ConfigError("tensorboard: true needs TensorBoard, which is not installed",
+                          "tensorboard", "pip install 'ri2fl[tensorboard]', or set "
+                                         "tensorboard: false (log.csv is always written)")
     if cfg["task"] not in TASKS:
         raise ConfigError(f"unknown task {cfg['task']!r}", "task", f"choose one of {TASKS}")
     if not cfg["targets"]:
