@@ -503,3 +503,15 @@ def test_any_store_entry_replaced_by_anything_gives_input_error_or_data(version,
             assert "\n" not in str(exc)
             return
         np.testing.assert_array_equal(data, RI)
+
+
+@pytest.mark.timeout(30)
+def test_cli_reads_missing_chunks_only_when_asked(tmp_path, capsys):
+    data = RI.copy()
+    data[0] = 0  # one chunk of zeros: never stored
+    path = _not_ri2fl(_zarr(tmp_path, data=data, chunks=(1, 4, 5)))
+    assert "--fill-missing" in _assert_cli_refuses(path, capsys)
+    assert main(["info", str(path), "--fill-missing", "--json"]) == 0
+    out = tmp_path / "copy.ome.zarr"
+    assert main(["convert", str(path), str(out), "--fill-missing"]) == 0
+    np.testing.assert_array_equal(read(out).data, data)

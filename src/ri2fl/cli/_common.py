@@ -28,6 +28,14 @@ def add_input_arguments(parser: argparse.ArgumentParser, verb: str) -> None:
                         help="medium refractive index (default: the file's, else 1.337)")
     parser.add_argument("--frame", type=int, default=None, metavar="T",
                         help=f"{verb} only this time point (default: every frame)")
+    add_fill_missing_argument(parser)
+
+
+def add_fill_missing_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--fill-missing``: read missing chunks as the fill value instead of refusing."""
+    parser.add_argument("--fill-missing", action="store_true",
+                        help="OME-Zarr/HDF5 inputs with missing chunks: read them as the "
+                             "fill value (default: refuse, as an incomplete copy)")
 
 
 def check_medium_index(value: float | None) -> None:

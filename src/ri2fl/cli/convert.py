@@ -15,7 +15,7 @@ from ..io.tcf import write_tcf
 from ..io.volume import Volume
 from ..preprocess import check_grid_budget, resample, resampled_voxel_size
 from ..progress import progress
-from ._common import check_voxel_size
+from ._common import add_fill_missing_argument, check_voxel_size
 
 HELP = "convert a tomogram (TCF, HDF5, TIFF, OME-Zarr, .npy) to OME-Zarr, OME-TIFF or TCF"
 
@@ -56,6 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--modality", choices=("ri", "fl", "mip"), default="ri",
                         help="TCF/HDF5: which data to convert (default ri)")
     parser.add_argument("--dataset", help="HDF5: dataset to read; OME-Zarr: resolution level")
+    add_fill_missing_argument(parser)
     parser.add_argument("--ngff", choices=("0.5", "0.4"), default="0.5",
                         help="OME-Zarr version (default 0.5; 0.4 = zarr v2)")
     parser.add_argument("--tcf-layout", choices=("dataset", "ldm"), default="dataset",
@@ -90,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     check_not_input(args.output, [args.input])
     check_output(args.output, overwrite=args.overwrite)
     vol = read(args.input, frame=args.frame, modality=args.modality,
+               fill_missing=args.fill_missing,
                voxel_size_um=args.voxel_size, dataset=args.dataset)
     spatial = vol.spatial_shape
     voxel = vol.voxel_size_um

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..io import read
 from ..io.volume import Volume
+from ._common import add_fill_missing_argument
 
 HELP = "show shape, voxel size, RI range, time points and channels of a tomogram file"
 
@@ -35,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--modality", choices=("ri", "fl", "mip"), default="ri",
                         help="TCF/HDF5: which data to describe (default ri)")
     parser.add_argument("--dataset", help="HDF5: dataset to read; OME-Zarr: resolution level")
+    add_fill_missing_argument(parser)
 
 
 def _finite_or_none(x: float) -> float | None:
@@ -104,6 +106,7 @@ def _text(info: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     vol = read(args.path, modality=args.modality, voxel_size_um=args.voxel_size,
+               fill_missing=args.fill_missing,
                dataset=args.dataset)
     if vol.time_points > 1 and not -vol.time_points <= args.frame < vol.time_points:
         from ..errors import InputError

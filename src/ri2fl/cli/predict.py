@@ -99,7 +99,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         "voxel_size_um": tuple(args.voxel_size) if args.voxel_size else None,
         "medium_index": args.medium_index, "frame": args.frame,
         "patch_size": tuple(args.patch_size) if args.patch_size else None,
-        "overlap": args.overlap,
+        "overlap": args.overlap, "fill_missing": args.fill_missing,
     }
 
 

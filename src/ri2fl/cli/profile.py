@@ -99,7 +99,8 @@ def _profile_one(inp: Path, out: Path, *, args: argparse.Namespace, n_inputs: in
         ground_truth=args.ground_truth, frame=args.frame, voxel_size_um=args.voxel_size,
         medium_index=args.medium_index, model=args.model, tta=args.tta, mc=args.mc,
         method=args.method,
-        metadata=metadata, max_track_distance_um=args.max_track_distance)
+        metadata=metadata, max_track_distance_um=args.max_track_distance,
+        fill_missing=args.fill_missing)
     write_table(table, out)  # into the batch's staging folder
 
 

@@ -90,6 +90,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         "threshold": args.threshold, "cell_assign": args.cell_assign,
         "voxel_size_um": tuple(args.voxel_size) if args.voxel_size else None,
         "medium_index": args.medium_index, "frame": args.frame,
+        "fill_missing": args.fill_missing,
     }
 
 
@@ -104,7 +105,8 @@ def segment_file(input_path: Path, output_path: Path, *, method: str = "network"
                  cell_model: str = "cell-default", fl_model: str = "default",
                  threshold: float = 0.5, cell_assign: str = "flood",
                  voxel_size_um: tuple | None = None,
-                 medium_index: float | None = None, frame: int | None = None) -> Path:
+                 medium_index: float | None = None, frame: int | None = None,
+                 fill_missing: bool = False) -> Path:
     """Segment every frame of one input file and write the label stack as OME-Zarr."""
     from ..constants import CANONICAL_VOXEL_SIZE_UM, MEDIUM_INDEX
     from ..io import read, write_ome_zarr
@@ -112,7 +114,7 @@ def segment_file(input_path: Path, output_path: Path, *, method: str = "network"
     from ..segment import LABEL_CHANNELS, check_segment_budget, segment_volume
 
     vol = read(input_path, frame=frame, voxel_size_um=voxel_size_um,
-               medium_index=medium_index)
+               medium_index=medium_index, fill_missing=fill_missing)
     medium = vol.medium_index if vol.medium_index is not None else MEDIUM_INDEX
     nets = {"model": load(model),  # loaded once for all frames
             "cell_model": load(cell_model) if method == "network" else cell_model,

@@ -388,7 +388,8 @@ def predict_file(input_path: str | Path, output_path: str | Path,
                  voxel_size_um: Sequence[float] | None = None,
                  medium_index: float | None = None, precision: str = "auto",
                  patch_size: Sequence[int] | None = None, overlap: float = 0.25,
-                 progress: bool | None = None, overwrite: bool = False) -> Path:
+                 progress: bool | None = None, overwrite: bool = False,
+                 fill_missing: bool = False) -> Path:
     """Predict every frame of a file into an OME-Zarr store, frame by frame.
 
     Parameters
@@ -415,6 +416,8 @@ def predict_file(input_path: str | Path, output_path: str | Path,
     overwrite : bool
         Replace an existing store (and ``write_tcf`` copy) that ri2fl wrote; anything else
         is never replaced.
+    fill_missing : bool
+        Read missing chunks of an incomplete input store as the fill value instead of refusing.
 
     Returns
     -------
@@ -424,7 +427,8 @@ def predict_file(input_path: str | Path, output_path: str | Path,
     from ..io import read
     from ..io.ome_zarr import create_ome_zarr
 
-    vol = read(input_path, frame=frame, voxel_size_um=voxel_size_um, lazy=True)
+    vol = read(input_path, frame=frame, voxel_size_um=voxel_size_um, lazy=True,
+               fill_missing=fill_missing)
     if "c" in vol.axes:
         vol = vol.channel(0) if vol.axes == "czyx" else _first_channel(vol)
     n_index = medium_index if medium_index is not None else (vol.medium_index or MEDIUM_INDEX)

@@ -494,7 +494,7 @@ _METADATA_FILES = ("zarr.json", ".zattrs", ".zgroup", ".zarray", ".zmetadata")
 _CORRUPT_NGFF_HINT = "the store's OME-NGFF metadata are corrupt; export it again"
 _MISSING_CHUNKS_HINT = ("the store is incomplete (an interrupted copy or write), or its chunk "
                         "files are named for another dimension_separator; copy it again, or "
-                        "read it with fill_missing=True to take the fill value")
+                        "pass --fill-missing (fill_missing=True) to read them as the fill value")
 
 
 def is_ome_zarr(path: Path) -> bool:

@@ -151,7 +151,8 @@ def profile_file(path: str | Path, *, predictions: str | Path | None = None,
                  medium_index: float | None = None, model: Any = "default", tta: int = 0,
                  mc: int = 0, method: str = "network",
                  metadata: Mapping[str, Any] | None = None,
-                 max_track_distance_um: float = 10.0) -> pd.DataFrame:
+                 max_track_distance_um: float = 10.0,
+                 fill_missing: bool = False) -> pd.DataFrame:
     """Feature table of one file: every cell of every frame.
 
     Parameters
@@ -176,6 +177,8 @@ def profile_file(path: str | Path, *, predictions: str | Path | None = None,
         Constant columns added to every row (e.g. ``{"condition": "LPS"}``).
     max_track_distance_um : float
         Largest centroid displacement between frames linked into one track.
+    fill_missing : bool
+        Read missing chunks of an incomplete store as the fill value instead of refusing.
 
     Returns
     -------
@@ -191,7 +194,8 @@ def profile_file(path: str | Path, *, predictions: str | Path | None = None,
     else:
         from ..io import read
 
-        vol = read(path, frame=frame, voxel_size_um=voxel_size_um, medium_index=medium_index)
+        vol = read(path, frame=frame, voxel_size_um=voxel_size_um, medium_index=medium_index,
+                   fill_missing=fill_missing)
         if vol.channel_names != ["ri"] and "c" in vol.axes:
             raise InputError(f"holds channels {vol.channel_names[:6]}, not a refractive-index "
                              "volume", path, "give the RI file as INPUT and this one with "
