@@ -143,7 +143,8 @@ def uncertainty(ri: np.ndarray, voxel, medium: float, truth: dict | None) -> dic
     if truth is not None:
         pick = np.random.default_rng(0).choice(ri.size, min(ri.size, 200_000), replace=False)
         rho = [spearmanr(total[t].ravel()[pick],
-                         np.abs(pred.fl[t] - truth[t]).ravel()[pick])[0] for t in pred.targets]
+                         np.abs(pred.fl[t] - truth[t]).ravel()[pick])[0]
+               for t in pred.targets if t in truth]
         out["spearman"] = float(np.nanmean(rho))
     return out
 

@@ -107,7 +107,8 @@ def test_cli_prints_one_warning_line_per_input_and_exits_0(tmp_path, tiny_checkp
     np.save(tmp_path / "hek.npy", hek_field.ri[:20, :112, :112])  # small: a quick prediction
     rc = main(["predict", str(tmp_path / "textbook.npy"), str(tmp_path / "hek.npy"),
                "-o", str(tmp_path / "out"), "--model", str(tiny_checkpoint),
-               "--voxel-size", *map(str, CANONICAL), "--serial", "--device", "cpu"])
+               "--voxel-size", *map(str, CANONICAL), "--patch-size", "20", "112", "112",
+               "--serial", "--device", "cpu"])
     assert rc == 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err

@@ -2,17 +2,19 @@
 
 ri2fl's networks learn from simulated fields only, and on data unlike them they fail without
 a sign. :func:`domain_statistics` measures, on the input's own grid, what sets such data
-apart: the native voxel size, the background's level (against the stated medium index), its
-noise and its darkest voxels (the missing-cone halos of real tomographs), and the RI of the
-cells (median and 99th percentile above the background, and their fine texture).
+apart: the native voxel size; the background's level (against the stated medium index), its
+noise, its darkest voxels (halos the simulator's tomograph does not make) and its grain
+(white noise means no tomograph made the volume); and the cells' RI (median and 99th
+percentile above the background) and fine lateral texture (organelles).
 :func:`check_domain` compares them with a model's reference (:func:`load_reference`, the
 JSON ``<model>.domain.json`` beside its weights, made by ``scripts/make_domain_reference.py``
-from the training fields) and returns the reasons an input is unlike it, each with its
-measured value and the trained range; :func:`warn_off_domain` issues them as one
-:class:`OffDomainWarning`.
+from the training fields and fields of every simulated family) and returns the reasons an
+input is unlike it, each with its measured value and the trained range;
+:func:`warn_if_off_domain` issues them as one :class:`OffDomainWarning`.
 
 Nuclear contrast is not measured: without a nucleus mask, a darker interior cannot be told
-from thin cytoplasm or partial volume cheaply and robustly.
+from thin cytoplasm or partial volume cheaply and robustly (the simulated nuclei are darker
+than their cytoplasm already, as in textbook and real cells).
 """
 
 from __future__ import annotations
@@ -182,6 +184,9 @@ def domain_statistics(ri: Any, voxel_size_um: Sequence[float],
     >>> domain_statistics(fov.ri, fov.voxel_size_um, fov.medium_index)   # doctest: +SKIP
     """
     data, step = _strided(ri)
+    if not np.isfinite(data).all():  # NaN / inf (e.g. outside a reconstruction) as medium
+        data = np.nan_to_num(data, nan=medium_index, posinf=medium_index,
+                             neginf=medium_index)
     voxel = (float(voxel_size_um[0]), float(voxel_size_um[1]) * step,
              float(voxel_size_um[2]) * step)
     # cells stand 0.005 above the medium, or above the histogram's mode where that is lower
