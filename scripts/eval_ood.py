@@ -1,0 +1,219 @@
+#!/usr/bin/env python
+"""Score a model and the shipped segmentation on the out-of-domain sets of issue #30.
+
+For each simulated part of the config (``physical``, ``textbook``; built by
+``scripts/make_ood_sets.py`` into ``DATA/<part>/``) it runs what ``ri2fl evaluate --data
+DATA/<part>/manifest.csv --split test`` runs (fluorescence PCC per target) and what
+``ri2fl evaluate --segmentation`` runs (Dice per organelle and cell counts of the shipped
+``segment-default`` / ``cell-default`` and the watershed route), into ``OUT/<part>/``; then
+the HL60 checks (:func:`ri2fl.evaluate.ood.hl60_checks`) on the bundled real cell, both
+segmentation routes, with the model's inferred nucleus fluorescence. Writes
+``OUT/ood_table.csv`` (one row per model, metric and part: value, goal, pass) and
+``OUT/ood_table.md`` (the same, parts side by side), and prints the Markdown.
+
+Example (about 2.5 minutes on 2 CPU cores)::
+
+    python scripts/make_ood_sets.py configs/ood_eval.yaml ood/
+    python scripts/eval_ood.py configs/ood_eval.yaml ood/ ood_eval/ --model default
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ri2fl.constants import TARGETS
+from ri2fl.evaluate.ood import HL60_GOALS, SIMULATED_PARTS, hl60_checks, read_ood_config
+
+#: Which shipped model each segmentation metric judges.
+SEG_MODEL = "segment-default"
+CELL_MODEL = "cell-default"
+WATERSHED = "watershed route (default FL)"
+#: The physical part's fields through the fast path (``make_ood_sets.py --fast-control``).
+CONTROL = "physical_fast"
+#: Column headers of the parts in the Markdown table.
+HEADERS = {"physical": "(a) physical tomograph", "textbook": "(b) textbook cells",
+           "hl60": "(c) HL60", CONTROL: "control: (a)'s cells, fast path"}
+
+
+def _row(model: str, metric: str, part: str, value: float, goal: float | None = None,
+         op: str = ">=", n: int = 0, note: str = "") -> dict[str, Any]:
+    """One row of the table; ``pass`` is None without a goal or a value."""
+    ok = None
+    if goal is not None and value is not None and not math.isnan(value):
+        ok = bool(value >= goal) if op == ">=" else bool(value == goal)
+    return {"model": model, "metric": metric, "part": part, "value": value,
+            "goal": "" if goal is None else f"{op} {goal:g}", "pass": ok, "n": n,
+            "note": note}
+
+
+def fluorescence_rows(metrics: pd.DataFrame, part: str, model: str,
+                      goals: Mapping[str, float]) -> list[dict[str, Any]]:
+    """Mean PCC per target over the part's fields, and the mean of the six, with goals."""
+    rows, means = [], {}
+    for target in TARGETS:
+        values = metrics.loc[metrics["target"] == target, "pcc"].dropna()
+        if not len(values):
+            continue
+        means[target] = float(values.mean())
+        rows.append(_row(model, f"PCC {target}", part, means[target], goals.get(target),
+                         n=len(values)))
+    note = "" if len(means) == len(TARGETS) else f"mean of the {len(means)} targets present"
+    mean = float(np.mean(list(means.values()))) if means else float("nan")
+    rows.append(_row(model, "PCC mean of six", part, mean,
+                     goals.get("mean_of_six") if not note else None,
+                     n=metrics["fov"].nunique(), note=note))
+    return rows
+
+
+def segmentation_rows(table: pd.DataFrame, part: str,
+                      goals: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Mean Dice per organelle (network route) and the fraction of fields counted exactly."""
+    seg, counts = goals["segmentation"], goals["exact_cell_counts"]
+    rows = []
+    for organelle, label in (("nucleus", "nucleus"), ("membrane", "whole cell"),
+                             ("nucleolus", "nucleolus"), ("lipid_droplets", "lipid droplets")):
+        values = table[f"dice_{organelle}"].dropna()
+        rows.append(_row(SEG_MODEL, f"Dice {label}", part, float(values.mean()),
+                         seg.get(organelle), n=len(values)))
+    rows.append(_row(CELL_MODEL, "cell F1 (IoU 0.5)", part, float(table["f1_network"].mean()),
+                     n=len(table)))
+    small = table[table["n_cells"] <= int(counts["max_cells"])]
+    for route, model in (("network", CELL_MODEL), ("watershed_fl", WATERSHED)):
+        column = f"cells_{route}"
+        if column not in small or not len(small):
+            continue
+        exact = small[column] == small["n_cells"]
+        wrong = ", ".join(f"{t}->{p}" for t, p in zip(small.loc[~exact, "n_cells"],
+                                                      small.loc[~exact, column]))
+        rows.append(_row(model, f"exact cell counts (<= {counts['max_cells']} cells)", part,
+                         float(exact.mean()), float(counts["fraction"]), n=len(small),
+                         note=f"{int(exact.sum())}/{len(small)} fields"
+                              + (f"; true->found {wrong}" if wrong else "")))
+    return rows
+
+
+def hl60_rows(model: str, path: str | Path, goals: Mapping[str, Any] | None = None,
+              routes: Sequence[str] = ("network", "watershed")) -> list[dict[str, Any]]:
+    """The HL60 checks of each segmentation route, with ``model``'s nucleus fluorescence."""
+    from ri2fl.infer import predict_volume
+    from ri2fl.io import read
+    from ri2fl.segment import segment_volume
+
+    vol = read(path)
+    ri = np.asarray(vol.data, np.float32)
+    voxel, medium = tuple(vol.voxel_size_um), float(vol.medium_index)
+    fl = predict_volume(ri, voxel, model=model, medium_index=medium, progress=False,
+                        targets=["nucleus", "membrane"]).fl
+    net = segment_volume(ri, voxel, medium, method="network", return_probabilities=True)
+    segs = {"network": net}
+    if "watershed" in routes:
+        segs["watershed"] = segment_volume(ri, voxel, medium, method="watershed",
+                                           fl={"nucleus": fl["nucleus"],
+                                               "membrane": fl["membrane"]},
+                                           probabilities=net.probabilities)
+    rows = []
+    for route, seg in segs.items():
+        for check in hl60_checks(ri, voxel, medium, seg.cell_labels, seg.nucleus_labels,
+                                 fl["nucleus"] if route == "network" else None, goals):
+            if check["check"].startswith("nucleus FL"):
+                owner = model
+            elif route == "watershed":
+                owner = WATERSHED
+            else:
+                owner = CELL_MODEL if check["check"].startswith("cell") else SEG_MODEL
+            name = check["check"] if owner == model else f"{check['check']} ({route})"
+            rows.append({"model": owner, "metric": f"HL60 {name}",
+                         "part": "hl60", "value": check["value"], "goal": check["goal"],
+                         "pass": check["pass"], "n": 1, "note": ""})
+    return rows
+
+
+def _cell(value: float, ok: bool | None) -> str:
+    text = "—" if value is None or (isinstance(value, float) and math.isnan(value)) \
+        else f"{value:.4f}" if abs(value) < 0.01 else f"{value:.3f}"
+    return text if ok is None else f"{text} ({'pass' if ok else 'FAIL'})"
+
+
+def markdown(table: pd.DataFrame, parts: Sequence[str]) -> str:
+    """The table with the parts side by side: model | metric | goal | one column per part."""
+    head = ["model", "metric", "goal", *(HEADERS.get(q, q) for q in parts)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for (model, metric), sub in table.groupby(["model", "metric"], sort=False):
+        goal = next((g for g in sub["goal"] if g), "")
+        cells = []
+        for part in parts:
+            hit = sub[sub["part"] == part]
+            if not len(hit):
+                cells.append("")
+                continue
+            r = hit.iloc[0]
+            cells.append(_cell(r["value"], r["pass"]) + (f" [{r['note']}]" if r["note"] else ""))
+        lines.append("| " + " | ".join([model, metric, goal, *cells]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("config", type=Path, help="configs/ood_eval.yaml")
+    p.add_argument("data", type=Path, help="the folder make_ood_sets.py wrote")
+    p.add_argument("out", type=Path, help="output folder")
+    p.add_argument("--model", default="default", help="fluorescence model (default: default)")
+    p.add_argument("--parts", nargs="+", default=[*SIMULATED_PARTS, "hl60"],
+                   choices=[*SIMULATED_PARTS, "hl60", CONTROL],
+                   help=f"only these parts; {CONTROL}: make_ood_sets.py --fast-control's "
+                        "fields (a control, not part of the set)")
+    p.add_argument("--structures", action="store_true",
+                   help="also match droplets, nucleoli, mitochondria (slower)")
+    p.add_argument("--batch-size", type=int, default=2)
+    args = p.parse_args(argv)
+    config = read_ood_config(args.config)
+    goals = config["goals"]
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+
+    def write() -> None:  # after every part, so that a long run leaves its tables
+        table = pd.DataFrame(rows)
+        table.to_csv(args.out / "ood_table.csv", index=False, float_format="%.4f")
+        text = (f"Out-of-domain evaluation ({config['name']}, fixed {config['fixed']}); "
+                f"fluorescence model `{args.model}`\n\n"
+                + markdown(table, order))
+        (args.out / "ood_table.md").write_text(text, encoding="utf-8")
+
+    order = [q for q in (*SIMULATED_PARTS, "hl60", CONTROL) if q in args.parts]
+    for part in (q for q in order if q != "hl60"):
+        from ri2fl.evaluate.runner import model_predictor, run_evaluation
+        from ri2fl.evaluate.segmentation import evaluate_segmentation
+        from ri2fl.models import load
+
+        manifest = args.data / part / "manifest.csv"
+        predictor = model_predictor(load(args.model), batch_size=args.batch_size,
+                                    progress=False)
+        result = run_evaluation({args.model: predictor}, manifest, args.out / part / "fl",
+                                split="test", structures=args.structures, n_panels=1,
+                                title=f"ri2fl out-of-domain evaluation: {part}")
+        rows += fluorescence_rows(result.metrics, part, args.model, goals["fluorescence"])
+        evaluate_segmentation(manifest, args.out / part / "segmentation", split="test")
+        seg = pd.read_csv(args.out / part / "segmentation" / "segmentation.csv")
+        rows += segmentation_rows(seg, part, goals)
+        write()
+    if "hl60" in args.parts:
+        import ri2fl
+
+        hl60 = config["parts"]["hl60"]
+        rows += hl60_rows(args.model, Path(ri2fl.__file__).parent / hl60["package_file"],
+                          {**HL60_GOALS, **goals.get("hl60", {})},
+                          hl60.get("routes", ("network", "watershed")))
+        write()
+    print((args.out / "ood_table.md").read_text(encoding="utf-8"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
