@@ -57,6 +57,9 @@ def main(argv=None) -> int:
                         "(default 20 60)")
     p.add_argument("--shape", type=int, nargs=3, default=[64, 256, 256])
     p.add_argument("--modalities", nargs="*", default=[], help="bf and/or dic")
+    p.add_argument("--domain", choices=("default", "random"), default="default",
+                   help="random: image each field with an instrument drawn at random "
+                        "(ri2fl.simulate.domain; recorded in each file)")
     p.add_argument("--seed", type=int, default=0, help="first seed (splits use disjoint seeds)")
     p.add_argument("--mitotic-weight", type=float, default=None,
                    help="add a weight column: this weight for fields holding a mitotic cell, "
@@ -72,7 +75,7 @@ def main(argv=None) -> int:
     fields = plan_fields(args.cell_types, args.train, args.val, args.test, args.mitotic_train,
                          args.mitotic_val, args.sparse_train, args.sparse_val, args.lipid_train,
                          args.lipid_val, args.lipid_droplets, args.shape, args.seed,
-                         args.modalities)
+                         args.modalities, args.domain)
     t0 = time.time()
     simulate_fields(args.out, fields, workers=args.workers, overwrite=args.overwrite)
     manifest = write_manifest(args.out, fields, args.manifest, args.mitotic_weight)

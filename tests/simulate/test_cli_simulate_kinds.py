@@ -39,3 +39,24 @@ def test_random_instruments_need_the_fast_tomograph(tmp_path, capsys):
                "--domain", "random"])
     assert rc == 2
     assert "--domain random needs the fast tomograph" in capsys.readouterr().err
+
+
+def test_training_sets_can_mix_families_procedural_cells_and_random_instruments():
+    from ri2fl.errors import ConfigError
+    from ri2fl.simulate.sets import plan_fields
+
+    fields = plan_fields(["hek293", "procedural"], train=2, val=1, shape=(24, 96, 96),
+                         domain="random")
+    assert [f.cell_type for f in fields] == ["hek293"] * 3 + ["procedural"] * 3
+    assert all(f.options == {"domain": "random"} for f in fields)
+    assert plan_fields(["hek293"], train=1)[0].options == {}  # the default instrument
+    with pytest.raises(ConfigError, match="no mitotic variant"):
+        plan_fields(["procedural"], mitotic_train=1)
+    with pytest.raises(ConfigError, match="unknown imaging domain"):
+        plan_fields(["hek293"], train=1, domain="wild")
+
+
+def test_a_recipe_data_set_takes_the_random_instrument():
+    from ri2fl.train.recipe import Fields
+
+    assert Fields(cell_types=("procedural",), train=4, domain="random").domain == "random"

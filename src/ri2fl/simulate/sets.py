@@ -80,20 +80,33 @@ def plan_fields(cell_types: Sequence[str] = ("fibroblast",), train: int = 0, val
                 sparse_train: int = 0, sparse_val: int = 0, lipid_train: int = 0,
                 lipid_val: int = 0, lipid_droplets: Sequence[int] = (20, 60),
                 shape: Sequence[int] = (64, 256, 256), seed: int = 0,
-                modalities: Sequence[str] = ()) -> list[FieldSpec]:
+                modalities: Sequence[str] = (), domain: str | None = None
+                ) -> list[FieldSpec]:
     """The fields of ``scripts/make_sim_data.py`` (same options, seeds, order and names).
 
     Per cell type: ordinary fields (train, val, test), fields whose central cell is mitotic,
     fields holding a single cell (every second one mitotic) and lipid-loaded fields whose
     cells hold ``lipid_droplets`` droplets each; each kind from its own seed offset
-    (:data:`SEED_OFFSETS`).
+    (:data:`SEED_OFFSETS`). ``domain="random"`` images each field with an instrument drawn
+    from :mod:`ri2fl.simulate.domain` (recorded in the file). Procedural cells have no
+    mitotic variant: their mitotic kinds are refused.
     """
+    from ..errors import ConfigError
     from .fov import check_droplets_per_cell
+    from .phantoms import PROCEDURAL
+
+    if domain not in (None, "default", "random"):
+        raise ConfigError(f"unknown imaging domain {domain!r}", "domain",
+                          "use 'random' (an instrument drawn per field) or leave it out")
+    options = {"domain": "random"} if domain == "random" else {}
 
     lipid = check_droplets_per_cell(lipid_droplets, "lipid_droplets")
     counts = {"train": train, "val": val, "test": test, "mitotic_train": mitotic_train,
               "mitotic_val": mitotic_val, "sparse_train": sparse_train,
               "sparse_val": sparse_val, "lipid_train": lipid_train, "lipid_val": lipid_val}
+    if PROCEDURAL in cell_types and (mitotic_train or mitotic_val or sparse_train or sparse_val):
+        raise ConfigError("procedural cells have no mitotic variant", "cell_types",
+                          "plan the mitotic and single-cell fields for the families only")
     fields = []
     for ct in cell_types:
         for kind, n in counts.items():
@@ -104,7 +117,8 @@ def plan_fields(cell_types: Sequence[str] = ("fibroblast",), train: int = 0, val
                 fields.append(FieldSpec(
                     ct, split, seed + SEED_OFFSETS[kind] + i, tuple(shape), variant,
                     1 if prefix == "sparse" else None, None,
-                    lipid if prefix == "lipid" else None, tuple(modalities)))
+                    lipid if prefix == "lipid" else None, tuple(modalities),
+                    options=options))
     return fields
 
 

@@ -78,6 +78,8 @@ class Fields(_Section):
     lipid_val: int = 0
     lipid_droplets: tuple[int, int] = (20, 60)
     shape: tuple[int, int, int] = (64, 256, 256)
+    # "random": each field imaged by an instrument drawn from ri2fl.simulate.domain
+    domain: str | None = None
     seed: int = 0
     modalities: tuple[str, ...] = ()
 
