@@ -333,6 +333,17 @@ def occupancy(d: np.ndarray, h: float) -> np.ndarray:
 # ---------------------------------------------------------------------------------------
 # random cells
 # ---------------------------------------------------------------------------------------
+def draw_organelle_contrasts(cell: CellSpec, rng: np.random.Generator) -> None:
+    """Draw the RI contrasts of mitochondria, membrane and actin and the six targets'
+    brightness, in this order (the families' seeds depend on it)."""
+    cell.mito_dn = rng.uniform(0.058, 0.07)
+    cell.membrane_dn = rng.uniform(0.003, 0.008)
+    cell.actin_dn = rng.uniform(0.01, 0.03)
+    cell.brightness = {t: float(rng.uniform(0.75, 1.0)) for t in
+                       ("membrane", "actin", "mitochondria", "lipid_droplets", "nucleus",
+                        "nucleolus")}
+
+
 def make_cell(family: str, rng: np.random.Generator, center: tuple[float, float],
               z_base: float, variant: str | None = None,
               max_height: float | None = None,
@@ -379,12 +390,7 @@ def make_cell(family: str, rng: np.random.Generator, center: tuple[float, float]
                     mitotic=mitotic, variant=variant, cyto_conc=rng.uniform(*fp.cyto_conc))
     cell.nucleus_offset_dn = rng.uniform(0.003, 0.01)
     cell.nucleolus_conc = rng.uniform(0.17, 0.26)
-    cell.mito_dn = rng.uniform(0.058, 0.07)
-    cell.membrane_dn = rng.uniform(0.003, 0.008)
-    cell.actin_dn = rng.uniform(0.01, 0.03)
-    cell.brightness = {t: float(rng.uniform(0.75, 1.0)) for t in
-                       ("membrane", "actin", "mitochondria", "lipid_droplets", "nucleus",
-                        "nucleolus")}
+    draw_organelle_contrasts(cell, rng)
     if fp.n_processes[1] > 0 and not mitotic:
         _add_processes(cell, fp, rng)
     if mitotic:

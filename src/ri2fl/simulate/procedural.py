@@ -72,6 +72,7 @@ from .phantoms import (
     _local_height,
     _random_cyto_point,
     conc_to_dn,
+    draw_organelle_contrasts,
 )
 
 # -- outline -------------------------------------------------------------------------------
@@ -285,12 +286,7 @@ def furnish(cell: ProceduralCell, rng: np.random.Generator,
     """
     cell.nuclear_contrast_dn = rng.uniform(*NUCLEAR_CONTRAST_DN)
     cell.nucleus_offset_dn = -cell.nuclear_contrast_dn
-    cell.mito_dn = rng.uniform(0.058, 0.07)
-    cell.membrane_dn = rng.uniform(0.003, 0.008)
-    cell.actin_dn = rng.uniform(0.01, 0.03)
-    cell.brightness = {t: float(rng.uniform(0.75, 1.0)) for t in
-                       ("membrane", "actin", "mitochondria", "lipid_droplets", "nucleus",
-                        "nucleolus")}
+    draw_organelle_contrasts(cell, rng)
     _add_nucleus(cell, rng, neighbours)
     _add_nucleoli(cell, rng)
     _build_lookup(cell)
