@@ -41,7 +41,8 @@ def main() -> None:
         warnings.simplefilter("ignore")
         for method in ("pca", "umap"):
             t0 = time.perf_counter()
-            build_report(table, Path(tmp) / "r.html", group_by="condition", embedding=method)
+            build_report(table, Path(tmp) / "r.html", group_by="condition", embedding=method,
+                         overwrite=True)
             print(f"build_report ({method}, {len(table)} cells): "
                   f"{time.perf_counter() - t0:6.2f} s")
 
