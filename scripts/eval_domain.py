@@ -95,11 +95,9 @@ def hl60() -> Case:
 
 def textbook_set(seeds=(0, 1, 2)) -> Iterator[Case]:
     """The textbook cells of :mod:`ri2fl.simulate.textbook` (with true fluorescence; with
-    a nucleolus and lipid droplets), where this installation has them."""
-    try:
-        from ri2fl.simulate.textbook import textbook_cell as drawn
-    except ImportError:
-        return
+    a nucleolus and lipid droplets)."""
+    from ri2fl.simulate.textbook import textbook_cell as drawn
+
     for seed in seeds:
         cell = drawn(seed=seed)
         yield (f"textbook cell {seed} (simulate.textbook)", cell.ri, CANONICAL,

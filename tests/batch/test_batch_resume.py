@@ -18,7 +18,6 @@ from _batch_tasks import make_inputs, smooth_task, zarr_task
 
 from ri2fl.batch import LOCK_NAME, MANIFEST_NAME, output_path_for, run_batch
 from ri2fl.batch._lock import output_lock
-from ri2fl.cli._common import options_from_args
 from ri2fl.errors import ConfigError, InputError, OutputError
 
 TESTS = Path(__file__).resolve().parent
@@ -82,15 +81,6 @@ def test_changed_options_redo_outputs(tmp_path):
     run_batch(task, inputs, out, ".npy", serial=True, options={"gain": 2})
     run_batch(task, inputs, out, ".npy", serial=True, options={"gain": 2})
     assert len(processed(log)) == 6
-
-
-def test_options_from_args_ignore_inputs_and_batch_flags():
-    import argparse
-
-    a = argparse.Namespace(inputs=["a"], output="o", serial=True, workers=2, tta=8, model="m")
-    b = argparse.Namespace(inputs=["a", "b"], output="o", serial=False, workers=None, tta=8,
-                           model="m")
-    assert options_from_args(a) == options_from_args(b) == {"model": "m", "tta": 8}
 
 
 def test_directory_outputs_replace_atomically_and_stale_staging_is_cleaned(tmp_path):

@@ -125,7 +125,11 @@ def check_regular_input(path: str | Path) -> None:
 
 
 def _files(path: Path) -> Iterator[tuple[str, Path, os.stat_result]]:
-    """(relative posix name, path, stat) of every regular file under ``path``, in order."""
+    """(relative posix name, path, stat) of every regular file under ``path``, in order.
+
+    A FIFO, socket or device under ``path`` is refused (:class:`InputError`) as it is met,
+    so that the folder is walked once, not once to check it and once to list it.
+    """
     for root, dirs, names in os.walk(path):
         dirs.sort()
         for name in sorted(names):
@@ -134,8 +138,9 @@ def _files(path: Path) -> Iterator[tuple[str, Path, os.stat_result]]:
                 st = full.stat()
             except OSError:  # vanished since checked
                 continue
-            if stat.S_ISREG(st.st_mode):
-                yield full.relative_to(path).as_posix(), full, st
+            if not stat.S_ISREG(st.st_mode):
+                check_regular_file(full)  # raises, naming what is wrong
+            yield full.relative_to(path).as_posix(), full, st
 
 
 def _read_regular(path: Path) -> Iterator[bytes]:
@@ -160,12 +165,12 @@ def input_signature(path: str | Path) -> str:
         If the input is, or holds, a FIFO, socket or device (see :func:`check_regular_input`).
     """
     path = Path(path)
-    check_regular_input(path)
-    if path.is_dir():
+    if path.is_dir():  # special files are refused by _files
         h = hashlib.sha256()
         for rel, _, fst in _files(path):
             h.update(f"{rel}\0{fst.st_size}\0{fst.st_mtime_ns}\n".encode())
         return "dir:" + h.hexdigest()
+    check_regular_file(path)
     st = path.stat()
     return f"file:{st.st_size}:{st.st_mtime_ns}"
 
@@ -179,8 +184,11 @@ def input_digest(path: str | Path) -> str:
         If the input is, or holds, a FIFO, socket or device (see :func:`check_regular_input`).
     """
     path = Path(path)
-    check_regular_input(path)
-    files = [(rel, full) for rel, full, _ in _files(path)] if path.is_dir() else [("", path)]
+    if path.is_dir():  # special files are refused by _files
+        files = [(rel, full) for rel, full, _ in _files(path)]
+    else:
+        check_regular_file(path)
+        files = [("", path)]
     h = hashlib.sha256()
     for rel, full in files:
         h.update(f"{rel}\0".encode())

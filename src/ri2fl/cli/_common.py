@@ -13,12 +13,6 @@ from typing import Any
 
 from ..errors import ConfigError
 
-#: Options that choose where or how a batch runs but never change an output's bytes.
-RUN_ONLY_OPTIONS: frozenset[str] = frozenset({
-    "inputs", "input", "output", "out", "out_dir", "scheduler", "serial", "workers",
-    "overwrite", "quiet", "debug", "command", "_run",
-})
-
 
 def add_input_arguments(parser: argparse.ArgumentParser, verb: str) -> None:
     """Add ``--voxel-size``, ``--medium-index`` and ``--frame`` (``verb``: "predict", ...)."""
@@ -115,24 +109,6 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--workers", type=int, default=None,
                        help="worker processes of the local Dask cluster (default: number of "
                             "cores)")
-
-
-def options_from_args(args: argparse.Namespace,
-                      exclude: frozenset[str] | set[str] = frozenset()) -> dict[str, Any]:
-    """The options of a parsed command line that can change its outputs.
-
-    Drops the inputs, the output and the batch options (:data:`RUN_ONLY_OPTIONS`), so that
-    adding an input or switching ``--serial`` on does not redo finished outputs; the result
-    is what :func:`ri2fl.batch.run_batch` takes as ``options``.
-
-    Examples
-    --------
-    >>> args = argparse.Namespace(inputs=["a.h5"], output="out", tta=8, serial=True)
-    >>> options_from_args(args)
-    {'tta': 8}
-    """
-    skip = RUN_ONLY_OPTIONS | set(exclude)
-    return {k: v for k, v in sorted(vars(args).items()) if k not in skip}
 
 
 def run_each(task: Callable[[Path, Path], None], args: argparse.Namespace,

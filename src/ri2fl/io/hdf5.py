@@ -100,7 +100,8 @@ def _load_frame(path: str, name: str, modality: str, t: int) -> np.ndarray:
     """Read frame ``t`` of dataset ``name`` (picklable: used by lazy dask arrays)."""
     with corrupt_file_guard(path), open_h5(path, check_links=False) as f:
         try:
-            data = _unpacked(f[name][t], f[name], f"{path}:{name}")
+            ds = f[name]
+            data = _unpacked(ds[t], ds, f"{path}:{name}")
         except (OSError, ValueError, KeyError) as exc:
             raise InputError(f"cannot read frame {t} of '{name}' ({exc})", path,
                              "the file may be truncated or corrupt") from None

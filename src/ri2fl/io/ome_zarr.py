@@ -765,38 +765,29 @@ def _check_chunks(arr: zarr.Array, array_dir: Path, region: tuple[slice, ...], w
 
 
 class _CheckedArray:
-    """A zarr array whose reads first check the chunk files they touch (:func:`_check_chunks`);
-    dask reads the blocks of lazy volumes through it."""
+    """A zarr array whose reads raise corrupt chunks as InputError; dask reads the blocks of
+    lazy volumes through it (their chunk files were checked once, in :func:`_zarr_data`)."""
 
-    def __init__(self, arr: zarr.Array, array_dir: str, where: str, policy: str):
+    def __init__(self, arr: zarr.Array, where: str):
         self.arr = arr
-        self.array_dir = array_dir
         self.where = where
-        # a block of a store ri2fl wrote may well be a left-out fill-value chunk
-        self.policy = "fill" if policy == "partial" else policy
         self.shape = arr.shape
         self.dtype = arr.dtype
         self.ndim = arr.ndim
 
     def __getitem__(self, key) -> np.ndarray:
-        _check_chunks(self.arr, Path(self.array_dir), _as_region(key, self.shape), self.where,
-                      self.policy)
         with corrupt_file_guard(self.where):
             return self.arr[key]
 
 
-def _load_zarr_frame(path: str, array_path: str, t: int, modality: str,
-                     policy: str = "refuse") -> np.ndarray:
+def _load_zarr_frame(path: str, array_path: str, modality: str, policy: str,
+                     t: int) -> np.ndarray:
+    """Read frame ``t`` (picklable with ``t`` last: the lazy frames' loader)."""
     where = f"{path}/{array_path}[{t}]"
     with corrupt_file_guard(path):
         arr = zarr.open_array(Path(path) / array_path, mode="r")
         _check_chunks(arr, Path(path) / array_path, _as_region(t, arr.shape), where, policy)
         return validate(arr[t], where, modality)
-
-
-def _lazy_zarr_frame(path: str, array_path: str, modality: str, policy: str,
-                     t: int) -> np.ndarray:
-    return _load_zarr_frame(path, array_path, t, modality, policy)
 
 
 def _zarr_data(arr: zarr.Array, path: Path, array_path: str, axes: str, frame: int | None,
@@ -807,14 +798,14 @@ def _zarr_data(arr: zarr.Array, path: Path, array_path: str, axes: str, frame: i
     if axes.startswith("t") and frame is not None:
         if not -arr.shape[0] <= frame < arr.shape[0]:
             raise InputError(f"frame {frame} out of range (0..{arr.shape[0] - 1})", where)
-        return _load_zarr_frame(str(path), array_path, frame, modality, policy), axes[1:]
+        return _load_zarr_frame(str(path), array_path, modality, policy, frame), axes[1:]
     if axes.startswith("t"):
-        loader = functools.partial(_lazy_zarr_frame, str(path), array_path, modality, policy)
+        loader = functools.partial(_load_zarr_frame, str(path), array_path, modality, policy)
         return lazy_frames(loader, arr.shape[0], arr.shape[1:]), axes
     check_single_frame(frame, where)
     _check_chunks(arr, path / array_path, whole, where, policy)
     if lazy:
-        source = _CheckedArray(arr, str(path / array_path), where, policy)
+        source = _CheckedArray(arr, where)
         data = da.from_array(source, chunks=arr.chunks, name=f"ome-zarr-{uuid.uuid4().hex}",
                              meta=np.empty((0,) * arr.ndim, arr.dtype))
         return data.astype(np.float32), axes

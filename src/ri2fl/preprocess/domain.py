@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 from scipy import ndimage
+from scipy.stats import median_abs_deviation
 
 from ..constants import RI_CLIP
 
@@ -110,14 +111,14 @@ def _background_stats(ri: np.ndarray, cells: np.ndarray, voxel: Sequence[float],
     noise = 1.4826 * float(np.median(steps)) / math.sqrt(2) if steps.size else math.nan
     return {"background_offset": p50 - medium_index, "background_noise": noise,
             "background_low_tail": p1 - p50,
-            "background_z_correlation": _z_correlation(ri, background, p50)}, p50
+            "background_z_correlation": _z_correlation(ri, background, values, p50)}, p50
 
 
-def _z_correlation(ri: np.ndarray, background: np.ndarray, level: float) -> float:
+def _z_correlation(ri: np.ndarray, background: np.ndarray, values: np.ndarray,
+                   level: float) -> float:
     """Correlation of the background's fluctuations between neighbouring z slices: the grain
     of a tomograph's noise (white noise: 0). NaN where the background is clipped (a simulated
-    field in medium below 1.337) or flat."""
-    values = ri[background]
+    field in medium below 1.337) or flat; ``values`` is ``ri[background]``."""
     if np.count_nonzero(values <= values.min()) > CLIPPED_FRACTION * values.size:
         return math.nan
     both = background[1:] & background[:-1]
@@ -145,7 +146,7 @@ def _cell_stats(ri: np.ndarray, cells: np.ndarray, voxel: Sequence[float],
     inner = residual[ndimage.binary_erosion(cells, iterations=2)]
     texture = math.nan
     if inner.size >= MIN_VOXELS:
-        texture = 1.4826 * float(np.median(np.abs(inner - np.median(inner))))
+        texture = float(median_abs_deviation(inner, scale="normal"))
     return dict(zip(keys, (p50, p99, texture)))
 
 

@@ -76,6 +76,7 @@ What each knob does (:func:`apply_domain`, in this order):
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import asdict, dataclass
@@ -94,6 +95,7 @@ from ..constants import (
 )
 from ..errors import ConfigError
 from . import optics
+from .phantoms import occupancy
 
 # --- optics ------------------------------------------------------------------------------
 WAVELENGTH_RANGE_UM: tuple[float, float] = (0.45, 0.65)
@@ -345,21 +347,30 @@ def _raster(n: int, radius: float) -> np.ndarray:
 def domain_support(domain: ImagingDomain, voxel_size_um: tuple[float, float, float],
                    medium_index: float) -> optics.SupportFn:
     """The domain's frequency support as a function of the FFT grid (see
-    :func:`ri2fl.simulate.optics.reconstruct_fast`)."""
+    :func:`ri2fl.simulate.optics.reconstruct_fast`); cached per grid and optics, as
+    :func:`ri2fl.simulate.optics.support_mask` is."""
     voxel = tuple(float(v) for v in voxel_size_um)
     n_m = round(float(medium_index), 3)  # as the fast path: the cache stays small
     d = domain
+    return lambda grid: _support(tuple(int(n) for n in grid), voxel, n_m, d.scan, d.na,
+                                 d.na_ill, d.wavelength_um, d.n_angles, d.rotation_span_deg,
+                                 d.rotation_axis)
 
-    def support(grid: tuple[int, int, int]) -> np.ndarray:
-        if d.scan == "disc":
-            return optics.support_mask(grid, voxel, n_m, d.na, d.na_ill, d.wavelength_um)
-        if d.scan == "rotation":
-            return optics.rotation_support(grid, voxel, d.n_angles, d.rotation_span_deg,
-                                           d.rotation_axis, n_m, d.na, d.wavelength_um)
-        beams = illumination_pattern(d.scan, d.n_angles, d.na_ill, d.wavelength_um)
-        return optics.scan_support(grid, voxel, beams, n_m, d.na, d.wavelength_um)
 
-    return support
+@functools.lru_cache(maxsize=16)
+def _support(grid: tuple[int, int, int], voxel: tuple[float, float, float], n_m: float,
+             scan: str, na: float, na_ill: float, wavelength: float, n_angles: int,
+             span_deg: float, axis: str) -> np.ndarray:
+    if scan == "disc":
+        return optics.support_mask(grid, voxel, n_m, na, na_ill, wavelength)
+    if scan == "rotation":
+        mask = optics.rotation_support(grid, voxel, n_angles, span_deg, axis, n_m, na,
+                                       wavelength)
+    else:
+        beams = illumination_pattern(scan, n_angles, na_ill, wavelength)
+        mask = optics.scan_support(grid, voxel, beams, n_m, na, wavelength)
+    mask.setflags(write=False)
+    return mask
 
 
 def born_bias(dn: np.ndarray, dz_um: float, wavelength: float = WAVELENGTH_UM) -> np.ndarray:
@@ -423,8 +434,7 @@ def add_debris(padded: np.ndarray, top: int, voxel_size_um: tuple[float, float, 
         if box is None:
             continue
         d = np.sqrt(sum(c ** 2 for c in coords))
-        occ = np.clip(0.5 - (d - r) / v.min(), 0, 1).astype(np.float32)
-        padded[box] = np.maximum(padded[box], dn * occ)
+        padded[box] = np.maximum(padded[box], dn * occupancy(d - r, float(v.min())))
 
 
 def _local_box(shape: tuple[int, ...], centre_um: np.ndarray, half_um: np.ndarray,

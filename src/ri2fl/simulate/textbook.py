@@ -33,6 +33,7 @@ from ..constants import CANONICAL_VOXEL_SIZE_UM, MEDIUM_INDEX
 from ..errors import ConfigError
 from ..io.paired import PairedSample, write_paired
 from .fluorescence import blur
+from .phantoms import occupancy
 
 #: Field (z, y, x) voxels of a textbook cell unless told otherwise.
 DEFAULT_SHAPE: tuple[int, int, int] = (32, 160, 160)
@@ -174,11 +175,6 @@ def ellipsoid_sdf(center: np.ndarray, axes: np.ndarray, angle: float) -> Sdf:
                 ).astype(np.float32)
 
     return sdf
-
-
-def occupancy(d: np.ndarray, h: float) -> np.ndarray:
-    """Fraction of a voxel of width ``h`` inside the surface at signed distance ``d``."""
-    return np.clip(0.5 - d / h, 0.0, 1.0).astype(np.float32)
 
 
 def _dome(p: TextbookParams, center: np.ndarray) -> Sdf:

@@ -91,6 +91,20 @@ def merge(base: dict[str, Any], update: dict[str, Any], where: str = "") -> dict
     return out
 
 
+def read_yaml(path: Path, kind: str = "file", what: str = "it") -> dict[str, Any]:
+    """A YAML file's mapping; a missing file, invalid YAML or a non-mapping is a ConfigError
+    (``no such {kind}``, ``{what} must be a mapping``)."""
+    if not path.is_file():
+        raise ConfigError(f"no such {kind}", path)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid YAML ({str(exc).splitlines()[0]})", path) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{what} must be a mapping", path)
+    return data
+
+
 def load_config(config: str | Path | dict[str, Any] | None = None,
                 where: str | Path | None = None, **overrides: Any) -> dict[str, Any]:
     """Return a complete, validated training configuration.
@@ -106,14 +120,7 @@ def load_config(config: str | Path | dict[str, Any] | None = None,
     """
     if isinstance(config, (str, Path)):
         path = Path(config)
-        if not path.is_file():
-            raise ConfigError("no such configuration file", path)
-        try:
-            user = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"invalid YAML ({str(exc).splitlines()[0]})", path) from None
-        if not isinstance(user, dict):
-            raise ConfigError("a training configuration must be a mapping", path)
+        user = read_yaml(path, "configuration file", "a training configuration")
         base_dir = path.parent
     else:
         user, base_dir, path = dict(config or {}), None, where

@@ -32,11 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import Field, ValidationError
 
 from ..errors import ConfigError
-from .config import load_config
+from .config import load_config, read_yaml
 from .schema import _Section, raise_config_error
 
 __all__ = ["RECIPES_DIR", "Recipe", "Stage", "available_recipes", "find_recipe",
@@ -204,15 +203,7 @@ def find_recipe(name_or_path: str | Path) -> Path:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"invalid YAML ({str(exc).splitlines()[0]})", path) from None
-    except OSError:
-        raise ConfigError("no such file", path) from None
-    if not isinstance(data, dict):
-        raise ConfigError("must be a mapping", path)
-    return data
+    return read_yaml(path, "file", "a recipe file")
 
 
 def _load_stage(path: Path, link: StageLink, data_sets: dict[str, DataSet]) -> Stage:
