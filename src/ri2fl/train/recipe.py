@@ -60,6 +60,8 @@ class FieldGroup(_Section):
     n_cells: int | None = None
     cluster: bool | None = None
     droplets_per_cell: tuple[int, int] | None = None
+    # "random": each field imaged by an instrument drawn from ri2fl.simulate.domain
+    domain: Literal["default", "random"] | None = None
 
 
 class Fields(_Section):
@@ -78,7 +80,7 @@ class Fields(_Section):
     lipid_droplets: tuple[int, int] = (20, 60)
     shape: tuple[int, int, int] = (64, 256, 256)
     # "random": each field imaged by an instrument drawn from ri2fl.simulate.domain
-    domain: str | None = None
+    domain: Literal["default", "random"] | None = None
     seed: int = 0
     modalities: tuple[str, ...] = ()
 
@@ -100,8 +102,9 @@ class DataSet(_Section):
 
         specs = plan_fields(**self.fields.model_dump()) if self.fields else []
         for g in self.groups:
+            options = {"domain": "random"} if g.domain == "random" else {}
             specs += [FieldSpec(ct, g.split, g.first_seed + i, g.shape, g.variant, g.n_cells,
-                                g.cluster, g.droplets_per_cell)
+                                g.cluster, g.droplets_per_cell, options=options)
                       for ct in g.cell_types for i in range(g.n)]
         return specs
 
