@@ -11,17 +11,29 @@ segmentation routes, with the model's inferred nucleus fluorescence. Writes
 ``OUT/ood_table.csv`` (one row per model, metric and part: value, goal, pass) and
 ``OUT/ood_table.md`` (the same, parts side by side), and prints the Markdown.
 
-Example (about 2.5 minutes on 2 CPU cores)::
+With ``--uncertainty`` it instead asks whether the uncertainty maps say when not to trust
+(issue #30, item 5): it predicts with uncertainty (``--tta``, ``--mc``) on the parts and on the
+in-domain reference (``DATA/in_domain/``, ``make_ood_sets.py --in-domain``: the physical
+part's cells through the default fast tomograph) and writes ``OUT/uncertainty.csv`` (per part
+and target: mean uncertainty inside the cells, its ratio to the in-domain reference's, mean
+absolute error there, the uncertainty-error Spearman over voxels inside the cells, pooled over
+the part's fields, and the fraction of fields whose prediction warned that it is
+off-domain), ``OUT/uncertainty_fields.csv`` (the same per field) and ``OUT/uncertainty.md``.
+The HL60 cell has no fluorescence truth: only its mean uncertainty is reported.
 
-    python scripts/make_ood_sets.py configs/ood_eval.yaml ood/
+Example (about 2.5 minutes on 2 CPU cores; the uncertainty study about 5)::
+
+    python scripts/make_ood_sets.py configs/ood_eval.yaml ood/ --in-domain
     python scripts/eval_ood.py configs/ood_eval.yaml ood/ ood_eval/ --model default
+    python scripts/eval_ood.py configs/ood_eval.yaml ood/ ood_eval/ --uncertainty --tta 2 --mc 4
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +41,19 @@ import numpy as np
 import pandas as pd
 
 from ri2fl.constants import TARGETS
-from ri2fl.evaluate.ood import HL60_GOALS, SIMULATED_PARTS, hl60_checks, read_ood_config
+from ri2fl.errors import InputError
+from ri2fl.evaluate.ood import (
+    HL60_GOALS,
+    IN_DOMAIN,
+    SIMULATED_PARTS,
+    UNCERTAINTY_VOXELS,
+    FieldUncertainty,
+    field_uncertainty,
+    hl60_checks,
+    hl60_reference,
+    read_ood_config,
+    uncertainty_table,
+)
 
 #: Which shipped model each segmentation metric judges.
 SEG_MODEL = "segment-default"
@@ -39,7 +63,8 @@ WATERSHED = "watershed route (default FL)"
 CONTROL = "physical_fast"
 #: Column headers of the parts in the Markdown table.
 HEADERS = {"physical": "(a) physical tomograph", "textbook": "(b) textbook cells",
-           "hl60": "(c) HL60", CONTROL: "control: (a)'s cells, fast path"}
+           "hl60": "(c) HL60", CONTROL: "control: (a)'s cells, fast path",
+           IN_DOMAIN: "in-domain (fast path)"}
 
 
 def _row(model: str, metric: str, part: str, value: float, goal: float | None = None,
@@ -159,6 +184,163 @@ def markdown(table: pd.DataFrame, parts: Sequence[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# ---------------------------------------------------------------------------- uncertainty
+
+
+def predict_noting_domain(predict: Callable[..., Any], *args: Any,
+                          **kwargs: Any) -> tuple[Any, bool]:
+    """``predict(*args, **kwargs)`` and whether it warned that its input is off-domain
+    (:class:`ri2fl.preprocess.domain.OffDomainWarning`); other warnings pass on."""
+    from ri2fl.preprocess.domain import OffDomainWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = predict(*args, **kwargs)
+    warned = False
+    for w in caught:
+        if issubclass(w.category, OffDomainWarning):
+            warned = True
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return out, warned
+
+
+def maps_uncertainty(part: str, fov: str, maps: Any, cell: np.ndarray,
+                     truth: Mapping[str, np.ndarray], warned: bool,
+                     max_voxels: int = UNCERTAINTY_VOXELS) -> list[FieldUncertainty]:
+    """:func:`field_uncertainty` of every target of one prediction (``PredictionMaps``)."""
+    out = []
+    for i, target in enumerate(maps.fl):
+        true = truth.get(target)
+        out.append(field_uncertainty(
+            part, fov, target, maps.uncertainty(target), cell, true,
+            maps.fl[target] if true is not None else None,
+            {"data": maps.uncertainty_data.get(target),
+             "model": maps.uncertainty_model.get(target)},
+            max_voxels, seed=i, warned=warned))
+    return out
+
+
+def part_uncertainty(part: str, manifest: Path, predict: Callable[..., Any],
+                     max_voxels: int = UNCERTAINTY_VOXELS) -> list[FieldUncertainty]:
+    """Predict every test field of a simulated part; its uncertainty inside the true cells."""
+    from ri2fl.evaluate.runner import find_fovs
+    from ri2fl.io.paired import read_paired_any
+
+    if not manifest.is_file():
+        hint = ("python scripts/make_ood_sets.py CONFIG DATA --in-domain" if part == IN_DOMAIN
+                else "python scripts/make_ood_sets.py CONFIG DATA")
+        raise InputError(f"no manifest for part {part!r}", manifest, hint)
+    out = []
+    for fov in find_fovs(manifest, split="test"):
+        sample = read_paired_any(fov.path, list(TARGETS))
+        maps, warned = predict_noting_domain(predict, sample)
+        cell = sample.masks.get("membrane", np.zeros(sample.ri.shape, bool))
+        out += maps_uncertainty(part, fov.fov, maps, cell, sample.fl, warned, max_voxels)
+    return out
+
+
+def hl60_uncertainty(model: Any, path: str | Path, tta: int, mc: int,
+                     batch_size: int = 2) -> list[FieldUncertainty]:
+    """The bundled HL60 cell's mean uncertainty inside the cell its RI outlines (no truth)."""
+    from ri2fl.evaluate.runner import PredictionMaps
+    from ri2fl.infer import predict_volume
+    from ri2fl.io import read
+
+    vol = read(path)
+    ri = np.asarray(vol.data, np.float32)
+    voxel, medium = tuple(vol.voxel_size_um), float(vol.medium_index)
+    pred, warned = predict_noting_domain(predict_volume, ri, voxel, model=model, tta=tta,
+                                         mc=mc, medium_index=medium, batch_size=batch_size,
+                                         progress=False)
+    maps = PredictionMaps(dict(pred.fl), dict(pred.uncertainty_data),
+                          dict(pred.uncertainty_model))
+    cell = hl60_reference(ri, voxel, medium)["cell"]
+    return maps_uncertainty("hl60", "hl60", maps, cell, {}, warned)
+
+
+def _number(value: float, digits: int = 4) -> str:
+    return "—" if value is None or math.isnan(value) else f"{value:.{digits}f}"
+
+
+def _pivot(table: pd.DataFrame, parts: Sequence[str],
+           cell: Callable[[pd.Series], str]) -> list[str]:
+    """Markdown rows: one per target, one column per part."""
+    lines = ["| target | " + " | ".join(HEADERS.get(q, q) for q in parts) + " |",
+             "|" + "---|" * (len(parts) + 1)]
+    for target in dict.fromkeys(table["target"]):
+        cells = []
+        for part in parts:
+            hit = table[(table["part"] == part) & (table["target"] == target)]
+            cells.append(cell(hit.iloc[0]) if len(hit) else "")
+        lines.append(f"| {target} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def uncertainty_markdown(table: pd.DataFrame, parts: Sequence[str], tta: int, mc: int) -> str:
+    """The three tables of the uncertainty study: mean uncertainty against in-domain,
+    uncertainty-error Spearman, mean absolute error (targets down, parts across)."""
+    parts = [q for q in parts if q in set(table["part"])]
+    with_truth = [q for q in parts if table.loc[table["part"] == q, "error_mean"].notna().any()]
+    warned = {q: table.loc[table["part"] == q, "fraction_warned"].iloc[0] for q in parts}
+
+    def mean(r: pd.Series) -> str:
+        ratio = "" if r["part"] == IN_DOMAIN or math.isnan(r["ratio_to_reference"]) \
+            else f" (×{r['ratio_to_reference']:.2f})"
+        return _number(r["uncertainty_mean"]) + ratio
+
+    def rho(r: pd.Series) -> str:
+        return (f"{_number(r['spearman'], 2)} (fields {_number(r['spearman_fields_mean'], 2)})"
+                if not math.isnan(r["spearman"]) else "—")
+
+    lines = [f"Uncertainty with `--tta {tta} --mc {mc}`: total s.d. sqrt(data² + model²), "
+             "inside the cells (true cell masks; HL60: the cell its RI outlines).", "",
+             "Mean uncertainty inside cells (× the in-domain reference's):", "",
+             *_pivot(table, parts, mean),
+             "| fields warned off-domain | " + " | ".join(_number(warned[q], 2) for q in parts)
+             + " |", "",
+             "Spearman of uncertainty against absolute error, voxels inside cells pooled over "
+             "the part's fields (the mean of the fields' own in brackets):", "",
+             *_pivot(table, with_truth, rho), "",
+             "Mean absolute error inside cells:", "",
+             *_pivot(table, with_truth, lambda r: _number(r["error_mean"]))]
+    return "\n".join(lines) + "\n"
+
+
+def run_uncertainty(args: argparse.Namespace, config: Mapping[str, Any]) -> int:
+    """The uncertainty study (``--uncertainty``): writes and prints its tables."""
+    from ri2fl.evaluate.runner import model_predictor
+    from ri2fl.models import load
+
+    if not (args.tta or args.mc):
+        raise InputError("the uncertainty study needs uncertainty maps", "--tta/--mc",
+                         "use e.g. --tta 2 --mc 4")
+    model = load(args.model)
+    predict = model_predictor(model, tta=args.tta, mc=args.mc, batch_size=args.batch_size,
+                              progress=False)
+    parts = [IN_DOMAIN, *(q for q in (*SIMULATED_PARTS, CONTROL, "hl60") if q in args.parts)]
+    fields: list[FieldUncertainty] = []
+    for part in parts:
+        if part == "hl60":
+            import ri2fl
+
+            path = Path(ri2fl.__file__).parent / config["parts"]["hl60"]["package_file"]
+            fields += hl60_uncertainty(model, path, args.tta, args.mc, args.batch_size)
+        else:
+            fields += part_uncertainty(part, args.data / part / "manifest.csv", predict,
+                                       args.voxels)
+        table = uncertainty_table(fields, reference=IN_DOMAIN)
+        table.to_csv(args.out / "uncertainty.csv", index=False, float_format="%.5g")
+        pd.DataFrame([f.record() for f in fields]).to_csv(
+            args.out / "uncertainty_fields.csv", index=False, float_format="%.5g")
+        text = (f"Uncertainty off-domain ({config['name']}, fixed {config['fixed']}); model "
+                f"`{args.model}`\n\n" + uncertainty_markdown(table, parts, args.tta, args.mc))
+        (args.out / "uncertainty.md").write_text(text, encoding="utf-8")
+        print(f"{part}: {len({f.fov for f in fields if f.part == part})} fields", flush=True)
+    print((args.out / "uncertainty.md").read_text(encoding="utf-8"))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("config", type=Path, help="configs/ood_eval.yaml")
@@ -172,10 +354,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--structures", action="store_true",
                    help="also match droplets, nucleoli, mitochondria (slower)")
     p.add_argument("--batch-size", type=int, default=2)
+    p.add_argument("--uncertainty", action="store_true",
+                   help=f"instead: the uncertainty study (needs DATA/{IN_DOMAIN}/, "
+                        "make_ood_sets.py --in-domain)")
+    p.add_argument("--tta", type=int, default=2,
+                   help="with --uncertainty: test-time augmentation passes (default 2)")
+    p.add_argument("--mc", type=int, default=4,
+                   help="with --uncertainty: MC-dropout passes (default 4)")
+    p.add_argument("--voxels", type=int, default=UNCERTAINTY_VOXELS,
+                   help="with --uncertainty: voxels inside cells drawn per field and target "
+                        f"for the Spearman correlation (default {UNCERTAINTY_VOXELS})")
     args = p.parse_args(argv)
     config = read_ood_config(args.config)
     goals = config["goals"]
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.uncertainty:
+        return run_uncertainty(args, config)
     rows: list[dict[str, Any]] = []
 
     def write() -> None:  # after every part, so that a long run leaves its tables

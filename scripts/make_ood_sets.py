@@ -13,31 +13,41 @@ and a ``manifest.csv`` (split ``test``) under ``OUT/<part>/``:
 
 With ``--fast-control``, also ``OUT/physical_fast/``: the same fields (same cells, seeds and
 files) through the fast tomograph with the training instrument, a control that is no part of
-the set: it separates what the tomograph costs from what the cells cost. The HL60 part is the
-bundled cell; nothing is written for it. Files ri2fl wrote earlier are
-replaced; nothing else is.
+the set: it separates what the tomograph costs from what the cells cost. With
+``--in-domain``, also ``OUT/in_domain/``: the in-domain reference of the uncertainty study
+(``eval_ood.py --uncertainty``), the physical part's cell types, numbers of cells and shape
+through the default fast tomograph, from seeds of its own (910000 + i,
+:data:`ri2fl.evaluate.ood.IN_DOMAIN_SEED`: apart from training, the experiments and the
+fixed sets, which it does not change). The HL60 part is the bundled cell; nothing is written
+for it. Files ri2fl wrote earlier are replaced; nothing else is.
 
 Example (about 1 minute on 2 CPU cores)::
 
-    python scripts/make_ood_sets.py configs/ood_eval.yaml ood/
+    python scripts/make_ood_sets.py configs/ood_eval.yaml ood/ --in-domain
     python scripts/eval_ood.py configs/ood_eval.yaml ood/ ood_eval/
+    python scripts/eval_ood.py configs/ood_eval.yaml ood/ ood_eval/ --uncertainty --tta 2 --mc 4
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from ri2fl.constants import RI_CLIP
-from ri2fl.evaluate.ood import field_seeds, optics_outside_training, read_ood_config
-from ri2fl.simulate.physical import reconstruct_physical
-from ri2fl.simulate.sets import FieldSpec, simulate_fields, write_fov, write_manifest
+from ri2fl.errors import ConfigError
+from ri2fl.evaluate.ood import (
+    IN_DOMAIN,
+    field_seeds,
+    in_domain_seeds,
+    measure_physical,  # noqa: F401  (was defined here; kept importable from the script)
+    optics_outside_training,
+    read_ood_config,
+    seed_conflicts,
+    write_physical_set,
+)
+from ri2fl.simulate.sets import FieldSpec, simulate_fields, write_manifest
 from ri2fl.simulate.textbook import write_textbook_set
 
 
@@ -61,67 +71,38 @@ def physical_fields(part: Mapping[str, Any]) -> list[tuple[FieldSpec, dict[str, 
             for f, seed in zip(part["fields"], field_seeds(part))]
 
 
-def measure_physical(spec: FieldSpec, optics: Mapping[str, Any],
-                     noise_std: float = 6e-4) -> Any:
-    """Simulate the field of ``spec`` and replace its RI by the physical tomograph's.
-
-    Parameters
-    ----------
-    spec : FieldSpec
-        The field, rendered without a tomograph.
-    optics : mapping
-        ``name``, ``wavelength_um``, ``na``, ``na_ill``, ``n_illuminations``.
-    noise_std : float
-        Reconstructed-RI noise (``reconstruct_physical``'s).
-
-    Returns
-    -------
-    SimulatedFOV
-        The field with ``ri`` = the physical reconstruction (clipped to ``RI_CLIP`` as the
-        simulator's tomographs are) and the optics in its metadata.
-    """
-    fov = spec.simulate()
-    dn = fov.ri_true - np.float32(fov.medium_index)
-    rec = reconstruct_physical(
-        dn, fov.voxel_size_um, fov.medium_index, noise_std=noise_std,
-        rng=np.random.default_rng([spec.seed, 9]),
-        n_illuminations=int(optics["n_illuminations"]), na=float(optics["na"]),
-        na_ill=float(optics["na_ill"]), wavelength=float(optics["wavelength_um"]))
-    fov.ri = np.clip(np.float32(fov.medium_index) + rec, *RI_CLIP).astype(np.float32)
-    fov.physics = "physical"
-    fov.metadata.update({"optics": str(optics.get("name", "")),
-                         "wavelength_um": float(optics["wavelength_um"]),
-                         "na": float(optics["na"]), "na_ill": float(optics["na_ill"]),
-                         "n_illuminations": int(optics["n_illuminations"]),
-                         "ood_set": "physical"})
-    return fov
-
-
-def _write_physical(path: Path, spec: FieldSpec, optics: dict[str, Any],
-                    noise_std: float) -> None:
-    write_fov(path, measure_physical(spec, optics, noise_std), spec.split)
-
-
 def make_physical(part: Mapping[str, Any], out: Path, workers: int = 1) -> Path:
     """Write the ``physical`` part into ``out`` (paired files and ``manifest.csv``)."""
-    fields = physical_fields(part)
-    noise = float(part.get("noise_std", 6e-4))
-    out.mkdir(parents=True, exist_ok=True)
-    if workers > 1 and len(fields) > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(_write_physical, out / s.file, s, o, noise)
-                       for s, o in fields]
-            for future in futures:
-                future.result()
-    else:
-        for spec, optics in fields:
-            _write_physical(out / spec.file, spec, optics, noise)
-    return write_manifest(out, [s for s, _ in fields])
+    return write_physical_set(out, physical_fields(part), float(part.get("noise_std", 6e-4)),
+                              workers)
 
 
 def make_fast_control(part: Mapping[str, Any], out: Path, workers: int = 1) -> Path:
     """Write the ``physical`` part's fields through the fast path into ``out`` (a control)."""
     fields = [replace(spec, physics="fast") for spec, _ in physical_fields(part)]
+    simulate_fields(out, fields, workers=workers, overwrite=True)
+    return write_manifest(out, fields)
+
+
+def in_domain_fields(part: Mapping[str, Any]) -> list[FieldSpec]:
+    """The in-domain reference of the uncertainty study: the ``physical`` part's fields (cell
+    types, numbers of cells, shape) through the default fast tomograph, from the seeds of
+    :func:`ri2fl.evaluate.ood.in_domain_seeds` (910000 + i)."""
+    return [replace(spec, seed=seed, physics="fast")
+            for (spec, _), seed in zip(physical_fields(part), in_domain_seeds(part))]
+
+
+def make_in_domain(config: Mapping[str, Any], part: Mapping[str, Any], out: Path,
+                   workers: int = 1) -> Path:
+    """Write the in-domain reference into ``out`` (paired files and ``manifest.csv``).
+
+    Its seeds are checked against training, the experiments and the fixed sets of
+    ``config``; ``part`` is the (possibly shortened) ``physical`` part.
+    """
+    fields = in_domain_fields(part)
+    clashes = seed_conflicts([f.seed for f in fields], config, in_domain=False)
+    if clashes:
+        raise ConfigError(f"the in-domain reference uses {', '.join(clashes)}", "seed")
     simulate_fields(out, fields, workers=workers, overwrite=True)
     return write_manifest(out, fields)
 
@@ -144,6 +125,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--fast-control", action="store_true",
                    help="also OUT/physical_fast/: the physical part's fields through the fast "
                         "path (a control, not part of the set)")
+    p.add_argument("--in-domain", action="store_true",
+                   help=f"also OUT/{IN_DOMAIN}/: the in-domain reference of eval_ood.py "
+                        "--uncertainty (the physical part's fields through the default fast "
+                        "path, seeds 910000 + i)")
     args = p.parse_args(argv)
     config = read_ood_config(args.config)
     for name in args.parts:
@@ -164,6 +149,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             manifest = make_textbook(part, args.out / name)
         print(f"{name}: {len(field_seeds(part))} fields, seeds {field_seeds(part)[0]}-"
               f"{field_seeds(part)[-1]}: {manifest}", flush=True)
+    if args.in_domain:
+        part = dict(config["parts"]["physical"])
+        part["fields"] = part["fields"][:args.n_fields]
+        manifest = make_in_domain(config, part, args.out / IN_DOMAIN, args.workers)
+        seeds = in_domain_seeds(part)
+        print(f"{IN_DOMAIN} (reference, fast path): {len(seeds)} fields, seeds {seeds[0]}-"
+              f"{seeds[-1]}: {manifest}", flush=True)
     return 0
 
 

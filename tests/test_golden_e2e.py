@@ -14,7 +14,7 @@ import pytest
 
 from ri2fl import demo
 from ri2fl.cli.main import main
-from ri2fl.io import read
+from ri2fl.io import read, read_labels
 
 SECTIONS = ("summary", "embedding", "anova", "boxplots", "ttests", "timecourses", "features")
 CORE = ("cell_volume_um3", "cell_surface_area_um2", "cell_sphericity", "cell_dry_mass_pg",
@@ -34,8 +34,11 @@ def _check_outputs(out, volumes) -> pd.DataFrame:
     for store in volumes:
         vol = read(store, modality="fl")
         assert vol.axes in ("zyx", "czyx") and np.isfinite(np.asarray(vol.data)).all()
-    assert {p.name.rsplit("_", 1)[1] for p in volumes} == {"ri.ome.zarr", "fluorescence.ome.zarr",
-                                                           "labels.ome.zarr"}
+    # the layouts of ri2fl segment (RI + NGFF labels) and ri2fl predict
+    assert {p.name.rsplit("_", 1)[1] for p in volumes} == {"ri.ome.zarr", "fluorescence.ome.zarr"}
+    for store in volumes:
+        if store.name.endswith("_ri.ome.zarr"):
+            assert {"cell_labels", "nucleus_labels"} <= set(read_labels(store))
     assert not list(out.rglob(".*.partial*"))
     return parquet
 

@@ -107,26 +107,24 @@ def _timelapse(plan: DemoPlan, seed: int, event: str | None) -> list:
 
 
 def _write_volumes(out_dir: Path, name: str, field_: ProfiledField) -> list[Path]:
-    """Three OME-Zarr stores per field: RI (float32), inferred fluorescence and uncertainty
-    (float16: the quantitative [0, 1] scale needs no more, and it halves the demo's disk
-    use), and labels (cell and nucleus instances, organelle masks)."""
-    from .io import write_ome_zarr
+    """Two OME-Zarr stores per field, in the layout of ``ri2fl predict`` and ``ri2fl
+    segment``: the RI (float32) with the cell and nucleus instances and organelle masks as
+    its NGFF ``labels`` group, and the inferred fluorescence with both uncertainty
+    components (:func:`ri2fl.io.write_prediction`)."""
+    from .io import write_ome_zarr, write_prediction
 
     vol_dir = out_dir / "volumes"
+    labels = {"cell_labels": field_.cell_labels, "nucleus_labels": field_.nucleus_labels,
+              **field_.masks}
     # a rerun of the demo replaces its own outputs (and never anything ri2fl did not write)
     ri = write_ome_zarr(vol_dir / f"{name}_ri.ome.zarr", field_.ri.astype(np.float32),
                         field_.voxel_size_um, channel_names=["ri"],
-                        medium_index=field_.medium_index, overwrite=True)
-    names = [*field_.fl, *(f"{k}_uncertainty" for k in field_.uncertainty)]
-    stack = np.stack([*field_.fl.values(), *field_.uncertainty.values()]).astype(np.float16)
-    fl = write_ome_zarr(vol_dir / f"{name}_fluorescence.ome.zarr", stack, field_.voxel_size_um,
-                        channel_names=names, overwrite=True)
-    label_names = ["cell_labels", "nucleus_labels", *field_.masks]
-    labels = np.stack([field_.cell_labels, field_.nucleus_labels,
-                       *(m.astype(np.int32) for m in field_.masks.values())]).astype(np.int32)
-    masks = write_ome_zarr(vol_dir / f"{name}_labels.ome.zarr", labels, field_.voxel_size_um,
-                           channel_names=label_names, overwrite=True)
-    return [ri, fl, masks]
+                        medium_index=field_.medium_index, labels=labels, overwrite=True)
+    fl = write_prediction(vol_dir / f"{name}_fluorescence.ome.zarr", field_.fl,
+                          field_.voxel_size_um, uncertainty_data=field_.uncertainty_data,
+                          uncertainty_model=field_.uncertainty_model,
+                          medium_index=field_.medium_index, overwrite=True)
+    return [ri, fl]
 
 
 def _hl60_path(path: Path | None) -> Path | None:

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from _batch_tasks import make_inputs, smooth_task, zarr_task
 
-from ri2fl.batch import LOCK_NAME, MANIFEST_NAME, output_path_for, run_batch
+from ri2fl.batch import LOCK_NAME, MANIFEST_NAME, BatchError, output_path_for, run_batch
 from ri2fl.batch._lock import output_lock
 from ri2fl.errors import ConfigError, InputError, OutputError
 
@@ -103,15 +103,33 @@ def test_directory_outputs_replace_atomically_and_stale_staging_is_cleaned(tmp_p
         ["cell00.zarr", "cell01.zarr"]
 
 
-def test_failed_input_does_not_stop_the_others(tmp_path):
+def test_failed_input_does_not_stop_the_others(tmp_path, caplog):
     inputs = make_inputs(tmp_path / "in", 3)
     np.save(inputs[1], np.full((4, 8, 8), np.nan, np.float32))
-    with pytest.raises(InputError, match=r"1 of 3 inputs failed.*NaN"):
+    with pytest.raises(BatchError, match=r"1 of 3 inputs failed") as info:
         run_batch(smooth_task, inputs, tmp_path / "out", ".npy", serial=True)
+    assert [(inp, str(exc)) for inp, exc in info.value.failures] == [
+        (inputs[1], f"{inputs[1]}: input holds NaN")]
+    assert [r.getMessage() for r in caplog.records] == [f"{inputs[1]}: input holds NaN"]
     assert (tmp_path / "out" / "cell00.npy").exists()
     assert (tmp_path / "out" / "cell02.npy").exists()
     assert not (tmp_path / "out" / "cell01.npy").exists()
     assert not [p for p in (tmp_path / "out").iterdir() if "staging" in p.name]
+
+
+def test_no_run_leaves_its_lock_behind(tmp_path):
+    inputs = make_inputs(tmp_path / "in", 2)
+    out = tmp_path / "out"
+    out.mkdir()  # the user's folder: it stays, the lock does not
+    run_batch(smooth_task, inputs, out, ".npy", serial=True)
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST_NAME, "cell00.npy", "cell01.npy"]
+    np.save(inputs[1], np.full((4, 8, 8), np.nan, np.float32))
+    with pytest.raises(BatchError):
+        run_batch(smooth_task, inputs, out, ".npy", serial=True)
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST_NAME, "cell00.npy", "cell01.npy"]
+    with output_lock(out), pytest.raises(ConfigError, match="in use"):  # still one at a time
+        run_batch(smooth_task, inputs[:1], out, ".npy", serial=True)
+    assert not (out / LOCK_NAME).exists()
 
 
 def test_bad_plans_are_refused_before_any_work(tmp_path):
@@ -154,8 +172,9 @@ def test_symlinks_in_the_output_folder_are_neither_followed_nor_replaced(tmp_pat
     outside.write_text("keep")
     (out / "cell00.npy").symlink_to(outside)
     (out / ".cell00.npy.0123abcd.ri2fl-staging").symlink_to(tmp_path / "in")  # hostile
-    with pytest.raises(InputError, match=r"1 of 2 inputs failed.*cell00.npy: is a symbolic"):
+    with pytest.raises(BatchError, match=r"1 of 2 inputs failed") as info:
         run_batch(smooth_task, inputs, out, ".npy", serial=True)
+    assert "cell00.npy: is a symbolic" in str(info.value.failures[0][1])
     assert outside.read_text() == "keep" and (tmp_path / "in" / "cell00.npy").exists()
     assert (out / "cell00.npy").is_symlink()
     np.testing.assert_array_equal(np.load(out / "cell01.npy"),

@@ -6,14 +6,12 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import h5py
 import numpy as np
 import pytest
 
-from ri2fl.napari import get_reader, predict_layer, read_layers
-from ri2fl.napari._widget import predict_widget
+from ri2fl.napari import RunCancelledError, RunControl, get_reader, predict_layer, read_layers
 
 VOXEL = (0.2, 0.15, 0.15)
 
@@ -28,8 +26,19 @@ def npe2_command() -> list[str]:
     return [found]
 
 
+def napari_and_qt() -> bool:
+    try:
+        import qtpy.QtWidgets  # noqa: F401  (a Qt binding, not only its shim)
+
+        import napari  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def test_npe2_validates_the_manifest_and_its_imports():
-    for extra in ([], ["--imports"]):
+    # the dock widgets import napari and Qt: their imports are checked where both are
+    for extra in ([], ["--imports"]) if napari_and_qt() else ([],):
         result = subprocess.run([*npe2_command(), "validate", *extra, "ri2fl"],
                                 capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stdout + result.stderr
@@ -69,13 +78,19 @@ def test_reader_splits_our_ome_zarr_outputs_into_named_channels(tmp_path):
     names = ["membrane", "nucleus", "membrane_uncertainty_data", "cell_labels"]
     path = io.write_ome_zarr(tmp_path / "cell.ome.zarr", data, VOXEL, channel_names=names)
     layers = read_layers(path)
-    assert [k["name"] for _, k, _ in layers] == [f"cell {n}" for n in names]
+    assert [k["name"] for _, k, _ in layers] == ["cell membrane", "cell nucleus",
+                                                 "cell membrane_uncertainty_data",
+                                                 "cell labels: cell"]
     assert [t for _, _, t in layers] == ["image", "image", "image", "labels"]
     for arr, kwargs, _ in layers:
         assert kwargs["scale"] == pytest.approx(VOXEL)
         assert arr.shape == (6, 16, 16)
     assert layers[0][1]["colormap"] == "magenta" and layers[1][1]["colormap"] == "cyan"
     assert layers[2][1]["colormap"] == "inferno"
+    # contrast from the layer's own values, not a fixed 0-1: a flat 0.5 is not near-black
+    assert layers[0][1]["contrast_limits"][1] <= 0.51
+    assert layers[0][1]["units"] == ("µm",) * 3
+    assert layers[0][1]["axis_labels"] == ("z", "y", "x")
     labels = np.asarray(layers[3][0])
     assert np.issubdtype(labels.dtype, np.integer) and set(np.unique(labels)) == {0, 2}
     np.testing.assert_array_equal(np.asarray(layers[0][0]), 0.5)
@@ -84,19 +99,33 @@ def test_reader_splits_our_ome_zarr_outputs_into_named_channels(tmp_path):
 def test_reader_opens_tcf_time_lapses_lazily_with_a_time_axis(tmp_path):
     tcf = pytest.importorskip("ri2fl.io.tcf")
     frames = np.stack([ri_volume(seed=s) for s in range(3)])
-    path = tcf.write_tcf(tmp_path / "movie.TCF", frames, VOXEL, time_interval_s=30.0)
-    [(data, kwargs, kind)] = get_reader(str(path))(str(path))
+    counts = np.stack([np.full((4, 12, 12), 10 * (s + 1), np.uint16) for s in range(3)])
+    path = tcf.write_tcf(tmp_path / "movie.TCF", frames, VOXEL, time_interval_s=30.0,
+                         fl={"GFP": counts}, fl_voxel_size_um=(0.4, 0.3, 0.3),
+                         fl_offset_z_um=0.6)
+    [(data, kwargs, kind), (fl, fl_kwargs, fl_kind)] = get_reader(str(path))(str(path))
     assert kind == "image" and kwargs["name"] == "movie"
     assert data.shape == (3, 8, 24, 24)
-    assert kwargs["scale"] == pytest.approx((1.0, *VOXEL))
+    assert kwargs["scale"] == pytest.approx((30.0, *VOXEL))  # seconds per frame, then µm
+    assert kwargs["units"] == ("s", "µm", "µm", "µm")
+    assert kwargs["axis_labels"] == ("t", "z", "y", "x")
     np.testing.assert_allclose(np.asarray(data[2]), frames[2], atol=1e-4)
+    # the measured fluorescence: its own grid, placed in RI coordinates, frame by frame
+    assert fl_kind == "image" and fl_kwargs["name"] == "movie fluorescence GFP"
+    assert fl.shape == (3, 4, 12, 12)
+    assert fl_kwargs["scale"] == pytest.approx((30.0, 0.4, 0.3, 0.3))
+    assert fl_kwargs["translate"] == pytest.approx((0.0, 0.6, 0.0, 0.0))
+    np.testing.assert_allclose(np.asarray(fl[1]), 20)
 
 
 def test_reader_declines_files_that_are_not_ours(tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     (tmp_path / "fake.h5").write_bytes(b"not hdf5 at all")
-    assert get_reader(str(tmp_path / "notes.txt")) is None
-    assert get_reader(str(tmp_path / "fake.h5")) is None
+    with h5py.File(tmp_path / "table.h5", "w") as f:  # HDF5, but no volume ri2fl reads
+        f.create_dataset("counts", data=np.arange(10))
+    (tmp_path / "plain.zarr").mkdir()
+    for name in ("notes.txt", "fake.h5", "table.h5", "plain.zarr"):
+        assert get_reader(str(tmp_path / name)) is None, name
 
 
 def test_npe2_routes_files_to_our_reader(tmp_path):
@@ -138,19 +167,35 @@ def test_predict_layer_adds_target_layers_with_the_same_scale():
     assert np.corrcoef(membrane.ravel(), ri.ravel())[0, 1] > 0.9
 
 
-def test_predict_widget_uses_the_frame_on_screen_and_refuses_unscaled_layers():
+def test_a_frame_prediction_sits_at_its_frame_and_says_which():
     pytest.importorskip("ri2fl.infer")
-    movie = np.stack([ri_volume(seed=0), ri_volume(seed=1)])
-    image = SimpleNamespace(data=movie, scale=(1.0, *VOXEL), name="movie", metadata={})
-    viewer = SimpleNamespace(dims=SimpleNamespace(current_step=(1, 0, 0, 0)))
-    layers = predict_widget(image, viewer, model=TinyNet())
-    expected = predict_layer(movie[1], VOXEL, model=TinyNet(), name="movie")
-    np.testing.assert_allclose(layers[0][0], expected[0][0])
+    movie = np.stack([ri_volume(seed=s) for s in range(3)])
+    layers = predict_layer(movie, (30.0, *VOXEL), model=TinyNet(), name="movie", frames=[1],
+                           device="cpu")
+    data, kwargs, _ = layers[0]
+    assert kwargs["name"] == "movie membrane t=1"
+    assert data.shape == (1, *movie.shape[1:])  # shown at frame 1 only, not on every frame
+    assert kwargs["translate"] == pytest.approx((30.0, 0, 0, 0))
+    assert kwargs["metadata"]["ri2fl"]["frames"] == [1]
+    expected = predict_layer(movie[1], VOXEL, model=TinyNet(), device="cpu")
+    np.testing.assert_allclose(data[0], expected[0][0], atol=1e-6)
+    every = predict_layer(movie, (30.0, *VOXEL), model=TinyNet(), name="movie", device="cpu")
+    assert every[0][1]["name"] == "movie membrane" and every[0][0].shape == movie.shape
     from ri2fl.errors import InputError
 
-    flat = SimpleNamespace(data=movie[0], scale=(1.0, 1.0, 1.0), name="x", metadata={})
     with pytest.raises(InputError, match="no physical scale"):
-        predict_widget(flat, None, model=TinyNet())
+        predict_layer(movie[0], (1.0, 1.0, 1.0), model=TinyNet())
+
+
+def test_a_cancelled_run_stops_at_the_next_network_call():
+    pytest.importorskip("ri2fl.infer")
+    reports = []
+    control = RunControl(report=lambda done, total, message: reports.append(message))
+    layers = predict_layer(ri_volume(), VOXEL, model=TinyNet(), device="cpu", control=control)
+    assert len(layers) == 2 and control.network_calls > 0 and "network calls" in reports[-1]
+    control.cancel()
+    with pytest.raises(RunCancelledError):
+        predict_layer(ri_volume(), VOXEL, model=TinyNet(), device="cpu", control=control)
 
 
 def test_segment_layer_returns_labels_layers():
@@ -165,8 +210,8 @@ def test_segment_layer_returns_labels_layers():
     ri = ri_volume((16, 32, 32))
     layers = segment_layer(ri, VOXEL, method="network", name="cell")
     kinds = {k["name"]: t for _, k, t in layers}
-    assert kinds["cell cell labels"] == "labels" and kinds["cell nucleus labels"] == "labels"
-    assert kinds["cell nucleus mask"] == "labels"
+    assert kinds["cell labels: cell"] == "labels" and kinds["cell labels: nucleus"] == "labels"
+    assert kinds["cell mask: nucleus"] == "labels"
     for arr, kwargs, _ in layers:
         assert arr.shape == ri.shape and kwargs["scale"] == pytest.approx(VOXEL)
 
@@ -217,5 +262,24 @@ def test_segmentation_outputs_open_as_labels(tmp_path):
                              channel_names=["cell_labels", "nucleus_labels", "nucleus"])
     layers = read_layers(path)
     assert [t for _, _, t in layers] == ["labels"] * 3  # "nucleus" is a mask here
-    assert layers[2][1]["name"] == "cell nucleus"
+    assert [k["name"] for _, k, _ in layers] == ["cell labels: cell", "cell labels: nucleus",
+                                                 "cell mask: nucleus"]
     np.testing.assert_array_equal(np.asarray(layers[0][0]), stack[0])
+
+
+def test_paired_hdf5_opens_with_its_fluorescence_masks_and_labels(tmp_path):
+    io = pytest.importorskip("ri2fl.io")
+    ri = ri_volume()
+    nucleus = np.zeros(ri.shape, np.float32)
+    nucleus[2:6, 8:16, 8:16] = 0.04  # dim: contrast must come from the data
+    mask = (nucleus > 0).astype(np.uint8)
+    sample = io.PairedSample(ri=ri, fl={"nucleus": nucleus}, voxel_size_um=VOXEL,
+                             medium_index=1.335, masks={"nucleus": mask},
+                             cell_labels=mask.astype(np.int32))
+    path = io.write_paired(tmp_path / "pair.h5", sample)
+    layers = read_layers(path)
+    assert [(k["name"], t) for _, k, t in layers] == [
+        ("pair", "image"), ("pair nucleus", "image"), ("pair mask: nucleus", "labels"),
+        ("pair labels: cell", "labels")]
+    assert layers[1][1]["contrast_limits"][1] == pytest.approx(0.04, abs=1e-3)
+    assert all(k["scale"] == pytest.approx(VOXEL) for _, k, _ in layers)

@@ -16,7 +16,7 @@ needs_weights = pytest.mark.skipif(
 @needs_weights
 def test_cli_writes_readable_ome_zarr(hl60_path, tmp_path, capsys):
     from ri2fl.cli.main import main
-    from ri2fl.io import read
+    from ri2fl.io import read, read_labels
 
     # every other voxel (70^3) keeps the test fast
     np.save(tmp_path / "hl60.npy", np.asarray(read(hl60_path).data)[::2, ::2, ::2])
@@ -25,17 +25,18 @@ def test_cli_writes_readable_ome_zarr(hl60_path, tmp_path, capsys):
                "--voxel-size", "0.278", "0.278", "0.278", "--medium-index", "1.335"])
     assert rc == 0
     assert str(out / "hl60.ome.zarr") in capsys.readouterr().out
-    vol = read(out / "hl60.ome.zarr")
-    assert vol.axes == "czyx" and vol.spatial_shape == (70, 70, 70)
-    assert vol.channel_names == ["cell_labels", "nucleus_labels", "nucleus", "nucleolus",
-                                 "membrane", "lipid_droplets"]
-    assert np.allclose(vol.voxel_size_um, 0.278)
-    data = np.asarray(vol.data)
+    vol = read(out / "hl60.ome.zarr")  # the RI, with the segmentation as its NGFF labels
+    assert vol.axes == "zyx" and vol.spatial_shape == (70, 70, 70)
+    assert vol.channel_names == ["ri"] and np.allclose(vol.voxel_size_um, 0.278)
+    labels = read_labels(out / "hl60.ome.zarr")
+    assert list(labels) == ["cell_labels", "nucleus_labels", "nucleus", "nucleolus",
+                            "membrane", "lipid_droplets"]
+    assert labels["cell_labels"].dtype == np.int32 and labels["nucleus"].dtype == np.uint8
     # the whole-cell mask holds one cell, not a fragment: equivalent diameter over 10 µm (the
     # real cell is 15-19 µm; the shipped CPU-trained weights read it as about 12 µm)
-    diameter = (6 * data[4].sum() * 0.278**3 / np.pi) ** (1 / 3)
+    diameter = (6 * labels["membrane"].sum() * 0.278**3 / np.pi) ** (1 / 3)
     assert diameter > 10
-    assert set(np.unique(data[2:])) <= {0, 1}
+    assert all(set(np.unique(labels[m])) <= {0, 1} for m in list(labels)[2:])
 
 
 def test_cli_refuses_bad_options(tmp_path, capsys):

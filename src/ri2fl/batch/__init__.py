@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,8 @@ __all__ = [
     "LOCK_NAME",
     "MANIFEST_NAME",
     "ZARR_SUFFIXES",
+    "BatchError",
+    "failure_line",
     "output_path_for",
     "run_batch",
     "run_single",
@@ -275,8 +278,10 @@ WORKER_MALLOC_ENV = {"MALLOC_TRIM_THRESHOLD_": str(256 * 2**20),
 
 @contextlib.contextmanager
 def _quiet_dask() -> Iterator[int]:
-    """Keep distributed's chatter and the workers' task tracebacks ("Compute Failed") off the
-    terminal unless ``--debug``: failures are reported once by :func:`run_batch`.
+    """Keep distributed's chatter off the terminal unless ``--debug``: its INFO lines, the
+    workers' task tracebacks ("Compute Failed"), the nannies' errors while a Ctrl-C stops them
+    and the warning that another run holds the dashboard port. Failures are reported once,
+    by :func:`run_batch`.
 
     Yields the log level for the local cluster's workers.
     """
@@ -288,9 +293,11 @@ def _quiet_dask() -> Iterator[int]:
     loggers = [logging.getLogger(name) for name in ("distributed", "dask")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
-        lg.setLevel(logging.ERROR)
+        lg.setLevel(logging.CRITICAL)
     try:
-        yield logging.CRITICAL
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", r"Port \d+ is already in use", UserWarning)
+            yield logging.CRITICAL
     finally:
         for lg, level in zip(loggers, levels):
             lg.setLevel(level)
@@ -347,19 +354,38 @@ def _collect(futures: dict, run: _Run, desc: str) -> None:
             run.done(inp, out, result)
 
 
-def _raise_failures(failures: list[tuple[Path, BaseException]], n_inputs: int) -> None:
+def failure_line(inp: Path, exc: BaseException) -> str:
+    """One line for a failed input: ``<input>: <what went wrong>``, the input named once."""
+    if isinstance(exc, Ri2flError):
+        detail = exc.one_line()
+        if exc.where == str(inp):  # the error already names the input first
+            return detail
+    else:
+        detail = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    return f"{inp}: {detail}"
+
+
+class BatchError(InputError):
+    """Some inputs of a batch failed (each logged once, one line, as it was collected); the
+    other outputs are complete. ``failures`` holds (input, exception) pairs."""
+
+    def __init__(self, failures: list[tuple[Path, BaseException]], n_inputs: int,
+                 out_dir: Path):
+        self.failures = failures
+        super().__init__(f"{len(failures)} of {n_inputs} inputs failed (each named above)",
+                         out_dir, "the other outputs are complete; fix or remove the failing "
+                                  "inputs and run the same command again")
+
+
+def _raise_failures(failures: list[tuple[Path, BaseException]], n_inputs: int,
+                    out_dir: Path) -> None:
     if not failures:
         return
-    for inp, exc in failures[1:]:  # the first is in the error raised below
-        detail = exc.one_line() if isinstance(exc, Ri2flError) else f"{type(exc).__name__}: {exc}"
-        log.error("%s: failed: %s", inp, detail)
-    first_input, first = failures[0]
-    if n_inputs == 1 or not isinstance(first, Ri2flError):
-        raise first
-    what = (f"{len(failures)} of {n_inputs} inputs failed, the first with: "
-            f"{first.one_line()}")
-    raise InputError(what, first_input, "the other outputs are complete; fix or remove the "
-                                        "failing inputs and run the same command again")
+    if n_inputs == 1:
+        raise failures[0][1]
+    for inp, exc in failures:
+        log.error("%s", failure_line(inp, exc))
+    raise BatchError(failures, n_inputs, out_dir)
 
 
 def run_batch(task: Callable[[Path, Path], None], inputs: Sequence[str | Path],
@@ -407,8 +433,9 @@ def run_batch(task: Callable[[Path, Path], None], inputs: Sequence[str | Path],
     ConfigError
         If another run holds ``out_dir``, or two inputs would write the same output.
     InputError
-        If an input is missing or not a regular file (a FIFO, a device), or some inputs
-        failed (the others are still completed).
+        If an input is missing or not a regular file (a FIFO, a device); for a single input
+        its own error; :class:`BatchError` when some of many inputs failed (the others are
+        still completed; each failure is logged once, as one line naming its input).
     OutputError
         If the folder cannot be used (a file or link, read-only, full), is inside an input,
         or holds a non-regular lock or manifest; or for a single input whose output name is
@@ -433,7 +460,7 @@ def run_batch(task: Callable[[Path, Path], None], inputs: Sequence[str | Path],
         except BaseException:
             _clean_staging(out_dir, names)  # what the stopped workers were writing
             raise
-    _raise_failures(run.failures, len(inputs))
+    _raise_failures(run.failures, len(inputs), out_dir)
     return outputs
 
 

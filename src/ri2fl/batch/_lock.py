@@ -2,8 +2,9 @@
 
 The lock is an ``flock`` (``msvcrt.locking`` on Windows) held on an open file, so the kernel
 releases it when the process dies, even by SIGKILL: a crashed run never leaves a stale lock
-behind. The file itself stays (deleting it would race with a run that just opened it), except
-in a folder the run created and leaves empty.
+behind. A run removes the file while it still holds the lock, so that no run leaves it behind
+(a folder the run created and leaves empty goes too); a run that locked a file meanwhile
+removed finds it no longer under the name and locks the new one instead.
 
 The lock file is opened without following links and must be a regular file of its own: a
 planted link, FIFO or hard link under its name is refused, never truncated or blocked on.
@@ -120,6 +121,38 @@ def _remove_if_unused(created: list[Path], lock: Path) -> None:
             os.rmdir(folder)  # refuses a folder that is not empty
 
 
+def _still_named(fd: int, path: Path) -> bool:
+    """Whether the locked file ``fd`` is still the one under ``path`` (not removed by the
+    run that held it while this one waited for it)."""
+    try:
+        named, held = os.lstat(path), os.fstat(fd)
+    except OSError:
+        return False
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
+
+
+def _remove_held(fd: int, path: Path) -> None:
+    """Remove the lock file while it is held (POSIX; Windows cannot remove an open file)."""
+    if fcntl is not None and _still_named(fd, path):
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+def _acquire(path: Path, out_dir: Path) -> int:
+    """Open and lock ``path``; the file descriptor, or ConfigError if another run holds it."""
+    while True:
+        fd = _open_lock(path)
+        if not _try_lock(fd):
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise ConfigError(f"output folder is in use by another ri2fl run (pid {holder})",
+                              out_dir, "wait for that run to finish, or write to another "
+                                       "folder with -o")
+        if fcntl is None or _still_named(fd, path):
+            return fd
+        os.close(fd)  # removed by the run that just finished: lock the new file
+
+
 @contextlib.contextmanager
 def output_lock(out_dir: str | Path) -> Iterator[Path]:
     """Hold the output folder for this process; refuse if another run holds it.
@@ -139,25 +172,19 @@ def output_lock(out_dir: str | Path) -> Iterator[Path]:
     created = _make_folder(out_dir)
     path = out_dir / LOCK_NAME
     try:
-        fd = _open_lock(path)
+        fd = _acquire(path, out_dir)
     except OutputError:
         _remove_if_unused(created, path)
         raise
     try:
-        if not _try_lock(fd):
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
-            raise ConfigError(f"output folder is in use by another ri2fl run (pid {holder})",
-                              out_dir, "wait for that run to finish, or write to another "
-                                       "folder with -o")
-        try:
-            _write_pid(fd, path)
-            yield path
-        finally:
-            with contextlib.suppress(OSError):
-                os.ftruncate(fd, 0)
-                _remove_if_unused(created, path)  # while still locked
-            _unlock(fd)
+        _write_pid(fd, path)
+        yield path
     finally:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            _remove_held(fd, path)  # while still locked
+            _remove_if_unused(created, path)
+        _unlock(fd)
         os.close(fd)
 
 

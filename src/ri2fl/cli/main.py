@@ -112,11 +112,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _CommandLines(logging.Formatter):
+    """``ri2fl <command>: error: <message>``, as the CLI prints its own errors."""
+
+    def __init__(self, command: str | None):
+        super().__init__()
+        self.command = command or ""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"ri2fl {self.command}: {record.levelname.lower()}: {record.getMessage()}"
+
+
+def _configure_logging(debug: bool, command: str | None) -> None:
+    """Debug: every logger with its name; else warnings and errors as one plain line each."""
+    if debug:
+        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(_CommandLines(command))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    _configure_logging(args.debug, args.command)
     if args.quiet:
         os.environ["RI2FL_NO_PROGRESS"] = "1"
     if not getattr(args, "_run", None):

@@ -10,6 +10,7 @@ from typing import Any
 from .._atomic import check_not_input, check_output
 from ..batch import ZARR_SUFFIXES, output_path_for, single_output_path
 from ..errors import ConfigError
+from ..io.prediction import DEFAULT_PREDICTION_DTYPE, PREDICTION_DTYPES
 from ._common import (
     add_batch_arguments,
     add_input_arguments,
@@ -24,8 +25,10 @@ HELP = "infer the six fluorescence channels (with uncertainty) from RI tomograms
 
 EPILOG = """Writes one OUT/<name>.ome.zarr per input (axes czyx, or tczyx for time-lapses), on
 the input's grid and voxel size, with channels <target>, and with --tta / --mc also
-<target>_uncertainty_data / <target>_uncertainty_model (voxel-wise standard deviations).
-Intensities are on the model's fixed scale: nothing is rescaled per volume.
+<target>_uncertainty_data / <target>_uncertainty_model (voxel-wise standard deviations),
+float32 (--dtype float16 halves the disk use; same channels). ri2fl demo and
+ri2fl.io.write_prediction write the same layout. Intensities are on the model's fixed
+scale: nothing is rescaled per volume.
 
 Output: with one input, -o X.ome.zarr writes exactly X.ome.zarr (replaced only with
 --overwrite, and only if ri2fl wrote it). Any other OUT is a folder of <name>.ome.zarr, one
@@ -36,6 +39,7 @@ Examples:
   ri2fl predict cell.TCF -o cell_fl.ome.zarr --overwrite   # replace an earlier prediction
   ri2fl predict cell.TCF -o predictions/
   ri2fl predict cell.TCF -o predictions/ --tta 8 --mc 8
+  ri2fl predict cell.TCF -o predictions/ --dtype float16
   ri2fl predict data/*.TCF -o predictions/ --targets nucleus membrane --workers 2
   ri2fl predict stack.tif -o out/ --voxel-size 0.2 0.15 0.15 --medium-index 1.335
   ri2fl predict timelapse.TCF -o out/ --frame 12 --device cuda
@@ -70,6 +74,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "inference tile, cut to the volume)")
     parser.add_argument("--overlap", type=float, default=0.25,
                         help="patch overlap fraction, 0 to 0.5 (default 0.25)")
+    parser.add_argument("--dtype", choices=PREDICTION_DTYPES, default=DEFAULT_PREDICTION_DTYPE,
+                        help="stored type of every channel, same names either way "
+                             f"(default {DEFAULT_PREDICTION_DTYPE}; float16 halves the disk "
+                             "use, ample for the [0, 1] fluorescence scale)")
     parser.add_argument("--write-tcf", action="store_true",
                         help="also write OUT/<name>_ri2fl.TCF (next to OUT.ome.zarr: "
                              "OUT_ri2fl.TCF): a copy of each TCF input with the channels as "
@@ -99,7 +107,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         "voxel_size_um": tuple(args.voxel_size) if args.voxel_size else None,
         "medium_index": args.medium_index, "frame": args.frame,
         "patch_size": tuple(args.patch_size) if args.patch_size else None,
-        "overlap": args.overlap, "fill_missing": args.fill_missing,
+        "overlap": args.overlap, "fill_missing": args.fill_missing, "dtype": args.dtype,
     }
 
 

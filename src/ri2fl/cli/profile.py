@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 from pathlib import Path
 
@@ -27,6 +28,10 @@ EPILOG = """Examples:
   ri2fl profile stimulated/*.TCF --condition PDGF -o pdgf.parquet
   # reuse the outputs of ri2fl predict / ri2fl segment (same stem, .ome.zarr)
   ri2fl profile cell.TCF --predictions predictions/ --segmentation masks/ -o cell.csv
+  # the RI store ri2fl segment wrote carries its labels: they are reused, not recomputed;
+  # so are the demo's volumes/<field>_ri.ome.zarr with <field>_fluorescence.ome.zarr
+  ri2fl profile masks/cell.ome.zarr --predictions predictions/ -o cell.csv
+  ri2fl profile demo_out/volumes/*_ri.ome.zarr -o demo_again.parquet
   # simulated or annotated paired HDF5: true fluorescence and labels
   ri2fl profile data/*.h5 --ground-truth -o truth.parquet
   # then: ri2fl report control.parquet pdgf.parquet -o report.html
@@ -53,6 +58,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--segmentation", type=Path, metavar="PATH",
                         help="OME-Zarr from 'ri2fl segment', or a folder of "
                              "<stem>.ome.zarr")
+    parser.add_argument("--recompute", action="store_true",
+                        help="predict and segment here even when an INPUT holds its "
+                             "segmentation (labels) or has <stem>_fluorescence.ome.zarr "
+                             "next to it (default: reuse them)")
     parser.add_argument("--ground-truth", action="store_true",
                         help="paired HDF5 inputs: use their stored fluorescence and labels")
     parser.add_argument("--model", default="default",
@@ -100,7 +109,7 @@ def _profile_one(inp: Path, out: Path, *, args: argparse.Namespace, n_inputs: in
         medium_index=args.medium_index, model=args.model, tta=args.tta, mc=args.mc,
         method=args.method,
         metadata=metadata, max_track_distance_um=args.max_track_distance,
-        fill_missing=args.fill_missing)
+        fill_missing=args.fill_missing, reuse=not args.recompute)
     write_table(table, out)  # into the batch's staging folder
 
 
@@ -111,18 +120,32 @@ def run(args: argparse.Namespace) -> int:
     # now, not after the batch
     check_file_output(args.output, [*args.inputs, args.predictions, args.segmentation],
                       args.overwrite)
-    parts_dir = args.output.with_name(f"{args.output.name}.parts")
+    # per-input tables: kept after a failure, so that a rerun redoes only what failed
+    parts_dir = args.output.with_name(f".{args.output.name}.parts")
     task = functools.partial(_profile_one, args=args, n_inputs=len(args.inputs))
     options = {k: getattr(args, k) for k in ("condition", "cell_type", "ground_truth", "model",
                                              "method", "frame", "voxel_size", "medium_index",
-                                             "max_track_distance", "tta", "mc")}
+                                             "max_track_distance", "tta", "mc", "recompute")}
     options.update(predictions=str(args.predictions), segmentation=str(args.segmentation))
     parts = run_batch(task, args.inputs, parts_dir, ".parquet", scheduler=args.scheduler,
                       serial=args.serial, workers=args.workers, desc="profiling",
                       options=options)
     table = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
     write_table(table, args.output, overwrite=args.overwrite)
+    _remove_parts(parts_dir, parts)
     n_inputs = len(args.inputs)
     print(f"{len(table)} cells from {n_inputs} input{'s' * (n_inputs > 1)} -> {args.output} "
-          f"({len(table.columns)} columns; per-input tables in {parts_dir})")
+          f"({len(table.columns)} columns)")
     return 0
+
+
+def _remove_parts(parts_dir: Path, parts: list[Path]) -> None:
+    """Remove the per-input tables and their manifest once the table is written; the folder
+    goes only if that leaves it empty (never anything ri2fl did not write)."""
+    from ..batch import MANIFEST_NAME
+
+    for path in [*parts, parts_dir / MANIFEST_NAME]:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    with contextlib.suppress(OSError):
+        parts_dir.rmdir()

@@ -78,6 +78,12 @@ def _example(args: argparse.Namespace, path: Path):
             continue
         store = output_path_for(path, opt, ".ome.zarr") if opt.is_dir() and not (
             opt / "zarr.json").exists() else opt
+        if name == "segmentation":  # its labels group (or an older store's channels)
+            from ..io import read_labels
+
+            side[name] = {k: v[0] if v.ndim == 4 else v
+                          for k, v in read_labels(store, names=["cell_labels"]).items()}
+            continue
         v = read(store, frame=0, modality="fl")
         side[name] = dict(zip(v.channel_names, v.data))
     pred, seg = side.get("predictions", {}), side.get("segmentation", {})

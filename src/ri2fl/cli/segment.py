@@ -1,4 +1,4 @@
-"""``ri2fl segment``: organelle masks and cell / nucleus instances as OME-Zarr label volumes."""
+"""``ri2fl segment``: organelle masks and cell / nucleus instances as the NGFF labels of the RI."""
 
 from __future__ import annotations
 
@@ -23,9 +23,11 @@ from ._common import (
 
 HELP = "segment organelles, nuclei and individual cells in RI tomograms"
 
-EPILOG = """Writes one OUT/<name>.ome.zarr per input on the input's grid (axes czyx, or tczyx for
-time-lapses), int32, with channels cell_labels, nucleus_labels (instances; cell i holds
-nucleus i), nucleus, nucleolus, membrane (whole cell) and lipid_droplets (0/1 masks).
+EPILOG = """Writes one OUT/<name>.ome.zarr per input: the RI (float32, axes zyx, or tzyx for
+time-lapses) with the segmentation as its OME-NGFF labels group (viewers overlay them as
+labels): labels/cell_labels and labels/nucleus_labels (int32 instances; cell i holds
+nucleus i), labels/nucleus, nucleolus, membrane (whole cell) and lipid_droplets (uint8 0/1
+masks). ri2fl profile given this store as INPUT reuses the segmentation.
 With one input, -o X.ome.zarr writes exactly X.ome.zarr (replaced only with --overwrite,
 and only if ri2fl wrote it); any other OUT is a folder (a rerun skips complete outputs).
 
@@ -120,28 +122,40 @@ def segment_file(input_path: Path, output_path: Path, *, method: str = "network"
             "cell_model": load(cell_model) if method == "network" else cell_model,
             "fl_model": load(fl_model) if fl == "infer" else fl_model}
     frames = range(vol.time_points) if vol.axes.startswith("t") else [None]
-    # refused before any work; the int32 label stacks of all frames are held until written
-    stacks_bytes = 4.0 * len(LABEL_CHANNELS) * len(frames) * np.prod(vol.spatial_shape,
-                                                                      dtype=float)
+    # refused before any work; the RI (float32), the int32 instances and the uint8 masks of
+    # all frames are held until written
+    n_masks = len(LABEL_CHANNELS) - 2
+    held_bytes = (4.0 + 2 * 4.0 + n_masks) * len(frames) * np.prod(vol.spatial_shape,
+                                                                    dtype=float)
     check_segment_budget(vol.spatial_shape, vol.voxel_size_um,
                          getattr(nets["model"], "voxel_size_um", CANONICAL_VOXEL_SIZE_UM),
-                         extra_bytes=stacks_bytes, where=input_path)
-    stacks, names = [], None
+                         extra_bytes=held_bytes, where=input_path)
+    ris, segs = [], []
     for t in frames:
         ri = np.asarray(vol.frame(t).data if t is not None else vol.data, np.float32)
-        seg = segment_volume(ri, vol.voxel_size_um, medium, method=method,
-                             fl="infer" if fl == "infer" else None, threshold=threshold,
-                             cell_assign=cell_assign, **nets,
-                             # one off-domain check per input, on its first frame
-                             domain_check=Path(input_path).name if t == frames[0] else False)
-        stack, names = seg.label_stack()
-        stacks.append(stack)
-    data = np.stack(stacks) if frames != [None] else stacks[0]
-    write_ome_zarr(output_path, data, vol.voxel_size_um, channel_names=names,
-                   axes="tczyx" if data.ndim == 5 else "czyx",
-                   time_interval_s=vol.time_interval_s, name=Path(input_path).name,
-                   medium_index=medium)
+        segs.append(segment_volume(
+            ri, vol.voxel_size_um, medium, method=method,
+            fl="infer" if fl == "infer" else None, threshold=threshold,
+            cell_assign=cell_assign, **nets,
+            # one off-domain check per input, on its first frame
+            domain_check=Path(input_path).name if t == frames[0] else False))
+        ris.append(ri)
+    timelapse = frames != [None]
+    write_ome_zarr(output_path, np.stack(ris) if timelapse else ris[0], vol.voxel_size_um,
+                   channel_names=["ri"], axes="tzyx" if timelapse else "zyx",
+                   time_interval_s=vol.time_interval_s, medium_index=medium,
+                   labels=_labels_of(segs, timelapse))
     return output_path
+
+
+def _labels_of(segs: list, timelapse: bool) -> dict[str, np.ndarray]:
+    """The NGFF labels of the segmented frames: int32 instances, uint8 0/1 masks."""
+    first = segs[0]
+    planes = {"cell_labels": lambda s: s.cell_labels,
+              "nucleus_labels": lambda s: s.nucleus_labels,
+              **{m: (lambda s, m=m: s.masks[m].astype(np.uint8)) for m in first.masks}}
+    return {name: np.stack([get(s) for s in segs]) if timelapse else get(first)
+            for name, get in planes.items()}
 
 
 def run(args: argparse.Namespace) -> int:

@@ -11,7 +11,14 @@ scores a model on all three against the goals of the config.
 
 Seeds: training sets use seeds below 100000 (:data:`TRAINING_SEEDS`), experiments
 100000-199999 (:data:`EXPERIMENT_SEEDS`); :func:`read_ood_config` refuses a set whose seeds
-meet either.
+meet either. Sets made beside the fixed ones use seeds of their own: the in-domain reference
+of the uncertainty study from :data:`IN_DOMAIN_SEED`, the adaptation curve's "lab
+microscope" from 950000 (:func:`seed_conflicts` checks a new set against all of them).
+
+Uncertainty off-domain (issue #30, item 5): :func:`field_uncertainty` summarises one field's
+uncertainty map inside its cells (mean, and a voxel sample with the absolute error for the
+uncertainty-error Spearman correlation); :func:`uncertainty_table` pools the fields of each
+part, and compares each part's mean uncertainty with the in-domain reference's.
 
 >>> config = read_ood_config("configs/ood_eval.yaml")           # doctest: +SKIP
 >>> field_seeds(config["parts"]["physical"])[:2]                 # doctest: +SKIP
@@ -20,18 +27,24 @@ meet either.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
+import pandas as pd
+from scipy import ndimage, stats
 
 from ..errors import ConfigError
 
-__all__ = ["EXPERIMENT_SEEDS", "HL60_GOALS", "SIMULATED_PARTS", "TRAINING_SEEDS",
-           "field_seeds", "hl60_checks", "hl60_reference", "optics_outside_training",
-           "read_ood_config"]
+__all__ = ["EXPERIMENT_SEEDS", "HL60_GOALS", "IN_DOMAIN", "IN_DOMAIN_SEED", "SIMULATED_PARTS",
+           "TRAINING_SEEDS", "UNCERTAINTY_VOXELS", "FieldUncertainty", "field_seeds",
+           "field_uncertainty", "hl60_checks", "hl60_reference", "in_domain_seeds",
+           "measure_physical", "optics_outside_training", "rank_correlation",
+           "read_ood_config", "seed_conflicts", "uncertainty_table", "write_physical_set"]
 
 #: Seeds [low, high) of every training set (``ri2fl.simulate.sets``, the recipes).
 TRAINING_SEEDS: tuple[int, int] = (0, 100_000)
@@ -39,6 +52,13 @@ TRAINING_SEEDS: tuple[int, int] = (0, 100_000)
 EXPERIMENT_SEEDS: tuple[int, int] = (100_000, 200_000)
 #: The parts of the evaluation that are simulated (each one a folder with a manifest).
 SIMULATED_PARTS: tuple[str, ...] = ("physical", "textbook")
+#: The in-domain reference of the uncertainty study: the ``physical`` part's fields (cell
+#: types, numbers of cells, shape) through the default fast tomograph, from seeds of its own.
+IN_DOMAIN = "in_domain"
+#: Field i of the in-domain reference has seed ``IN_DOMAIN_SEED + i``.
+IN_DOMAIN_SEED = 910_000
+#: Voxels inside cells drawn per field and target for the uncertainty-error Spearman.
+UNCERTAINTY_VOXELS = 20_000
 
 #: What the real HL60 cell must show (``shared/data/hl60/README.md``, issue #30).
 HL60_GOALS: dict[str, Any] = {
@@ -58,6 +78,32 @@ def field_seeds(part: Mapping[str, Any]) -> list[int]:
     ``fields``, else ``n_fields`` of them)."""
     n = len(part["fields"]) if "fields" in part else int(part["n_fields"])
     return [int(part["seed"]) + i for i in range(n)]
+
+
+def in_domain_seeds(part: Mapping[str, Any]) -> list[int]:
+    """The seeds of the in-domain reference: one per field of ``part`` (``physical``), from
+    :data:`IN_DOMAIN_SEED`."""
+    return [IN_DOMAIN_SEED + i for i in range(len(field_seeds(part)))]
+
+
+def seed_conflicts(seeds: Sequence[int], config: Mapping[str, Any],
+                   in_domain: bool = True) -> list[str]:
+    """Why a new set's ``seeds`` may not be used: the sets they meet (empty: none).
+
+    Checked against :data:`TRAINING_SEEDS`, :data:`EXPERIMENT_SEEDS`, every simulated part of
+    ``config`` (the fixed out-of-domain sets) and, with ``in_domain``, the in-domain
+    reference (:func:`in_domain_seeds`).
+    """
+    parts = config["parts"]
+    taken = {f"the {name} part": set(field_seeds(parts[name])) for name in SIMULATED_PARTS}
+    if in_domain:
+        taken["the in-domain reference"] = set(in_domain_seeds(parts["physical"]))
+    out = [f"seeds of the {what} ({lo}-{hi - 1})"
+           for (lo, hi), what in ((TRAINING_SEEDS, "training"),
+                                  (EXPERIMENT_SEEDS, "experiments"))
+           if _overlaps(seeds, (lo, hi))]
+    out += [f"seeds of {what}" for what, used in taken.items() if used & set(seeds)]
+    return out
 
 
 def optics_outside_training(optics: Mapping[str, Any]) -> list[str]:
@@ -153,6 +199,93 @@ def read_ood_config(path: str | Path) -> dict[str, Any]:
             raise ConfigError(f"a field names optics {f.get('optics')!r}", "parts.physical"
                               ".fields", f"choose one of {names}")
     return config
+
+
+def measure_physical(spec: Any, optics: Mapping[str, Any], noise_std: float = 6e-4,
+                     set_name: str = "physical") -> Any:
+    """Simulate the field of ``spec`` and replace its RI by the physical tomograph's.
+
+    Parameters
+    ----------
+    spec : ri2fl.simulate.sets.FieldSpec
+        The field, rendered without a tomograph (``physics="none"``).
+    optics : mapping
+        ``name``, ``wavelength_um``, ``na``, ``na_ill``, ``n_illuminations``.
+    noise_std : float
+        Reconstructed-RI noise (:func:`ri2fl.simulate.physical.reconstruct_physical`'s).
+    set_name : str
+        Recorded as the field's ``ood_set`` attribute.
+
+    Returns
+    -------
+    SimulatedFOV
+        The field with ``ri`` = the physical reconstruction (clipped to ``RI_CLIP`` as the
+        simulator's tomographs are) and the optics in its metadata.
+    """
+    from ..constants import RI_CLIP
+    from ..simulate.physical import reconstruct_physical
+
+    fov = spec.simulate()
+    dn = fov.ri_true - np.float32(fov.medium_index)
+    rec = reconstruct_physical(
+        dn, fov.voxel_size_um, fov.medium_index, noise_std=noise_std,
+        rng=np.random.default_rng([spec.seed, 9]),
+        n_illuminations=int(optics["n_illuminations"]), na=float(optics["na"]),
+        na_ill=float(optics["na_ill"]), wavelength=float(optics["wavelength_um"]))
+    fov.ri = np.clip(np.float32(fov.medium_index) + rec, *RI_CLIP).astype(np.float32)
+    fov.physics = "physical"
+    fov.metadata.update({"optics": str(optics.get("name", "")),
+                         "wavelength_um": float(optics["wavelength_um"]),
+                         "na": float(optics["na"]), "na_ill": float(optics["na_ill"]),
+                         "n_illuminations": int(optics["n_illuminations"]),
+                         "ood_set": set_name})
+    return fov
+
+
+def _write_physical(path: Path, spec: Any, optics: Mapping[str, Any], noise_std: float,
+                    set_name: str) -> None:
+    from ..simulate.sets import write_fov
+
+    write_fov(path, measure_physical(spec, optics, noise_std, set_name), spec.split)
+
+
+def write_physical_set(out: str | Path, fields: Sequence[tuple[Any, Mapping[str, Any]]],
+                       noise_std: float = 6e-4, workers: int = 1,
+                       set_name: str = "physical") -> Path:
+    """Write fields measured by the physical tomograph, with a ``manifest.csv``.
+
+    Parameters
+    ----------
+    out : path
+        Output folder (paired files ``write_fov`` writes, and ``manifest.csv``).
+    fields : sequence of (FieldSpec, mapping)
+        Each field (``physics="none"``; its ``split`` goes into the manifest) and its optics.
+    noise_std : float
+        Reconstructed-RI noise.
+    workers : int
+        Processes.
+    set_name : str
+        Each file's ``ood_set`` attribute.
+
+    Returns
+    -------
+    Path
+        The manifest.
+    """
+    from ..simulate.sets import write_manifest
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = [(out / spec.file, spec, dict(optics), float(noise_std), set_name)
+            for spec, optics in fields]
+    if workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for future in [pool.submit(_write_physical, *job) for job in jobs]:
+                future.result()
+    else:
+        for job in jobs:
+            _write_physical(*job)
+    return write_manifest(out, [spec for spec, _ in fields])
 
 
 def hl60_reference(ri: np.ndarray, voxel_size_um: Sequence[float], medium_index: float,
@@ -258,3 +391,166 @@ def hl60_checks(ri: np.ndarray, voxel_size_um: Sequence[float], medium_index: fl
                      bool(ratio >= g["min_fl_interior_ratio"])))
     return [{"check": c, "value": float(v), "goal": goal, "pass": bool(ok)}
             for c, v, goal, ok in rows]
+
+
+# ---------------------------------------------------------------------------- uncertainty
+
+
+@dataclass
+class FieldUncertainty:
+    """One target's uncertainty inside the cells of one field (:func:`field_uncertainty`).
+
+    ``uncertainty_mean`` is over every voxel inside the cells; ``error_mean`` (mean absolute
+    error there) and ``spearman`` (uncertainty against absolute error, on the voxel sample)
+    are NaN without true fluorescence. ``uncertainty_sample`` and ``error_sample`` are the
+    voxels drawn, for pooling the fields of a part.
+    """
+
+    part: str
+    fov: str
+    target: str
+    n_voxels: int
+    uncertainty_mean: float
+    uncertainty_data_mean: float = float("nan")
+    uncertainty_model_mean: float = float("nan")
+    error_mean: float = float("nan")
+    spearman: float = float("nan")
+    warned: bool | None = None
+    uncertainty_sample: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32),
+                                           repr=False)
+    error_sample: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32),
+                                     repr=False)
+
+    def record(self) -> dict[str, Any]:
+        """The numbers without the voxel samples (one row of a per-field table)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.name not in ("uncertainty_sample", "error_sample")}
+
+
+def rank_correlation(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman's rho of two paired samples (``scipy.stats.spearmanr``); NaN when fewer than
+    3 pairs or either sample is constant."""
+    x, y = np.ravel(x), np.ravel(y)
+    if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    return float(stats.spearmanr(x, y).statistic)
+
+
+def _mean_inside(array: np.ndarray | None, inside: np.ndarray) -> float:
+    if array is None or not inside.any():
+        return float("nan")
+    return float(np.mean(np.asarray(array, np.float32)[inside], dtype=np.float64))
+
+
+def field_uncertainty(part: str, fov: str, target: str, uncertainty: np.ndarray,
+                      cell: np.ndarray, true: np.ndarray | None = None,
+                      pred: np.ndarray | None = None,
+                      components: Mapping[str, np.ndarray | None] | None = None,
+                      max_voxels: int = UNCERTAINTY_VOXELS, seed: int = 0,
+                      warned: bool | None = None) -> FieldUncertainty:
+    """Summarise one target's uncertainty map inside the cells of one field.
+
+    Parameters
+    ----------
+    part, fov, target : str
+        What the field is (kept in the result).
+    uncertainty : ndarray
+        Total uncertainty (e.g. ``PredictionMaps.uncertainty``: sqrt(data² + model²)).
+    cell : ndarray of bool
+        Inside the cells (e.g. the file's ``masks/membrane``); an empty mask means the whole
+        field.
+    true, pred : ndarray, optional
+        True and inferred fluorescence; without both, no error and no Spearman.
+    components : mapping, optional
+        ``data`` and ``model`` uncertainty maps, whose means inside the cells are kept too.
+    max_voxels : int
+        Voxels drawn (at random, ``seed``) for the Spearman correlation and the pooled one.
+    seed : int
+        Seed of the draw.
+    warned : bool, optional
+        Whether the prediction warned that the input is off-domain (kept in the result).
+
+    Returns
+    -------
+    FieldUncertainty
+    """
+    unc = np.asarray(uncertainty, np.float32)
+    inside = np.asarray(cell, bool)
+    if not inside.any():
+        inside = np.ones(unc.shape, bool)
+    comps = components or {}
+    result = FieldUncertainty(
+        part, fov, target, int(inside.sum()), _mean_inside(unc, inside),
+        _mean_inside(comps.get("data"), inside), _mean_inside(comps.get("model"), inside),
+        warned=warned)
+    if true is None or pred is None:
+        return result
+    error = np.abs(np.asarray(true, np.float32) - np.asarray(pred, np.float32))
+    idx = np.flatnonzero(inside.ravel())
+    if idx.size > max_voxels:
+        idx = np.sort(np.random.default_rng(seed).choice(idx, max_voxels, replace=False))
+    result.uncertainty_sample = unc.ravel()[idx]
+    result.error_sample = error.ravel()[idx]
+    result.error_mean = _mean_inside(error, inside)
+    result.spearman = rank_correlation(result.uncertainty_sample, result.error_sample)
+    return result
+
+
+def _weighted(values: pd.Series, weights: pd.Series) -> float:
+    ok = values.notna()
+    if not ok.any():
+        return float("nan")
+    return float(np.average(values[ok], weights=weights[ok]))
+
+
+def _pool(fields: Sequence[FieldUncertainty]) -> dict[str, Any]:
+    """One part and target: cell-voxel-weighted means and the Spearman of the pooled sample."""
+    table = pd.DataFrame([f.record() for f in fields])
+    u = np.concatenate([f.uncertainty_sample for f in fields])
+    e = np.concatenate([f.error_sample for f in fields])
+    warned = table["warned"].dropna()
+    return {"n_fields": len(fields), "n_voxels": int(table["n_voxels"].sum()),
+            **{c: _weighted(table[c], table["n_voxels"])
+               for c in ("uncertainty_mean", "uncertainty_data_mean", "uncertainty_model_mean",
+                         "error_mean")},
+            "spearman": rank_correlation(u, e), "n_sampled": int(u.size),
+            "spearman_fields_mean": float(table["spearman"].mean()),
+            "fraction_warned": float(warned.astype(float).mean()) if len(warned)
+            else float("nan")}
+
+
+def uncertainty_table(fields: Sequence[FieldUncertainty],
+                      reference: str = IN_DOMAIN) -> pd.DataFrame:
+    """Pool the fields of each part: mean uncertainty inside cells against the reference's,
+    and the uncertainty-error Spearman.
+
+    Parameters
+    ----------
+    fields : sequence of FieldUncertainty
+        From :func:`field_uncertainty`, any parts and targets.
+    reference : str
+        The part the others are compared with (the in-domain reference).
+
+    Returns
+    -------
+    DataFrame
+        One row per part and target (in the order first seen): ``n_fields``, ``n_voxels``
+        (inside cells), ``uncertainty_mean``, ``uncertainty_data_mean``,
+        ``uncertainty_model_mean``, ``error_mean`` (all weighted by the fields' cell voxels),
+        ``ratio_to_reference`` (``uncertainty_mean`` over the reference's for the target;
+        NaN without one), ``spearman`` (on the pooled voxel samples, so that it also asks
+        whether the fields with the larger errors have the larger uncertainty),
+        ``n_sampled``, ``spearman_fields_mean`` (the mean of the fields' own) and
+        ``fraction_warned`` (fields whose prediction warned that they are off-domain).
+    """
+    groups: dict[tuple[str, str], list[FieldUncertainty]] = {}
+    for f in fields:
+        groups.setdefault((f.part, f.target), []).append(f)
+    table = pd.DataFrame([{"part": part, "target": target, **_pool(group)}
+                          for (part, target), group in groups.items()])
+    if table.empty:
+        return table
+    ref = table[table["part"] == reference].set_index("target")["uncertainty_mean"]
+    table.insert(table.columns.get_loc("error_mean"), "ratio_to_reference",
+                 table["uncertainty_mean"] / table["target"].map(ref).astype(float))
+    return table

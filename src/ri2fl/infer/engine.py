@@ -72,13 +72,13 @@ class Prediction:
 
 
 def channel_names(targets: Sequence[str], tta: int = 0, mc: int = 0) -> list[str]:
-    """Output channel names in stored order: targets, then data s.d., then model s.d."""
-    names = list(targets)
-    if tta:
-        names += [f"{t}_uncertainty_data" for t in targets]
-    if mc:
-        names += [f"{t}_uncertainty_model" for t in targets]
-    return names
+    """Output channel names in stored order: targets, then data s.d., then model s.d.
+
+    The one layout of every prediction store (:mod:`ri2fl.io.prediction`).
+    """
+    from ..io.prediction import prediction_channel_names
+
+    return prediction_channel_names(targets, data=bool(tta), model=bool(mc))
 
 
 def load_model(model: str | Path | torch.nn.Module = "default",
@@ -389,7 +389,7 @@ def predict_file(input_path: str | Path, output_path: str | Path,
                  medium_index: float | None = None, precision: str = "auto",
                  patch_size: Sequence[int] | None = None, overlap: float = 0.25,
                  progress: bool | None = None, overwrite: bool = False,
-                 fill_missing: bool = False) -> Path:
+                 fill_missing: bool = False, dtype: Any = "float32") -> Path:
     """Predict every frame of a file into an OME-Zarr store, frame by frame.
 
     Parameters
@@ -418,14 +418,19 @@ def predict_file(input_path: str | Path, output_path: str | Path,
         is never replaced.
     fill_missing : bool
         Read missing chunks of an incomplete input store as the fill value instead of refusing.
+    dtype : {"float32", "float16"}
+        Stored type (:data:`ri2fl.io.PREDICTION_DTYPES`); the channels are the same. float16
+        predictions are blended in float32 and rounded once.
 
     Returns
     -------
     Path
         ``output_path``.
     """
-    from ..io import read
+    from ..io import check_prediction_dtype, read
     from ..io.ome_zarr import create_ome_zarr
+
+    dtype = check_prediction_dtype(dtype)
 
     vol = read(input_path, frame=frame, voxel_size_um=voxel_size_um, lazy=True,
                fill_missing=fill_missing)
@@ -447,15 +452,19 @@ def predict_file(input_path: str | Path, output_path: str | Path,
     with create_ome_zarr(output_path, ((n_frames,) if timelapse else ()) + shape,
                          vol.voxel_size_um, channel_names=names,
                          axes="tczyx" if timelapse else "czyx",
-                         time_interval_s=vol.time_interval_s, overwrite=overwrite) as writer:
+                         time_interval_s=vol.time_interval_s, overwrite=overwrite,
+                         dtype=dtype) as writer:
+        target = writer if dtype == np.float32 else _float32_scratch(writer)
         for t in range(n_frames):
             ri = _frame_source(vol.data[t] if timelapse else vol.data)
-            out = _FrameView(writer, t) if timelapse else writer
+            out = _FrameView(target, t) if timelapse else target
             pred = predict_volume(ri, vol.voxel_size_um, model=net, tta=tta, mc=mc,
                                   targets=chosen, medium_index=n_index, batch_size=batch_size,
                                   device=device, patch_size=patch_size, overlap=overlap,
                                   precision=precision, out=out, progress=progress, seed=t,
                                   scratch_dir=writer.scratch_dir, domain_check=False)
+        if target is not writer:
+            _store_rounded(target, writer)
         # every frame has the same shape, so the last frame's tile is every frame's
         writer.group.attrs["ri2fl"] = {
             **_provenance(net, input_path, n_index, tta, mc, precision, pred.tile_size,
@@ -463,6 +472,22 @@ def predict_file(input_path: str | Path, output_path: str | Path,
     if write_tcf is not None:
         _write_tcf_copy(input_path, write_tcf, output_path, chosen, frame, overwrite)
     return Path(output_path)
+
+
+def _float32_scratch(writer: Any) -> Any:
+    """A float32 zarr array shaped like ``writer``, in its private scratch folder: overlapping
+    patches are summed there, not in a float16 store that would round every partial sum."""
+    import zarr
+
+    return zarr.create_array(writer.scratch_dir / "float32.zarr", shape=writer.shape,
+                             chunks=writer.chunks, dtype="float32", fill_value=0)
+
+
+def _store_rounded(source: Any, writer: Any) -> None:
+    """Copy ``source`` into ``writer`` chunk by chunk, rounded to the writer's type."""
+    import dask.array as da
+
+    da.store(da.from_zarr(source).astype(writer.dtype), writer.array, lock=False)
 
 
 def _provenance(net: torch.nn.Module, input_path: str | Path, medium_index: float, tta: int,

@@ -31,10 +31,29 @@ _LAZY = {
     "OmeZarrWriter": "ome_zarr", "create_ome_zarr": "ome_zarr", "read_ome_zarr": "ome_zarr",
     "write_ome_zarr": "ome_zarr", "write_ome_tiff": "tiff", "detect_format": "reader",
     "read": "reader", "TABLE_SUFFIXES": "tables", "write_table": "tables",
+    "read_labels": "ome_zarr", "label_names": "ome_zarr",
+    "DEFAULT_PREDICTION_DTYPE": "prediction", "PREDICTION_DTYPES": "prediction",
+    "check_prediction_dtype": "prediction", "prediction_channel_names": "prediction",
+    "split_prediction_channels": "prediction", "write_prediction": "prediction",
 }
 
 if TYPE_CHECKING:
-    from .ome_zarr import OmeZarrWriter, create_ome_zarr, read_ome_zarr, write_ome_zarr
+    from .ome_zarr import (
+        OmeZarrWriter,
+        create_ome_zarr,
+        label_names,
+        read_labels,
+        read_ome_zarr,
+        write_ome_zarr,
+    )
+    from .prediction import (
+        DEFAULT_PREDICTION_DTYPE,
+        PREDICTION_DTYPES,
+        check_prediction_dtype,
+        prediction_channel_names,
+        split_prediction_channels,
+        write_prediction,
+    )
     from .reader import detect_format, read
     from .tables import TABLE_SUFFIXES, write_table
     from .tiff import write_ome_tiff
@@ -46,8 +65,11 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["MEDIUM_INDEX_RANGE", "PAIRED_SUFFIXES", "TABLE_SUFFIXES", "OmeZarrWriter",
-           "PairedSample", "Volume", "check_medium_index", "check_regular_file",
-           "check_regular_tree", "create_ome_zarr", "detect_format", "max_voxels", "read",
-           "read_ome_zarr", "read_paired", "read_paired_any", "voxel_size_from",
-           "write_ome_tiff", "write_ome_zarr", "write_paired", "write_table"]
+__all__ = ["DEFAULT_PREDICTION_DTYPE", "MEDIUM_INDEX_RANGE", "PAIRED_SUFFIXES",
+           "PREDICTION_DTYPES", "TABLE_SUFFIXES", "OmeZarrWriter", "PairedSample", "Volume",
+           "check_medium_index", "check_prediction_dtype", "check_regular_file",
+           "check_regular_tree", "create_ome_zarr", "detect_format", "label_names",
+           "max_voxels", "prediction_channel_names", "read", "read_labels", "read_ome_zarr",
+           "read_paired", "read_paired_any", "split_prediction_channels", "voxel_size_from",
+           "write_ome_tiff", "write_ome_zarr", "write_paired", "write_prediction",
+           "write_table"]

@@ -28,7 +28,7 @@ import math
 import os
 import stat
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -168,11 +168,14 @@ def _check_ngff_store(group: zarr.Group) -> None:
     """Validate a written image group, re-read from disk, against the NGFF models.
 
     The arrays are checked against the metadata too (they exist, their rank and, in 0.5,
-    their ``dimension_names`` match the axes). A failure is a bug in this writer.
+    their ``dimension_names`` match the axes), and so is a ``labels`` group (each label an
+    integer multiscale image with ``image-label`` metadata). A failure is a bug in this writer.
     """
     version = "0.5" if group.metadata.zarr_format == 3 else "0.4"
     with _spec_bug(version):
         _spec(version, "image").Image.from_zarr(group)
+        if "labels" in group:
+            _spec(version, "labels").Labels.from_zarr(group["labels"])
     attrs = dict(group.attrs)
     _check_ngff_attrs(attrs["ome"] if version == "0.5" else attrs, version)
 
@@ -245,6 +248,55 @@ def _stem(path: Path) -> str:
     return name
 
 
+#: Colour of label value 1 of 0/1 masks (instances get napari's random colours).
+_MASK_RGBA = (255, 255, 255, 255)
+
+
+def _label_dtype(data) -> np.dtype:
+    """Integers as they are (bool as uint8); anything else is refused (labels are integers)."""
+    dtype = np.dtype(data.dtype)
+    if dtype == np.bool_:
+        return np.dtype(np.uint8)
+    if not np.issubdtype(dtype, np.integer):
+        raise InputError(f"labels must be integers, got {dtype}", hint="pass label images "
+                         "or 0/1 masks as an integer or boolean array")
+    return dtype
+
+
+def _write_labels(store: Path, labels: Mapping[str, Any], voxel_size_um, axes: str,
+                  version: str, time_interval_s: float | None, levels: int) -> None:
+    """Add ``labels/<name>`` images (NGFF image-label) to the image group at ``store``.
+
+    Each label has the image's axes without ``c`` and the same scale; the ``labels`` group's
+    attributes list them.
+    """
+    label_axes = axes.replace("c", "")
+    names = [str(n) for n in labels]
+    group = zarr.open_group(store / "labels", mode="w", zarr_format=3 if version == "0.5"
+                            else 2)
+    attrs: dict[str, Any] = {"labels": names}
+    group.attrs.update({"ome": {"version": "0.5", **attrs}} if version == "0.5" else attrs)
+    for name, data in labels.items():
+        data = np.asarray(data)
+        if data.ndim != len(label_axes):
+            raise InputError(f"label {name!r} has {data.ndim} axes, the image {label_axes}")
+        dtype = _label_dtype(data)
+        sub, arrays = _create_group_arrays(store / "labels" / str(name), data.shape,
+                                           default_chunks(data.shape, label_axes), dtype,
+                                           label_axes, version, 0, levels)
+        arrays[0][...] = data.astype(dtype, copy=False)
+        for src, dst in itertools.pairwise(arrays):
+            _downsample(src, dst)
+        label = {"source": {"image": "../../"}}
+        if dtype == np.uint8 and data.max(initial=0) <= 1:
+            label["colors"] = [{"label-value": 1, "rgba": list(_MASK_RGBA)}]
+        ms = [_multiscales(label_axes, voxel_size_um, time_interval_s, str(name), version,
+                           levels)]
+        ome = {"multiscales": ms, "image-label": label}
+        sub.attrs.update({"ome": {"version": "0.5", **ome}} if version == "0.5" else
+                         {**ome, "image-label": {**label, "version": "0.4"}})
+
+
 class OmeZarrWriter:
     """A writable OME-Zarr image being filled piece by piece (see :func:`create_ome_zarr`).
 
@@ -264,6 +316,8 @@ class OmeZarrWriter:
         self._open = True
         #: private folder removed with the unfinished store: room for scratch files
         self.scratch_dir: Path | None = None
+        #: where the store is written until :meth:`finalize` moves it to ``path``
+        self.staged: Path = path
 
     shape = property(lambda self: self.array.shape)
     dtype = property(lambda self: self.array.dtype)
@@ -279,6 +333,26 @@ class OmeZarrWriter:
     def __array__(self, dtype=None, copy=None):
         data = self.array[...]
         return data if dtype is None else data.astype(dtype)
+
+    def add_labels(self, labels: Mapping[str, Any]) -> None:
+        """Store label images and 0/1 masks of this image as its NGFF ``labels`` group.
+
+        Parameters
+        ----------
+        labels : mapping
+            Name -> integer or boolean array with the image's shape without the channel
+            axis (e.g. ``{"cell_labels": cells, "nucleus": mask}``).
+        """
+        attrs = dict(self.group.attrs)
+        ome = attrs.get("ome", attrs)
+        ms = ome["multiscales"][0]
+        scale = next(t["scale"] for t in ms["datasets"][0]["coordinateTransformations"]
+                     if t["type"] == "scale")
+        spatial = [scale[self.axes.index(a)] for a in "zyx"]
+        interval = scale[0] if self.axes.startswith("t") else None
+        version = "0.5" if "ome" in attrs else "0.4"
+        _write_labels(self.staged, labels, spatial, self.axes, version, interval,
+                      len(self.levels))
 
     def set_windows(self, windows: Sequence[tuple[float, float]]) -> None:
         """Set the display range of each channel (e.g. from data seen while writing)."""
@@ -398,7 +472,7 @@ def create_ome_zarr(path: str | Path, shape: Sequence[int], voxel_size_um,
         stack.__exit__(type(exc), exc, exc.__traceback__)
         raise
     writer = OmeZarrWriter(path, stack, arrays, group, axes)
-    writer.scratch_dir = tmp.parent
+    writer.scratch_dir, writer.staged = tmp.parent, tmp
     return writer
 
 
@@ -424,7 +498,8 @@ def write_ome_zarr(path: str | Path, data, voxel_size_um=None,
                    chunks: Sequence[int] | None = None, dtype=None,
                    ngff_version: str = "0.5", time_interval_s: float | None = None,
                    name: str | None = None, medium_index: float | None = None,
-                   levels: int = 1, overwrite: bool = False) -> Path:
+                   levels: int = 1, overwrite: bool = False,
+                   labels: Mapping[str, Any] | None = None) -> Path:
     """Write a volume as OME-Zarr, atomically.
 
     Parameters
@@ -442,6 +517,10 @@ def write_ome_zarr(path: str | Path, data, voxel_size_um=None,
         Replace an existing store that ri2fl wrote (see :func:`create_ome_zarr`).
     dtype : numpy dtype, optional
         Stored type (default: the data's own).
+    labels : mapping, optional
+        Label images and 0/1 masks of this image (name -> integer or boolean array, the
+        image's shape without its channel axis), stored as its NGFF ``labels`` group
+        (:meth:`OmeZarrWriter.add_labels`); read them with :func:`read_labels`.
 
     Returns
     -------
@@ -451,6 +530,8 @@ def write_ome_zarr(path: str | Path, data, voxel_size_um=None,
     Examples
     --------
     >>> write_ome_zarr("cell.ome.zarr", ri, (0.2, 0.15, 0.15))  # doctest: +SKIP
+    >>> write_ome_zarr("cell.ome.zarr", ri, (0.2, 0.15, 0.15),
+    ...                labels={"cell_labels": cells})  # doctest: +SKIP
     >>> write_ome_zarr("fl.ome.zarr", fl, (0.2, 0.15, 0.15),
     ...                channel_names=["membrane", "nucleus"], ngff_version="0.4")  # doctest: +SKIP
     """
@@ -484,6 +565,8 @@ def write_ome_zarr(path: str | Path, data, voxel_size_um=None,
             da.store(data.astype(dtype).rechunk(out.chunks), out.array, lock=False)
         else:
             out.array[...] = data.astype(dtype, copy=False)
+        if labels:
+            out.add_labels(labels)
     return Path(path)
 
 
@@ -861,3 +944,114 @@ def read_ome_zarr(path: str | Path, *, frame: int | None = None, modality: str =
 def ngff_attributes(path: str | Path) -> dict[str, Any]:
     """The raw NGFF attributes of an OME-Zarr group (for inspection and tests)."""
     return zarr.open_group(Path(path), mode="r").attrs.asdict()
+
+
+# --------------------------------------------------------------------------- labels
+
+#: Integer channels that ri2fl < 0.x wrote as image channels instead of an NGFF labels group.
+_LEGACY_LABEL_CHANNELS = ("cell_labels", "nucleus_labels", "nucleus", "nucleolus", "membrane",
+                          "lipid_droplets")
+
+
+def label_names(path: str | Path) -> list[str]:
+    """Names of the label images stored with an OME-Zarr image (its NGFF ``labels`` group,
+    or the integer channels of an older ri2fl segmentation); [] when it has none."""
+    path = Path(path)
+    if not is_ome_zarr(path):
+        return []
+    image, attrs = _image_group(path)
+    names = _labels_group_names(image)
+    if names:
+        return names
+    legacy = _legacy_label_volume(image, attrs)
+    return [] if legacy is None else list(legacy.channel_names)
+
+
+def _labels_group_names(image: Path) -> list[str]:
+    if not is_ome_zarr(image / "labels"):
+        return []
+    attrs = _group_attrs(image / "labels")
+    listed = attrs.get("ome", attrs).get("labels") if isinstance(attrs.get("ome", attrs),
+                                                                  dict) else None
+    if not isinstance(listed, list) or not all(isinstance(n, str) for n in listed):
+        raise InputError(f"'labels' attribute {repr(listed)[:60]} is not a list of names",
+                         image / "labels", _CORRUPT_NGFF_HINT)
+    return listed
+
+
+def _legacy_label_volume(image: Path, attrs: dict) -> Volume | None:
+    """An older ri2fl segmentation: an integer image whose channels are the labels."""
+    ms, omero, _ = _ngff_metadata(attrs, image)
+    ds_meta, _ = _dataset_meta(ms, None, image)
+    arr = _open_array(image, ds_meta["path"])
+    axes = _axes_of(ms, arr.ndim, image)[0]
+    names = _channel_names(omero, arr.shape[axes.index("c")] if "c" in axes else 1, "labels")
+    if not np.issubdtype(arr.dtype, np.integer) or not set(names) & set(
+            _LEGACY_LABEL_CHANNELS[:2]):
+        return None
+    return Volume(data=arr, voxel_size_um=(1.0, 1.0, 1.0), channel_names=names, axes=axes)
+
+
+def _read_label(group: Path, frame: int | None, name: str, policy: str) -> np.ndarray:
+    """Full-resolution level of label image ``group``, integers kept (one frame if asked)."""
+    attrs = _group_attrs(group)
+    ms, _, _ = _ngff_metadata(attrs, group)
+    ds_meta, _ = _dataset_meta(ms, None, group)
+    arr = _open_array(group, ds_meta["path"])
+    axes, _ = _axes_of(ms, arr.ndim, group)
+    where = f"{group}/{ds_meta['path']}"
+    if not (np.issubdtype(arr.dtype, np.integer) or arr.dtype == np.bool_):
+        raise InputError(f"label {name!r} holds {arr.dtype}, not integers", where)
+    check_size(arr.shape[1:] if axes.startswith("t") else arr.shape, where)
+    key: Any = slice(None)
+    if axes.startswith("t") and frame is not None:
+        key = range(arr.shape[0])[frame]
+    _check_chunks(arr, group / ds_meta["path"], _as_region(key, arr.shape), where, policy)
+    with corrupt_file_guard(where):
+        return np.asarray(arr[key])
+
+
+def read_labels(path: str | Path, *, frame: int | None = None,
+                names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """Label images and masks stored with an OME-Zarr image, by name, as integer arrays.
+
+    Reads the image's NGFF ``labels`` group (``labels/<name>``, what ``ri2fl segment`` and
+    ``ri2fl demo`` write); a store of an older ri2fl, holding them as the integer channels
+    ``cell_labels``, ``nucleus_labels``, ... of the image itself, reads the same.
+
+    Parameters
+    ----------
+    path : str or Path
+        The OME-Zarr image.
+    frame : int, optional
+        One time point of a time-lapse (default: all, with the time axis first).
+    names : sequence of str, optional
+        Only these labels (default: all).
+
+    Returns
+    -------
+    dict
+        Name -> (Z, Y, X) (or (T, Z, Y, X)) integer array; empty when the image has none.
+    """
+    path = Path(path)
+    check_regular_tree(path)
+    image, attrs = _image_group(path)
+    stored = _labels_group_names(image)
+    wanted = [n for n in stored if names is None or n in names]
+    if stored:
+        # an empty mask stores no chunk at all: in ri2fl's own stores that is no loss
+        policy = "fill" if _missing_policy(attrs, False) == "partial" else "refuse"
+        return {n: _read_label(image / "labels" / n, frame, n, policy) for n in wanted}
+    legacy = _legacy_label_volume(image, attrs)
+    if legacy is None:
+        return {}
+    arr = legacy.data
+    timelapse = legacy.axes.startswith("t")
+    out = {}
+    for c, name in enumerate(legacy.channel_names):
+        if names is not None and name not in names:
+            continue
+        key = (slice(None) if frame is None else frame, c) if timelapse else (c,)
+        with corrupt_file_guard(path):
+            out[name] = np.asarray(arr[key] if "c" in legacy.axes else arr[...])
+    return out

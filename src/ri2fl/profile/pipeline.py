@@ -34,6 +34,10 @@ class ProfiledField:
     nucleus_labels: np.ndarray
     masks: dict[str, np.ndarray] = field(default_factory=dict)
     uncertainty: dict[str, np.ndarray] = field(default_factory=dict)
+    #: the two components behind ``uncertainty`` (s.d. over TTA / MC dropout), as
+    #: ``ri2fl predict`` stores them; empty when not computed
+    uncertainty_data: dict[str, np.ndarray] = field(default_factory=dict)
+    uncertainty_model: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def profile_volume(ri: np.ndarray, voxel_size_um: Sequence[float],
@@ -77,18 +81,17 @@ def profile_volume(ri: np.ndarray, voxel_size_um: Sequence[float],
     """
     ri = np.asarray(ri, dtype=np.float32)
     uncertainty = dict(uncertainty or {})
+    components: tuple[dict, dict] = ({}, {})
     if fl is None:
         from ..infer import predict_volume
 
         pred = predict_volume(ri, voxel_size_um, model=model, tta=tta, mc=mc,
                               medium_index=medium_index, seed=seed)
         fl = {k: np.asarray(v) for k, v in pred.fl.items()}
+        components = ({k: np.asarray(v) for k, v in pred.uncertainty_data.items()},
+                      {k: np.asarray(v) for k, v in pred.uncertainty_model.items()})
         # the report shows one map per target: the larger of data and model s.d.
-        for name in pred.fl:
-            maps = [np.asarray(m[name]) for m in (pred.uncertainty_data, pred.uncertainty_model)
-                    if name in m]
-            if maps:
-                uncertainty[name] = np.maximum.reduce(maps) if len(maps) > 1 else maps[0]
+        uncertainty.update(larger_uncertainty(*components))
     if cell_labels is None:
         from ..segment import segment_volume
 
@@ -104,7 +107,18 @@ def profile_volume(ri: np.ndarray, voxel_size_um: Sequence[float],
                          cell_labels=np.asarray(cell_labels),
                          nucleus_labels=(np.asarray(nucleus_labels) if nucleus_labels
                                          is not None else np.zeros_like(cell_labels)),
-                         masks=dict(masks or {}), uncertainty=uncertainty)
+                         masks=dict(masks or {}), uncertainty=uncertainty,
+                         uncertainty_data=components[0], uncertainty_model=components[1])
+
+
+def larger_uncertainty(data: Mapping[str, np.ndarray],
+                       model: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per target, the larger of the data and the model s.d. (the one map a report shows)."""
+    out: dict[str, np.ndarray] = {}
+    for name in dict.fromkeys([*data, *model]):
+        maps = [np.asarray(m[name]) for m in (data, model) if name in m]
+        out[name] = np.maximum.reduce(maps) if len(maps) > 1 else maps[0]
+    return out
 
 
 def _frame_of(vol, t: int) -> np.ndarray:
@@ -136,13 +150,60 @@ def _read_side(path: Path | None, t: int, shape: tuple[int, ...], kind: str):
 
 def _uncertainty_channels(channels: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Per target, the larger of ``<t>_uncertainty_data`` and ``<t>_uncertainty_model``."""
-    out: dict[str, np.ndarray] = {}
-    for t in TARGETS:
-        maps = [np.asarray(channels[f"{t}_uncertainty_{kind}"]) for kind in ("data", "model")
-                if f"{t}_uncertainty_{kind}" in channels]
-        if maps:
-            out[t] = np.maximum.reduce(maps) if len(maps) > 1 else maps[0]
-    return out
+    from ..io import split_prediction_channels
+
+    _, data, model = split_prediction_channels(channels)
+    return {t: v for t, v in larger_uncertainty(data, model).items() if t in TARGETS}
+
+
+def _read_labels_side(path: Path, t: int, shape: tuple[int, ...]) -> dict[str, np.ndarray]:
+    """Instances and masks of frame ``t`` stored with ``path`` (its NGFF labels, or the
+    integer channels of an older ri2fl segmentation), as ``profile_volume`` takes them."""
+    from ..io import read_labels
+
+    labels = read_labels(path)
+    if "cell_labels" not in labels:
+        raise InputError("holds no 'cell_labels'", path,
+                         "give the OME-Zarr written by 'ri2fl segment'")
+    out = {}
+    for name, arr in labels.items():
+        frame = arr[min(t, arr.shape[0] - 1)] if arr.ndim == 4 else arr
+        if frame.shape != shape:
+            raise InputError(f"label {name!r} has shape {frame.shape}, the RI has {shape}",
+                             path, "give the segmentation made from this RI file")
+        out[name] = frame
+    return {"cell_labels": out["cell_labels"].astype(np.int32),
+            "nucleus_labels": out.get("nucleus_labels"),
+            "masks": {m: out[m] > 0 for m in ORGANELLE_MASKS if m in out}}
+
+
+def found_beside(path: str | Path) -> dict[str, Path]:
+    """Outputs of an earlier run that :func:`profile_file` reuses for the RI file ``path``.
+
+    - ``segmentation``: ``path`` itself when it is an OME-Zarr image with ``cell_labels``
+      among its labels (``ri2fl segment`` and ``ri2fl demo`` write the RI so), else
+      ``<stem>_labels.ome.zarr`` next to it (an older demo);
+    - ``predictions``: ``<stem>_fluorescence.ome.zarr`` next to it (``ri2fl demo``).
+
+    ``<stem>`` is the file name without its extension, or without ``_ri`` and it (the
+    demo's ``<field>_ri.ome.zarr``).
+    """
+    from ..batch import output_path_for
+    from ..io import label_names
+
+    path = Path(path)
+    stem = output_path_for(path, path.parent, ".x").name[:-2]
+    stems = dict.fromkeys([stem, stem.removesuffix("_ri")])
+    found: dict[str, Path] = {}
+    if "cell_labels" in label_names(path):
+        found["segmentation"] = path
+    for kind, suffix in (("predictions", "_fluorescence.ome.zarr"),
+                         ("segmentation", "_labels.ome.zarr")):
+        for s in stems:
+            candidate = path.parent / f"{s}{suffix}"
+            if kind not in found and s and candidate.is_dir():
+                found[kind] = candidate
+    return found
 
 
 def profile_file(path: str | Path, *, predictions: str | Path | None = None,
@@ -152,7 +213,7 @@ def profile_file(path: str | Path, *, predictions: str | Path | None = None,
                  mc: int = 0, method: str = "network",
                  metadata: Mapping[str, Any] | None = None,
                  max_track_distance_um: float = 10.0,
-                 fill_missing: bool = False) -> pd.DataFrame:
+                 fill_missing: bool = False, reuse: bool = True) -> pd.DataFrame:
     """Feature table of one file: every cell of every frame.
 
     Parameters
@@ -163,7 +224,7 @@ def profile_file(path: str | Path, *, predictions: str | Path | None = None,
         OME-Zarr written by ``ri2fl predict`` for this file (channels named by target);
         default: predict here.
     segmentation : path, optional
-        OME-Zarr written by ``ri2fl segment`` for this file (channels ``cell_labels``,
+        OME-Zarr written by ``ri2fl segment`` for this file (labels ``cell_labels``,
         ``nucleus_labels`` and the organelle masks); default: segment here.
     ground_truth : bool
         Use the fluorescence, labels and masks stored in a paired HDF5 file.
@@ -179,6 +240,9 @@ def profile_file(path: str | Path, *, predictions: str | Path | None = None,
         Largest centroid displacement between frames linked into one track.
     fill_missing : bool
         Read missing chunks of an incomplete store as the fill value instead of refusing.
+    reuse : bool
+        Without ``predictions`` / ``segmentation``, reuse those an earlier run left with or
+        next to ``path`` (:func:`found_beside`) instead of predicting and segmenting again.
 
     Returns
     -------
@@ -202,25 +266,20 @@ def profile_file(path: str | Path, *, predictions: str | Path | None = None,
                              "--predictions or --segmentation")
         n_medium = medium_index or vol.medium_index or MEDIUM_INDEX
         timelapse, interval = vol.axes.startswith("t"), vol.time_interval_s
+        found = found_beside(path) if reuse else {}
+        predictions = predictions or found.get("predictions")
+        segmentation = segmentation or found.get("segmentation")
         frames_done = []
         for t in range(vol.time_points):
             ri = _frame_of(vol, t)
-            fl = _read_side(Path(predictions) if predictions else None, t, ri.shape,
-                            "prediction")
-            seg = _read_side(Path(segmentation) if segmentation else None, t, ri.shape,
-                             "segmentation")
+            fl = _read_side(Path(predictions) if predictions else None,
+                            t if frame is None else frame, ri.shape, "prediction")
             unc = None
             if fl is not None:
                 unc = _uncertainty_channels(fl)
                 fl = {k: v for k, v in fl.items() if k in TARGETS}
-            kwargs = {}
-            if seg is not None:
-                if "cell_labels" not in seg:
-                    raise InputError("no 'cell_labels' channel", segmentation,
-                                     "give the OME-Zarr written by 'ri2fl segment'")
-                kwargs = {"cell_labels": seg["cell_labels"].astype(np.int32),
-                          "nucleus_labels": seg.get("nucleus_labels"),
-                          "masks": {m: seg[m] > 0 for m in ORGANELLE_MASKS if m in seg}}
+            kwargs = (_read_labels_side(Path(segmentation), t if frame is None else frame,
+                                        ri.shape) if segmentation else {})
             field_ = profile_volume(ri, vol.voxel_size_um, n_medium, fl=fl, model=model,
                                     tta=tta, mc=mc, method=method, seed=t,
                                     uncertainty=unc, **kwargs)
