@@ -97,20 +97,21 @@ def fluorescence_rows(metrics: pd.DataFrame, part: str, model: str,
     return rows
 
 
-def segmentation_rows(table: pd.DataFrame, part: str,
-                      goals: Mapping[str, Any]) -> list[dict[str, Any]]:
+def segmentation_rows(table: pd.DataFrame, part: str, goals: Mapping[str, Any],
+                      organelle_model: str = SEG_MODEL, cell_model: str = CELL_MODEL
+                      ) -> list[dict[str, Any]]:
     """Mean Dice per organelle (network route) and the fraction of fields counted exactly."""
     seg, counts = goals["segmentation"], goals["exact_cell_counts"]
     rows = []
     for organelle, label in (("nucleus", "nucleus"), ("membrane", "whole cell"),
                              ("nucleolus", "nucleolus"), ("lipid_droplets", "lipid droplets")):
         values = table[f"dice_{organelle}"].dropna()
-        rows.append(_row(SEG_MODEL, f"Dice {label}", part, float(values.mean()),
+        rows.append(_row(organelle_model, f"Dice {label}", part, float(values.mean()),
                          seg.get(organelle), n=len(values)))
-    rows.append(_row(CELL_MODEL, "cell F1 (IoU 0.5)", part, float(table["f1_network"].mean()),
+    rows.append(_row(cell_model, "cell F1 (IoU 0.5)", part, float(table["f1_network"].mean()),
                      n=len(table)))
     small = table[table["n_cells"] <= int(counts["max_cells"])]
-    for route, model in (("network", CELL_MODEL), ("watershed_fl", WATERSHED)):
+    for route, model in (("network", cell_model), ("watershed_fl", WATERSHED)):
         column = f"cells_{route}"
         if column not in small or not len(small):
             continue
@@ -125,7 +126,9 @@ def segmentation_rows(table: pd.DataFrame, part: str,
 
 
 def hl60_rows(model: str, path: str | Path, goals: Mapping[str, Any] | None = None,
-              routes: Sequence[str] = ("network", "watershed")) -> list[dict[str, Any]]:
+              routes: Sequence[str] = ("network", "watershed"),
+              organelle_model: str = "segment-default", cell_model: str = "cell-default"
+              ) -> list[dict[str, Any]]:
     """The HL60 checks of each segmentation route, with ``model``'s nucleus fluorescence."""
     from ri2fl.infer import predict_volume
     from ri2fl.io import read
@@ -136,13 +139,15 @@ def hl60_rows(model: str, path: str | Path, goals: Mapping[str, Any] | None = No
     voxel, medium = tuple(vol.voxel_size_um), float(vol.medium_index)
     fl = predict_volume(ri, voxel, model=model, medium_index=medium, progress=False,
                         targets=["nucleus", "membrane"]).fl
-    net = segment_volume(ri, voxel, medium, method="network", return_probabilities=True)
+    nets = {"model": organelle_model, "cell_model": cell_model}
+    net = segment_volume(ri, voxel, medium, method="network", return_probabilities=True,
+                         **nets)
     segs = {"network": net}
     if "watershed" in routes:
         segs["watershed"] = segment_volume(ri, voxel, medium, method="watershed",
                                            fl={"nucleus": fl["nucleus"],
                                                "membrane": fl["membrane"]},
-                                           probabilities=net.probabilities)
+                                           probabilities=net.probabilities, **nets)
     rows = []
     for route, seg in segs.items():
         for check in hl60_checks(ri, voxel, medium, seg.cell_labels, seg.nucleus_labels,
@@ -152,7 +157,7 @@ def hl60_rows(model: str, path: str | Path, goals: Mapping[str, Any] | None = No
             elif route == "watershed":
                 owner = WATERSHED
             else:
-                owner = CELL_MODEL if check["check"].startswith("cell") else SEG_MODEL
+                owner = cell_model if check["check"].startswith("cell") else organelle_model
             name = check["check"] if owner == model else f"{check['check']} ({route})"
             rows.append({"model": owner, "metric": f"HL60 {name}",
                          "part": "hl60", "value": check["value"], "goal": check["goal"],
@@ -347,6 +352,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("data", type=Path, help="the folder make_ood_sets.py wrote")
     p.add_argument("out", type=Path, help="output folder")
     p.add_argument("--model", default="default", help="fluorescence model (default: default)")
+    p.add_argument("--organelle-model", default="segment-default",
+                   help="organelle network, a shipped name or a checkpoint "
+                        "(default: segment-default)")
+    p.add_argument("--cell-model", default="cell-default",
+                   help="cell network (default: cell-default)")
     p.add_argument("--parts", nargs="+", default=[*SIMULATED_PARTS, "hl60"],
                    choices=[*SIMULATED_PARTS, "hl60", CONTROL],
                    help=f"only these parts; {CONTROL}: make_ood_sets.py --fast-control's "
@@ -393,9 +403,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 split="test", structures=args.structures, n_panels=1,
                                 title=f"ri2fl out-of-domain evaluation: {part}")
         rows += fluorescence_rows(result.metrics, part, args.model, goals["fluorescence"])
-        evaluate_segmentation(manifest, args.out / part / "segmentation", split="test")
+        evaluate_segmentation(manifest, args.out / part / "segmentation", split="test",
+                              organelle_model=args.organelle_model, cell_model=args.cell_model,
+                              fl_model=args.model)
         seg = pd.read_csv(args.out / part / "segmentation" / "segmentation.csv")
-        rows += segmentation_rows(seg, part, goals)
+        rows += segmentation_rows(seg, part, goals, args.organelle_model, args.cell_model)
         write()
     if "hl60" in args.parts:
         import ri2fl
@@ -403,7 +415,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         hl60 = config["parts"]["hl60"]
         rows += hl60_rows(args.model, Path(ri2fl.__file__).parent / hl60["package_file"],
                           {**HL60_GOALS, **goals.get("hl60", {})},
-                          hl60.get("routes", ("network", "watershed")))
+                          hl60.get("routes", ("network", "watershed")),
+                          args.organelle_model, args.cell_model)
         write()
     print((args.out / "ood_table.md").read_text(encoding="utf-8"))
     return 0

@@ -84,6 +84,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "DIR/segmentation.csv and segmentation.md")
     parser.add_argument("--per-family", type=int, default=None, metavar="N",
                         help="--segmentation: at most N fields per cell type")
+    parser.add_argument("--organelle-model", default="segment-default", metavar="M",
+                        help="--segmentation: organelle network, a shipped name or a "
+                             "checkpoint (default: segment-default)")
+    parser.add_argument("--cell-model", default="cell-default", metavar="M",
+                        help="--segmentation: cell network (default: cell-default)")
 
 
 def _channel_map(pairs: list[str] | None) -> dict[str, str]:
@@ -121,7 +126,10 @@ def _run_segmentation(args: argparse.Namespace) -> int:
 
     summary = evaluate_segmentation(args.data, args.output,
                                     split=None if args.split in ("all", "") else args.split,
-                                    per_family=args.per_family, cell_types=args.cell_types)
+                                    per_family=args.per_family, cell_types=args.cell_types,
+                                    organelle_model=args.organelle_model,
+                                    cell_model=args.cell_model,
+                                    fl_model=(args.model or ["default"])[0])
     print(summary.round(3).to_string())
     print(f"wrote {Path(args.output) / 'segmentation.csv'} and segmentation.md")
     return 0

@@ -69,16 +69,18 @@ def score_segmentation(sample: Any, with_fl: bool = True,
     return row
 
 
-def _load_models(with_fl: bool) -> dict[str, Any]:
-    """The shipped networks every route uses, loaded once."""
+def _load_models(with_fl: bool, organelle_model: str = "segment-default",
+                 cell_model: str = "cell-default", fl_model: str = "default"
+                 ) -> dict[str, Any]:
+    """The networks every route uses (shipped names or checkpoint paths), loaded once."""
     from ..infer import load_model
     from ..models import load
     from ..segment.organelles import load_organelle_model
 
     # segment_volume checks the cell model's task when it is given one
-    return {"organelles": load_organelle_model("segment-default"),
-            "cells": load("cell-default"),
-            "fl": load_model("default") if with_fl else None}
+    return {"organelles": load_organelle_model(organelle_model),
+            "cells": load(cell_model),
+            "fl": load_model(fl_model) if with_fl else None}
 
 
 def summary_markdown(table: pd.DataFrame) -> str:
@@ -92,7 +94,10 @@ def summary_markdown(table: pd.DataFrame) -> str:
 
 def evaluate_segmentation(data: str | Path, out_dir: str | Path, split: str | None = "test",
                           per_family: int | None = None, with_fl: bool = True,
-                          cell_types: list[str] | None = None) -> pd.DataFrame:
+                          cell_types: list[str] | None = None,
+                          organelle_model: str = "segment-default",
+                          cell_model: str = "cell-default",
+                          fl_model: str = "default") -> pd.DataFrame:
     """Score every segmentation route on the paired fields of a split.
 
     Parameters
@@ -111,6 +116,9 @@ def evaluate_segmentation(data: str | Path, out_dir: str | Path, split: str | No
         Also score the routes that need inferred fluorescence.
     cell_types : list of str, optional
         Only these cell types.
+    organelle_model, cell_model, fl_model : str
+        The organelle, cell and fluorescence networks (shipped names or checkpoint paths;
+        default: the shipped ones).
 
     Returns
     -------
@@ -122,7 +130,8 @@ def evaluate_segmentation(data: str | Path, out_dir: str | Path, split: str | No
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rows, seen, models = [], {}, _load_models(with_fl)
+    rows, seen = [], {}
+    models = _load_models(with_fl, organelle_model, cell_model, fl_model)
     for path, family in list_samples(data, split, cell_types):
         seen[family] = seen.get(family, 0) + 1
         if per_family is not None and seen[family] > per_family:
