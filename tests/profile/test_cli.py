@@ -50,9 +50,14 @@ def test_profile_then_report(tmp_path, capsys):
     assert main(["report", str(tmp_path / "a.parquet"), str(tmp_path / "b.csv"),
                  "-o", str(report), "--embedding", "pca"]) == 0
     text = report.read_text()
-    assert "<section id='ttests'>" in text
-    anova = text.split("<section id='anova'>")[1].split("</section>")[0]
-    assert "cell_dry_mass_density_pg_per_um3" in anova
+    # two files (the replicates) per condition are too few for a test, and it says so
+    stats = text.split("<section id='statistics'>")[1].split("</section>")[0]
+    assert "not tested: n = 2 vs 2 replicates" in stats
+    assert main(["report", str(tmp_path / "a.parquet"), str(tmp_path / "b.csv"),
+                 "-o", str(report), "--embedding", "pca", "--replicate", "cell",
+                 "--overwrite"]) == 0
+    stats = report.read_text().split("<section id='statistics'>")[1].split("</section>")[0]
+    assert "cell_dry_mass_density_pg_per_um3" in stats
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):

@@ -45,3 +45,26 @@ def test_measure_pair_measures_the_same_cells():
     assert a["cell_volume_um3"].equals(b["cell_volume_um3"])
     assert b["cell_actin_mean_au"].to_numpy() == pytest.approx(
         0.9 * a["cell_actin_mean_au"].to_numpy())
+
+
+def test_failing_features_are_named_with_their_cause(rng):
+    from ri2fl.profile.validation import explain_agreement
+
+    n = 120
+    true = pd.DataFrame({
+        "cell_actin_mean_au": rng.normal(size=n),          # channel badly inferred
+        "cell_lipid_droplets_mean_au": rng.normal(size=n),  # channel fine ...
+        "lipid_droplet_count": rng.poisson(5, n).astype(float),  # ... its mask not
+        "nucleolus_count": np.where(rng.random(n) < 0.1, 1.0, 0.0),  # rare structure
+        "cell_nucleus_mean_au": rng.normal(size=n)})
+    inferred = true.copy()
+    inferred["cell_actin_mean_au"] = rng.normal(size=n)
+    inferred["lipid_droplet_count"] = rng.poisson(5, n).astype(float)
+    inferred["nucleolus_count"] = np.where(rng.random(n) < 0.1, 1.0, 0.0)
+    _, per = feature_agreement(true, inferred, list(true.columns))
+    explained = explain_agreement(true, inferred, per, goal=0.9).set_index("feature")
+    assert explained.loc["cell_nucleus_mean_au", "cause"] == ""
+    assert explained.loc["cell_actin_mean_au", "cause"].startswith("channel error")
+    assert explained.loc["lipid_droplet_count", "cause"].startswith("threshold")
+    assert explained.loc["nucleolus_count", "cause"].startswith("sparsity")
+    assert explained.loc["lipid_droplet_count", "family"] == "lipid droplets"

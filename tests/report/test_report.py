@@ -41,17 +41,17 @@ def test_report_has_all_sections_and_figures(rng, tmp_path):
     out = build_report(_table(rng), tmp_path / "report.html", group_by="condition",
                        examples=[example], embedding="pca")
     text = out.read_text(encoding="utf-8")
-    for section in ("summary", "embedding", "anova", "boxplots", "ttests", "uncertainty",
+    for section in ("summary", "embedding", "statistics", "boxplots", "uncertainty",
                     "timecourses", "examples", "features"):
         assert f"<section id='{section}'>" in text, section
     # embedding, box plots, uncertainty, time courses, one example field
     assert _images(text) == 5
     # uncertainty is quality control: never ranked as a feature
-    assert "uncertainty_mean_au" not in text.split("<section id='anova'>")[1].split(
+    assert "uncertainty_mean_au" not in text.split("<section id='statistics'>")[1].split(
         "</section>")[0]
-    # the feature that truly differs tops the ANOVA table
-    anova = text.split("<section id='anova'>")[1]
-    assert anova.index("cell_volume_um3") < anova.index("cell_ri_mean")
+    # the feature that truly differs tops the statistics table
+    ranked = text.split("<section id='statistics'>")[1]
+    assert ranked.index("cell_volume_um3") < ranked.index("cell_ri_mean")
     assert not list(tmp_path.glob(".*partial*"))
 
 
@@ -60,7 +60,7 @@ def test_single_group_report_explains_missing_statistics(rng, tmp_path):
     table = table[table["condition"] == "control"].drop(columns=["cell_type"])
     text = build_report(table, tmp_path / "r.html", embedding="pca").read_text()
     assert "Only one group" in text
-    assert "<section id='ttests'>" not in text
+    assert "<section id='boxplots'>" not in text
 
 
 def test_unknown_group_column_is_a_config_error(rng, tmp_path):

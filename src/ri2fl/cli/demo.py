@@ -15,9 +15,11 @@ EPILOG = """Examples:
   ri2fl demo --ground-truth     # the simulator's true channels and masks, no networks
   ri2fl demo --hl60 ../shared/data/hl60/hl60_ri.h5
 
-Two cell types (macrophages, HEK 293) x two conditions (control, stimulated), a short
-time-lapse per condition, and the real HL60 cell. Open report.html in a browser; the
-volumes are OME-Zarr (napari, Fiji/MoBIE, ri2fl info).
+Two cell types (macrophages, HEK 293) x two conditions (control, stimulated: denser
+cytoplasm, lipid droplets 1.5x larger in radius), several fields per group (the replicates),
+a time-lapse per condition, and the real HL60 cell (out of domain). Open report.html in a
+browser; design.json holds the ground truth; the volumes are OME-Zarr (napari, Fiji/MoBIE,
+ri2fl info).
 """
 
 
@@ -51,16 +53,20 @@ def run(args: argparse.Namespace) -> int:
                            oracle=args.ground_truth,
                            echo=lambda line: print(line, file=sys.stderr, flush=True))
     out = result.out_dir
-    n = len(result.features)
     rel = os.path.relpath
-    print(f"\nri2fl demo done in {result.seconds:.0f} s: {n} cells profiled "
-          f"({result.n_cells_simulated} simulated), {len(result.features.columns)} columns.")
+    whole = int((~result.features["cut_by_edge"]).sum())
+    print(f"\nri2fl demo done in {result.seconds:.0f} s: {len(result.features)} cell images "
+          f"profiled ({result.n_cells_simulated} simulated), {whole} of them whole (not cut "
+          "by the field edge).")
+    print("Cells analysed (the report's counts):")
+    print(result.counts.to_string(index=False))
     print(f"  report            {rel(result.report)}")
     for table in result.tables:
         print(f"  feature table     {rel(table)}")
     print(f"  volumes (OME-Zarr) {rel(out / 'volumes')}/ ({len(result.volumes)} stores)")
-    print(f"  feature agreement {rel(out / 'feature_agreement.csv')} "
-          f"(inferred vs true fluorescence: r = {result.validation_r:.3f})")
+    print(f"  feature agreement {rel(out / 'feature_agreement.csv')} (inferred vs true "
+          f"fluorescence, same cells: median per-feature r = {result.validation_r:.3f})")
+    print(f"  design            {rel(out / 'design.json')} (plan, stimulus, ground truth)")
     if result.hl60 is not None:
         print(f"  HL60 real cell    {rel(out / 'hl60' / 'hl60_features.csv')}")
     return 0

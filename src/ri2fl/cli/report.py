@@ -10,7 +10,8 @@ import pandas as pd
 from ..errors import ConfigError, InputError
 from ._common import check_file_output
 
-HELP = "HTML report of feature tables: UMAP, ANOVA ranking, t-tests, box plots, time courses"
+HELP = ("HTML report of feature tables: UMAP, statistics by replicate within cell types, "
+        "box plots, time courses")
 
 EPILOG = """Examples:
   ri2fl report features.parquet -o report.html
@@ -20,7 +21,9 @@ EPILOG = """Examples:
   ri2fl report features.parquet -o report.html --overwrite   # replace an earlier report
 
 Several tables are concatenated (give each a --condition when profiling). Cells cut by
-the field edge are left out of the statistics unless --keep-edge-cells.
+the field edge are left out of the statistics unless --keep-edge-cells. Groups are compared
+on replicate means (--replicate, default: field, else source file) within each cell type;
+with fewer than 3 replicates per group the report says so and runs no test.
 """
 
 
@@ -40,6 +43,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="top-ranked features shown as box plots (default 6)")
     parser.add_argument("--embedding", choices=("umap", "pca"), default="umap",
                         help="embedding method (default umap: 5 neighbours, min_dist 0.5)")
+    parser.add_argument("--replicate", metavar="COLUMN",
+                        help="the replicate column: groups are compared on its means "
+                             "(default: field, else source, one file per field; 'cell' "
+                             "treats every cell as independent)")
+    parser.add_argument("--within", metavar="COLUMN",
+                        help="compare groups within each value of this column (default: "
+                             "cell_type when there are several)")
     parser.add_argument("--keep-edge-cells", action="store_true",
                         help="keep cells cut by the field edge in the statistics")
     parser.add_argument("--example", type=Path, action="append", default=[], metavar="RI",
@@ -109,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
     out = build_report(table, args.output, group_by=args.group_by, colour_by=args.colour_by,
                        examples=examples, top=args.top, embedding=args.embedding,
                        title=args.title, exclude_edge_cells=not args.keep_edge_cells,
+                       replicate=args.replicate, within=args.within,
                        overwrite=args.overwrite)
     print(f"report of {len(table)} cells -> {out}")
     return 0

@@ -286,3 +286,265 @@ def time_courses(table: pd.DataFrame, features: Sequence[str], by: str | None = 
     if by:
         agg = agg.rename(columns={by: "group"})
     return agg
+
+
+# --------------------------------------------------------------------------- designed comparisons
+
+#: Fewest replicates (fields, or tracks) per group for a test: with fewer, the spread
+#: between replicates is not estimable and no test is run.
+MIN_REPLICATES = 3
+
+
+def collapse_tracks(table: pd.DataFrame, track: str = "track_id") -> pd.DataFrame:
+    """One row per biological unit: the frames of a track become one cell.
+
+    A tracked cell imaged at several time points is one cell, not several: its features are
+    averaged over its frames (a time course is not a set of replicates). Rows without a
+    track (no ``track`` column, or ``track_id`` < 0) are returned as they are.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Untracked rows, then one row per track (first row's metadata, mean features, and
+        ``n_frames``).
+    """
+    if track not in table.columns:
+        return table
+    tracked = table[track].fillna(-1) >= 0
+    if not tracked.any():
+        return table
+    rows = table[tracked]
+    if not rows[track].duplicated().any():  # one row per track already
+        return table
+    feats = [c for c in feature_columns(rows) if c not in (track, "n_frames")]
+    keys = [c for c in rows.columns if c not in feats]
+    means = rows.groupby(track, sort=True)[feats].mean()
+    first = rows.groupby(track, sort=True)[[c for c in keys if c != track]].first()
+    per_track = pd.concat([first, means], axis=1).reset_index()
+    per_track["n_frames"] = rows.groupby(track, sort=True).size().to_numpy()
+    columns = [*(c for c in table.columns if c != "n_frames"), "n_frames"]
+    return pd.concat([table[~tracked], per_track[columns]], ignore_index=True)
+
+
+def _unit_means(values: pd.DataFrame, feature: str, replicate: str | None) -> np.ndarray:
+    """The values of one group reduced to one per replicate (all cells when none)."""
+    sub = values[[feature, *([replicate] if replicate else [])]].dropna()
+    if replicate is None:
+        return sub[feature].to_numpy(float)
+    return sub.groupby(replicate, sort=True)[feature].mean().to_numpy(float)
+
+
+def _compare_one(a: np.ndarray, b: np.ndarray, min_units: int,
+                 confidence: float) -> dict[str, float | str | bool]:
+    """Welch's t-test of b against a, the difference b - a and its confidence interval."""
+    out: dict[str, float | str | bool] = {
+        "mean_a": float(np.mean(a)) if a.size else np.nan,
+        "mean_b": float(np.mean(b)) if b.size else np.nan,
+        "difference": np.nan, "ci_low": np.nan, "ci_high": np.nan, "t": np.nan,
+        "p": np.nan, "tested": False, "note": ""}
+    if min(a.size, b.size) < min_units:
+        out["note"] = (f"not tested: n = {a.size} vs {b.size} replicates, "
+                       f"fewer than {min_units} in a group")
+        return out
+    out["difference"] = out["mean_b"] - out["mean_a"]
+    if np.var(a) == 0 and np.var(b) == 0:
+        out["note"] = "not tested: no spread between replicates"
+        return out
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = stats.ttest_ind(b, a, equal_var=False)
+        ci = res.confidence_interval(confidence)
+    out.update(t=float(res.statistic), p=float(res.pvalue), ci_low=float(ci.low),
+               ci_high=float(ci.high), tested=bool(np.isfinite(res.pvalue)))
+    return out
+
+
+def compare_conditions(table: pd.DataFrame, by: str = "condition", *,
+                       reference: str | None = None, within: str | None = None,
+                       replicate: str | None = None, columns: Sequence[str] | None = None,
+                       min_replicates: int = MIN_REPLICATES,
+                       confidence: float = 0.95) -> pd.DataFrame:
+    """Compare groups feature by feature with the replicate, not the cell, as the unit.
+
+    The design of an imaging experiment: cells are nested in fields (or wells, or
+    dishes), and the fields were treated, so the fields are the replicates; cells of one
+    field share its preparation and are not independent. Each feature is therefore averaged
+    per replicate and the replicate means are compared (Welch's t-test, two-sided): the
+    summary-statistics approach to nested data, exact for a balanced design. Tracks are one
+    cell each (:func:`collapse_tracks`). Groups are compared within each stratum of
+    ``within`` (e.g. each cell type), never pooled across strata. With fewer than
+    ``min_replicates`` replicates in a group no test is run and ``note`` says why.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A feature table.
+    by : str
+        The grouping column (e.g. ``condition``).
+    reference : str, optional
+        The group the others are compared with (default: the first in sorted order).
+    within : str, optional
+        Stratum column (e.g. ``cell_type``); each stratum is tested on its own.
+    replicate : str, optional
+        Replicate column (e.g. ``field``); None treats every cell (or track) as
+        independent, right only when cells were treated one by one.
+    columns : sequence of str, optional
+        Features to test (default: all).
+    min_replicates : int
+        Fewest replicates per group for a test.
+    confidence : float
+        Level of the confidence interval of the difference.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (stratum, feature, group pair): ``stratum``, ``feature``, ``group_a``
+        (reference), ``group_b``, ``n_cells_a``, ``n_cells_b``, ``n_replicates_a``,
+        ``n_replicates_b``, ``mean_a``, ``mean_b`` (means of replicate means),
+        ``difference`` (b - a) with ``ci_low`` / ``ci_high``, ``change_pct`` (difference
+        relative to the reference mean) with ``change_ci_low_pct`` / ``change_ci_high_pct``,
+        ``t``, ``p``, ``q`` (Benjamini-Hochberg over every test of the table), ``tested``,
+        ``note``; sorted by ``p`` (untested rows last).
+    """
+    _require(table, by)
+    for col in (within, replicate):
+        if col is not None:
+            _require(table, col)
+    table = collapse_tracks(table)
+    cols = _columns(table, columns)
+    names = sorted(table[by].dropna().unique(), key=str)
+    reference = names[0] if reference is None and names else reference
+    if reference not in names:
+        raise ConfigError(f"reference group {reference!r} not in {by!r} ({names})",
+                          "reference")
+    strata = (table.groupby(within, sort=True) if within is not None
+              else [("all", table)])
+    rows = []
+    for stratum, sub in strata:
+        ref = sub[sub[by] == reference]
+        for other in (g for g in names if g != reference):
+            oth = sub[sub[by] == other]
+            for col in cols:
+                a = _unit_means(ref, col, replicate)
+                b = _unit_means(oth, col, replicate)
+                rows.append({"stratum": stratum, "feature": col, "group_a": reference,
+                             "group_b": other, "n_cells_a": int(ref[col].notna().sum()),
+                             "n_cells_b": int(oth[col].notna().sum()),
+                             "n_replicates_a": a.size, "n_replicates_b": b.size,
+                             **_compare_one(a, b, min_replicates, confidence)})
+    return _finish_comparison(pd.DataFrame(rows))
+
+
+def _finish_comparison(result: pd.DataFrame) -> pd.DataFrame:
+    if result.empty:
+        return result.assign(change_pct=[], change_ci_low_pct=[], change_ci_high_pct=[], q=[])
+    scale = 100.0 / result["mean_a"].abs().where(result["mean_a"] != 0)
+    result["change_pct"] = result["difference"] * scale
+    result["change_ci_low_pct"] = result["ci_low"] * scale
+    result["change_ci_high_pct"] = result["ci_high"] * scale
+    tested = result["tested"].astype(bool)
+    result["q"] = np.nan
+    if tested.any():
+        result.loc[tested, "q"] = stats.false_discovery_control(result.loc[tested, "p"])
+    order = ["stratum", "feature", "group_a", "group_b", "n_cells_a", "n_cells_b",
+             "n_replicates_a", "n_replicates_b", "mean_a", "mean_b", "difference", "ci_low",
+             "ci_high", "change_pct", "change_ci_low_pct", "change_ci_high_pct", "t", "p",
+             "q", "tested", "note"]
+    return result[order].sort_values(["tested", "p"], ascending=[False, True],
+                                     ignore_index=True)
+
+
+def false_positive_rate(comparison: pd.DataFrame, touched: Sequence[str],
+                        alpha: float = 0.05) -> pd.DataFrame:
+    """How often features a known stimulus does not touch come out significant.
+
+    Parameters
+    ----------
+    comparison : pandas.DataFrame
+        The result of :func:`compare_conditions`.
+    touched : sequence of str
+        Features the stimulus changes (by construction, e.g. in a simulation); every other
+        tested feature is a true null.
+    alpha : float
+        Significance level on ``q``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Per stratum: ``n_untouched`` (tested), ``false_positives``, ``false_positive_rate``,
+        ``n_touched`` (tested), ``detected``, ``detection_rate``.
+    """
+    tested = comparison[comparison["tested"].astype(bool)]
+    is_touched = tested["feature"].isin(set(touched))
+    hit = tested["q"] < alpha
+    frame = pd.DataFrame({"stratum": tested["stratum"], "touched": is_touched, "hit": hit})
+    rows = []
+    for stratum, sub in frame.groupby("stratum", sort=True):
+        null, real = sub[~sub["touched"]], sub[sub["touched"]]
+        rows.append({"stratum": stratum, "n_untouched": len(null),
+                     "false_positives": int(null["hit"].sum()),
+                     "false_positive_rate": null["hit"].mean() if len(null) else np.nan,
+                     "n_touched": len(real), "detected": int(real["hit"].sum()),
+                     "detection_rate": real["hit"].mean() if len(real) else np.nan})
+    return pd.DataFrame(rows)
+
+
+def track_slopes(table: pd.DataFrame, columns: Sequence[str] | None = None,
+                 time: str = "time_s", track: str = "track_id",
+                 per: float = 3600.0) -> pd.DataFrame:
+    """The time course of each tracked cell reduced to one number per feature: its slope.
+
+    A least-squares line through a track's time points (``numpy.polyfit``) gives the rate
+    of change per ``per`` seconds (default: per hour). Only tracks seen in every frame of
+    their time-lapse are kept, so that every slope spans the same time.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per track: the first row's metadata, ``n_frames`` and the slope of each
+        feature (same column names, units per hour).
+    """
+    for col in (time, track):
+        _require(table, col)
+    rows = table[table[track].fillna(-1) >= 0]
+    cols = [c for c in _columns(rows, columns) if c not in (time, track)]
+    keys = [c for c in ("position", "field") if c in rows.columns][:1]
+    n_times = (rows.groupby(keys)[time].transform("nunique") if keys
+               else pd.Series(rows[time].nunique(), index=rows.index))
+    n_frames = rows.groupby(track)[time].transform("nunique")
+    rows = rows[n_frames == n_times]
+    out = []
+    for tid, tr in rows.groupby(track, sort=True):
+        t = tr[time].to_numpy(float) / per
+        slopes = {}
+        for col in cols:
+            y = tr[col].to_numpy(float)
+            ok = np.isfinite(y)
+            slopes[col] = (np.polyfit(t[ok], y[ok], 1)[0] if ok.sum() >= 2
+                           and np.ptp(t[ok]) > 0 else np.nan)
+        meta = tr.drop(columns=cols).iloc[0].to_dict()
+        out.append({**meta, track: tid, "n_frames": len(tr), **slopes})
+    return pd.DataFrame(out)
+
+
+def group_counts(table: pd.DataFrame, keys: Sequence[str],
+                 replicate: str | None = None) -> pd.DataFrame:
+    """Cells (and replicates, tracks counted once) per group: the n of every statement.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``keys`` present in the table, ``cells`` and, with ``replicate``, ``replicates``.
+    """
+    table = collapse_tracks(table)
+    keys = [k for k in keys if k in table.columns]
+    if not keys:
+        counts = pd.DataFrame({"cells": [len(table)]})
+        if replicate and replicate in table.columns:
+            counts["replicates"] = table[replicate].nunique()
+        return counts
+    grouped = table.groupby(keys, sort=True)
+    counts = grouped.size().rename("cells").reset_index()
+    if replicate and replicate in table.columns:
+        counts["replicates"] = grouped[replicate].nunique().to_numpy()
+    return counts

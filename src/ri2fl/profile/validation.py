@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..constants import TARGETS
 from ..evaluate import pcc
 from .features import feature_dictionary, measure_cells
 
@@ -87,3 +88,100 @@ def feature_agreement(true: pd.DataFrame, inferred: pd.DataFrame,
         if m.sum() > 2 and np.std(zb[m, j]) > 0:
             rows.append((name, pcc(za[m, j], zb[m, j], min_std=0.0), int(m.sum())))
     return r, pd.DataFrame(rows, columns=["feature", "r", "n"])
+
+
+def channel_agreement(fl_true: Mapping[str, np.ndarray], fl_inferred: Mapping[str, np.ndarray],
+                      cell_labels: np.ndarray) -> dict[str, float]:
+    """Voxel-wise Pearson r of each inferred channel with the truth, inside the cells."""
+    inside = np.asarray(cell_labels) > 0
+    out = {}
+    for name, truth in fl_true.items():
+        if name in fl_inferred and inside.any():
+            a = np.asarray(truth)[inside].astype(np.float64)
+            b = np.asarray(fl_inferred[name])[inside].astype(np.float64)
+            out[name] = pcc(a, b, min_std=0.0) if a.std() > 0 and b.std() > 0 else np.nan
+    return out
+
+
+def _channel_of(feature: str, channels: Sequence[str]) -> str:
+    if feature.startswith(("lipid_droplet", "lipid_droplets")):
+        return "lipid_droplets"
+    if feature.startswith(("nucleolus_", "nucleoli_")):
+        return "nucleolus"
+    return next((c for c in channels if f"_{c}_" in f"_{feature}_"), "")
+
+
+#: Features computed from a mask thresholded from a channel, not from its intensities.
+_THRESHOLDED = ("lipid_droplet", "nucleolus_count", "nucleoli_volume", "nucleolus_mean",
+                "nucleoli_to_nucleus", "nucleoli_ri", "nucleoli_dry_mass")
+
+
+def explain_agreement(true: pd.DataFrame, inferred: pd.DataFrame,
+                      per_feature: pd.DataFrame, *, goal: float = 0.9,
+                      channel_r: Mapping[str, float] | None = None,
+                      channels: Sequence[str] = TARGETS,
+                      min_present: float = 0.5) -> pd.DataFrame:
+    """Per-feature agreement with its feature family, channel, and, below ``goal``, a cause.
+
+    Causes, tested in this order:
+
+    - ``sparsity``: fewer than ``min_present`` of the cells have the structure in the
+      truth (a non-zero, non-missing value), so r rests on a few cells;
+    - ``channel error``: the channel itself is inferred poorly (its voxel-wise r in
+      ``channel_r``, or the median r of its intensity features, is below ``goal``);
+    - ``threshold``: the feature comes from a mask thresholded from the channel (lipid
+      droplets, nucleoli) although the channel's intensities agree;
+    - ``other``: none of these.
+
+    Parameters
+    ----------
+    true, inferred : pandas.DataFrame
+        The same cells measured on true and on inferred fluorescence.
+    per_feature : pandas.DataFrame
+        ``feature``, ``r``, ``n`` from :func:`feature_agreement`.
+    goal : float
+        The r a feature should reach.
+    channel_r : mapping, optional
+        Voxel-wise r per channel (:func:`channel_agreement`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``per_feature`` with ``family``, ``channel``, ``present`` (fraction of cells with the
+        structure) and ``cause`` ("" when the feature reaches the goal).
+    """
+    families = dict(feature_dictionary(channels)[["name", "family"]].to_numpy())
+    out = per_feature.copy()
+    out["family"] = [families.get(f, "other") for f in out["feature"]]
+    out["channel"] = [_channel_of(f, channels) for f in out["feature"]]
+    values = true[out["feature"]].astype(float)
+    out["present"] = ((values.fillna(0) != 0).mean()).to_numpy()
+    intensity = out[out["family"] == "fluorescence"].groupby("channel")["r"].median()
+    channel_ok = {c: (channel_r or {}).get(c, intensity.get(c, np.nan)) for c in channels}
+    causes = []
+    for _, row in out.iterrows():
+        ch_r = channel_ok.get(row["channel"], np.nan)
+        if row["r"] >= goal:
+            causes.append("")
+        elif row["present"] < min_present:
+            causes.append(f"sparsity ({row['present']:.0%} of cells have it)")
+        elif np.isfinite(ch_r) and ch_r < goal:
+            causes.append(f"channel error ({row['channel']} r = {ch_r:.2f})")
+        elif row["feature"].startswith(_THRESHOLDED):
+            causes.append("threshold (mask from the channel at 0.5)")
+        else:
+            causes.append("other")
+    out["cause"] = causes
+    return out
+
+
+def agreement_summary(explained: pd.DataFrame, goal: float = 0.9) -> pd.DataFrame:
+    """Median and spread of the per-feature r per feature family and per channel."""
+    rows = []
+    for key in ("family", "channel"):
+        for name, sub in explained.groupby(key, sort=True):
+            r = sub["r"]
+            rows.append({"by": key, "group": name or "(none)", "features": len(sub),
+                         "median_r": r.median(), "q25_r": r.quantile(0.25),
+                         "min_r": r.min(), f"below_{goal:g}": int((r < goal).sum())})
+    return pd.DataFrame(rows)
