@@ -25,9 +25,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 #: name -> (arguments at full size, arguments with --quick). GPU-only and multi-hour
-#: benchmarks (the GPU session script, the 7 x 7 stitched field) are left out.
+#: benchmarks (``bench_gpu.py``, the GPU session script, the 7 x 7 stitched field) are left
+#: out.
 BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
-    "infer": (["bench_infer.py", "throughput"], ["bench_infer.py", "all", "--quick"]),
+    "infer": (["bench_speed.py", "all"], ["bench_speed.py", "all", "--quick", "--patches", "4"]),
     "tile": (["bench_tile.py", "--tiles", "own", "--threads", "2"],
              ["bench_tile.py", "--quick", "--tiles", "own"]),
     "segment": (["bench_segment.py"], ["bench_segment.py", "--shape", "32", "128", "128"]),
@@ -45,19 +46,30 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
 }
 
 
+#: Benchmarks whose own tables are printed in full after the summary table: the CPU
+#: inference ratios against MONAI and the peak-memory curve, all from this one run.
+SHOW_TABLES = ("infer",)
+
+
+def _tables(text: str) -> str:
+    """The Markdown table lines of a benchmark's output (with the blank lines between)."""
+    lines = [line for line in text.splitlines() if line.startswith("|") or not line.strip()]
+    return "\n".join(lines).strip()
+
+
 def _headline(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return (lines[-1] if lines else "").replace("|", "/")[:120]
 
 
-def run_one(name: str, argv: list[str], log_dir: Path) -> tuple[float, int, str]:
-    """Run one benchmark; return its wall time, exit status and headline line."""
+def run_one(name: str, argv: list[str], log_dir: Path) -> tuple[float, int, str, str]:
+    """Run one benchmark; return its wall time, exit status, headline line and output."""
     start = time.perf_counter()
     result = subprocess.run([sys.executable, str(HERE / argv[0]), *argv[1:]],
                             capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - start
     (log_dir / f"{name}.log").write_text(result.stdout + "\n--- stderr ---\n" + result.stderr)
-    return seconds, result.returncode, _headline(result.stdout or result.stderr)
+    return seconds, result.returncode, _headline(result.stdout or result.stderr), result.stdout
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,14 +87,19 @@ def main(argv: list[str] | None = None) -> int:
           f"Python {platform.python_version()}; logs in {log_dir}\n")
     print("| benchmark | command | wall s | status | headline |\n|---|---|---|---|---|")
     failed = 0
+    shown: dict[str, str] = {}
     for name in args.only or list(BENCHMARKS):
         full, quick = BENCHMARKS[name]
         cmd = [a.format(work=work) for a in (quick if args.quick else full)]
-        seconds, rc, headline = run_one(name, cmd, log_dir)
+        seconds, rc, headline, stdout = run_one(name, cmd, log_dir)
+        if name in SHOW_TABLES:
+            shown[name] = _tables(stdout)
         failed += rc != 0
         status = "ok" if rc == 0 else f"exit {rc}"
         print(f"| {name} | `python benchmarks/{' '.join(cmd)}` | {seconds:.1f} | {status} | "
               f"{headline} |", flush=True)
+    for name, tables in shown.items():
+        print(f"\n### {name}\n\n{tables}")
     return 1 if failed else 0
 
 

@@ -85,6 +85,21 @@ def field_statistics(fields, make=training_ri) -> list[dict]:
     return rows
 
 
+def manifest_statistics(manifest: Path, split: str) -> list[dict]:
+    """Domain statistics of a training set's own files (one split of a manifest): for models
+    trained on stored fields, such as the ``sim_broad`` set of randomly drawn instruments."""
+    from ri2fl.data import list_samples
+    from ri2fl.io import read_paired
+
+    rows = []
+    for path, _ in list_samples(manifest, split):
+        sample = read_paired(path)
+        stats = domain_statistics(sample.ri, sample.voxel_size_um, sample.medium_index)
+        rows.append({"name": path.stem, "medium_index": sample.medium_index, **stats})
+        print(path.stem, {k: f"{v:.3g}" for k, v in stats.items()}, flush=True)
+    return rows
+
+
 def family_fields(seeds: list[int], shapes: list[tuple[int, int, int]]) -> list:
     """Ordinary fields of every family, ``seeds`` (below the held-out 100000) x ``shapes``."""
     return [FieldSpec(cell_type, "family", seed, shape) for cell_type in CELL_TYPES
@@ -120,6 +135,10 @@ def main(argv=None) -> int:
                         "and 64 x 256 x 256, as simulate_fov makes them (evaluations count "
                         "every family in-domain)")
     p.add_argument("--per-field", type=Path, help="also write every field's statistics here")
+    p.add_argument("--manifest", type=Path,
+                   help="measure the training files of this manifest (split --split) instead "
+                        "of simulating the fibroblast training plan")
+    p.add_argument("--split", default="train", help="with --manifest: the split (train)")
     p.add_argument("--rows", type=Path,
                    help="take the statistics from an earlier --per-field file instead of "
                         "simulating (same fields and options)")
@@ -131,6 +150,9 @@ def main(argv=None) -> int:
     families = family_fields(args.family_seeds, [(32, 128, 128), (64, 256, 256)])
     if args.rows:
         rows = json.loads(args.rows.read_text())
+    elif args.manifest:
+        rows = manifest_statistics(args.manifest, args.split) + field_statistics(families,
+                                                                                family_ri)
     else:
         rows = field_statistics(fields) + field_statistics(families, family_ri)
     observed, accepted = ranges(rows)
@@ -141,10 +163,15 @@ def main(argv=None) -> int:
         reference = {
             "model": model,
             "made_by": "python scripts/make_domain_reference.py --models "
-                       + " ".join(args.models),
-            "fields": {"training": {"names": [f.name for f in fields],
-                                    "shape": list(args.shape),
-                                    "physics": "fast, periodic grid (wrap)"},
+                       + " ".join(args.models)
+                       + (f" --manifest {args.manifest.parent.name}/{args.manifest.name}"
+                          if args.manifest else ""),
+            "fields": {"training": (
+                {"manifest": args.manifest.name, "split": args.split,
+                 "names": [r["name"] for r in rows[:len(rows) - len(families)]]}
+                if args.manifest else
+                {"names": [f.name for f in fields], "shape": list(args.shape),
+                 "physics": "fast, periodic grid (wrap)"}),
                        "families": {"cell_types": list(CELL_TYPES),
                                     "seeds": args.family_seeds,
                                     "shapes": [[32, 128, 128], [64, 256, 256]],

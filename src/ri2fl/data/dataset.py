@@ -29,7 +29,8 @@ from ..io.paired import PAIRED_SUFFIXES, read_ri_fl
 from ..preprocess import normalize_ri, resample, resample_to_shape
 
 __all__ = [
-    "PAIRED_SUFFIXES", "PairedVolume", "PatchDataset", "list_samples", "load_pair",
+    "PAIRED_SUFFIXES", "DevicePatches", "PairedVolume", "PatchDataset", "list_samples",
+    "load_pair",
     "manifest_weights", "normalize_input", "safe_join", "target_variances",
 ]
 
@@ -444,3 +445,145 @@ def target_variances(volumes: Sequence[PairedVolume]) -> list[float]:
             total_sq[c] += np.square(values).sum()
     mean = total / np.maximum(count, 1)
     return list(np.maximum(total_sq / np.maximum(count, 1) - mean**2, 0.0))
+
+
+class DevicePatches:
+    """The patches of a :class:`PatchDataset`, cut and augmented where the network trains.
+
+    The volumes are copied once to ``device`` (or, when they do not fit in a share of its
+    free memory, to pinned host memory, from which each patch is copied asynchronously), and
+    every patch is cut and augmented there with torch: no DataLoader workers, no per-patch
+    host arrays. Patch ``i`` of an epoch makes the same random draws, from the same NumPy
+    generator (``default_rng([seed, epoch, i])``), as ``dataset[i]``: the same volume, place,
+    flips, rotation, gamma and noise level, so batches and loss curves match the loader's.
+    Only the Gaussian noise itself is drawn on the device (from a torch generator seeded per
+    patch): the same distribution, not the same numbers, unless ``exact_noise`` draws it on the
+    host as the loader does. Rescaled regions, elastic deformation, empty-medium patches and
+    any other transform run on the host, as in the loader, with the same draws.
+
+    Parameters
+    ----------
+    dataset : PatchDataset
+        The patches (its volumes, sampling, augmentation and seed).
+    device : torch.device
+        Where the network trains.
+    exact_noise : bool
+        Draw the augmentation noise on the host with NumPy (the loader's numbers, slower).
+    memory_share : float
+        Share of the device's free memory the volumes may take before they stay in pinned
+        host memory instead.
+    """
+
+    def __init__(self, dataset: PatchDataset, device: torch.device | str,
+                 exact_noise: bool = False, memory_share: float = 0.5):
+        self.dataset = dataset
+        self.device = torch.device(device)
+        self.exact_noise = bool(exact_noise)
+        store = self._store(memory_share)
+        self.on_device = store == self.device
+        self.inputs = [_tensor_on(v.input, store) for v in dataset.volumes]
+        self.targets = [_tensor_on(v.target, store) for v in dataset.volumes]
+        # volumes without unregistered voxels never need the redraw check
+        self._has_holes = [bool((v.target < 0).any()) for v in dataset.volumes]
+
+    def _store(self, memory_share: float) -> torch.device:
+        if self.device.type != "cuda":
+            return self.device
+        need = sum(v.input.nbytes + v.target.nbytes for v in self.dataset.volumes)
+        free, _ = torch.cuda.mem_get_info(self.device)
+        return self.device if need <= memory_share * free else torch.device("cpu")
+
+    def batch(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The patches ``indices`` of the current epoch, stacked: (N, 1, ...), (N, C, ...)."""
+        pairs = [self.sample(int(i)) for i in indices]
+        return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
+
+    def sample(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Patch ``index`` as ``dataset[index]`` makes it, on the device."""
+        ds = self.dataset
+        rng = np.random.default_rng([ds.seed, ds.epoch, int(index)])
+        if ds.empty_p > 0 and rng.random() < ds.empty_p:
+            image = torch.from_numpy(ds.empty_source(ds.patch_size, rng).astype(np.float32))
+            n_targets = ds.volumes[0].target.shape[0]
+            pair = (image.to(self.device), torch.zeros((n_targets, *ds.patch_size),
+                                                       device=self.device))
+        elif ds.rescale:
+            image, target = ds._patch(rng)
+            pair = (torch.from_numpy(image).to(self.device),
+                    torch.from_numpy(np.ascontiguousarray(target)).to(self.device))
+        else:
+            pair = self._crop(rng)
+        if ds.augment is not None:
+            pair = self._augment(pair, rng, index)
+        return pair[0].contiguous(), pair[1].contiguous()
+
+    def _crop(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        ds = self.dataset
+        vi = int(rng.choice(len(ds.volumes), p=ds._weights))
+        region = ds._region(rng)
+        target = self.targets[vi]
+        for _ in range(ds.tries):
+            start = ds._start(vi, region, rng)
+            sl = (slice(None), *(slice(a, a + r) for a, r in zip(start, region)))
+            if not self._has_holes[vi] or not bool((target[sl] < 0).any()):
+                break
+        image = self.inputs[vi][sl].to(self.device, torch.float32, non_blocking=True)
+        target = target[sl].to(self.device, torch.float32, non_blocking=True).clamp_(min=0)
+        return _pad_tensor(image, ds.patch_size), _pad_tensor(target, ds.patch_size)
+
+    def _augment(self, pair: tuple[torch.Tensor, torch.Tensor], rng: np.random.Generator,
+                 index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        from ..transforms.augment import GaussianNoise, RandomFlip, RandomGamma, RandomRot90
+
+        image, target = pair
+        for t in getattr(self.dataset.augment, "transforms", [self.dataset.augment]):
+            if isinstance(t, RandomFlip):
+                for axis in t.axes:
+                    if rng.random() < t.p:
+                        image, target = image.flip(axis + 1), target.flip(axis + 1)
+            elif isinstance(t, RandomRot90):
+                k = int(rng.integers(4))
+                if k % 2 == 1 and image.shape[-1] != image.shape[-2]:
+                    k = 2 * (k // 2)
+                if k:
+                    image, target = image.rot90(k, (-2, -1)), target.rot90(k, (-2, -1))
+            elif isinstance(t, RandomGamma):
+                if rng.random() < t.p:
+                    image = image.clamp(min=0) ** float(rng.uniform(*t.gamma))
+            elif isinstance(t, GaussianNoise):
+                if t.sigma > 0 and rng.random() < t.p:
+                    image = image + self._noise(float(rng.uniform(0, t.sigma)), image, rng,
+                                                index)
+            else:  # elastic or unknown: the host transform, with the same draws
+                sample = t({"input": image.cpu().numpy(), "target": target.cpu().numpy()}, rng)
+                image = torch.from_numpy(np.ascontiguousarray(sample["input"])).to(self.device)
+                target = torch.from_numpy(np.ascontiguousarray(sample["target"])).to(self.device)
+        return image, target
+
+    def _noise(self, sd: float, image: torch.Tensor, rng: np.random.Generator,
+               index: int) -> torch.Tensor:
+        if self.exact_noise:
+            noise = rng.normal(0, sd, tuple(image.shape)).astype(np.float32)
+            return torch.from_numpy(noise).to(self.device)
+        gen = torch.Generator(device=self.device)
+        ds = self.dataset
+        seed = np.random.SeedSequence([ds.seed, ds.epoch, index, 1]).generate_state(1)[0]
+        gen.manual_seed(int(seed))
+        return torch.randn(image.shape, generator=gen, device=self.device) * sd
+
+
+def _tensor_on(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    tensor = torch.from_numpy(np.ascontiguousarray(array))
+    if device.type == "cpu" and torch.cuda.is_available():
+        return tensor.pin_memory()
+    return tensor.to(device)
+
+
+def _pad_tensor(tensor: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
+    """:func:`_pad` in torch: zero-pad (C, Z, Y, X) at the end to ``shape`` and crop to it."""
+    pads: list[int] = []
+    for s, a in zip(reversed(shape), reversed(tensor.shape[1:])):
+        pads += [0, max(0, s - a)]
+    if any(pads):
+        tensor = torch.nn.functional.pad(tensor, pads)
+    return tensor[:, : shape[0], : shape[1], : shape[2]]

@@ -23,6 +23,7 @@ from ..errors import ConfigError, InputError, ModelError
 from ..preprocess import LazyResampled, resample_blockwise
 from ..preprocess import same_grid as _same_grid
 from .device import choose_device, make_runner
+from .fused import FusedPredictor, predict_fused
 from .tiling import fit_tile, predict_tiled
 from .uncertainty import ensemble_fn
 
@@ -188,6 +189,35 @@ def _patch_fn(model: torch.nn.Module, indices: list[int], tta: int, mc: int,
     return fn
 
 
+def _fused_tiler(model: torch.nn.Module, indices: list[int], tta: int, mc: int,
+                 medium_index: float, device, precision: str, seed: int,
+                 normalize: bool) -> Callable[..., Any]:
+    """``tiler(array, out=..., **tiling)``: the fused per-patch path (:mod:`.fused`)."""
+    runner = make_runner(model, device=device, precision=precision)
+    all_targets = len(indices) == len(_model_targets(model)) and indices == sorted(indices)
+    predictor = FusedPredictor(runner, len(indices), None if all_targets else indices, tta=tta,
+                               mc=mc, medium_index=medium_index if normalize else None,
+                               seed=seed)
+
+    def tiler(array: Any, out: Any = None, n_out: int | None = None, **tiling: Any) -> Any:
+        return predict_fused(predictor, array, out=out, **tiling)
+
+    return tiler
+
+
+def _reference_tiler(model: torch.nn.Module, indices: list[int], tta: int, mc: int,
+                     medium_index: float, device, precision: str, seed: int,
+                     normalize: bool) -> Callable[..., Any]:
+    """``tiler(array, out=..., **tiling)``: NumPy ensemble around the network, patch by patch
+    (the straightforward path that the fused one must equal)."""
+    fn = _patch_fn(model, indices, tta, mc, medium_index, device, precision, seed, normalize)
+
+    def tiler(array: Any, out: Any = None, **tiling: Any) -> Any:
+        return predict_tiled(fn, array, out=out, **tiling)
+
+    return tiler
+
+
 def inference_tile(net: Any, shape: Sequence[int] | None = None,
                    tile: Sequence[int] | None = None) -> tuple[int, int, int]:
     """The tile (z, y, x) a network predicts with.
@@ -213,7 +243,7 @@ def predict_volume(ri: Any, voxel_size_um: Sequence[float] | float,
                    patch_size: Sequence[int] | None = None, overlap: float = 0.25,
                    precision: str = "auto", out: Any = None, progress: bool | None = None,
                    seed: int = 0, scratch_dir: str | Path | None = None,
-                   domain_check: bool | str | Path = True) -> Prediction:
+                   domain_check: bool | str | Path = True, fused: bool = True) -> Prediction:
     """Infer the fluorescence channels (and their uncertainty) of one RI tomogram.
 
     Parameters
@@ -258,6 +288,11 @@ def predict_volume(ri: Any, voxel_size_um: Sequence[float] | float,
         Warn (:class:`ri2fl.preprocess.domain.OffDomainWarning`) when ``ri`` is unlike the
         model's training data (:func:`ri2fl.preprocess.domain.check_domain`); a str or Path
         names the input in the warning; False: no check.
+    fused : bool
+        Run every patch's normalisation, ensemble, network and blending in torch on the
+        device (:mod:`ri2fl.infer.fused`; the network's full-grid head only where weights are
+        non-zero). False: the reference path, a NumPy ensemble around the network; both give
+        the same maps to float round-off.
 
     Returns
     -------
@@ -291,25 +326,26 @@ def predict_volume(ri: Any, voxel_size_um: Sequence[float] | float,
     if out is not None and tuple(out.shape) != (len(names), *ri.shape):
         raise ValueError(f"out has shape {out.shape}, expected {(len(names), *ri.shape)}")
     normalize = (getattr(net, "config", None) or {}).get("input_norm", "ri") == "ri"
-    fn = _patch_fn(net, indices, tta, mc, medium_index, device, precision, seed, normalize)
+    make_tiler = _fused_tiler if fused else _reference_tiler
+    tiler = make_tiler(net, indices, tta, mc, medium_index, device, precision, seed, normalize)
     kwargs = {"patch_size": patch, "overlap": overlap, "batch_size": batch_size,
               "n_out": len(names), "progress": progress}
 
     if same_grid:
-        result = predict_tiled(fn, ri, out=out, **kwargs)
+        result = tiler(ri, out=out, **kwargs)
     else:
         # the RI is read and resampled patch by patch (exactly preprocess.resample's linear
         # zoom), so neither the input nor its canonical copy is ever whole in memory
         canonical = LazyResampled(ri, grid_shape)
         if out is None:
-            pred = predict_tiled(fn, canonical, **kwargs)
+            pred = tiler(canonical, **kwargs)
             result = resample_to_shape(pred, tuple(ri.shape), order=1)
         else:
-            result = _predict_via_scratch(fn, canonical, out, scratch_dir, kwargs)
+            result = _predict_via_scratch(tiler, canonical, out, scratch_dir, kwargs)
     return prediction_from_stack(result, chosen, tta, mc, voxel, patch)
 
 
-def _predict_via_scratch(fn: Callable, canonical: LazyResampled, out: Any,
+def _predict_via_scratch(tiler: Callable, canonical: LazyResampled, out: Any,
                          scratch_dir: str | Path | None, kwargs: dict) -> Any:
     """Tile into a temporary zarr on the model's grid, then resample it into ``out`` by blocks."""
     import tempfile
@@ -323,7 +359,7 @@ def _predict_via_scratch(fn: Callable, canonical: LazyResampled, out: Any,
             Path(tmp) / "canonical.zarr", shape=shape, dtype="float32", fill_value=0,
             chunks=(1, *(min(s, c) for s, c in zip(canonical.shape, (32, 256, 256)))),
             compressors=BloscCodec(cname="lz4", clevel=1, shuffle="bitshuffle"))
-        predict_tiled(fn, canonical, out=scratch, **kwargs)
+        tiler(canonical, out=scratch, **kwargs)
         resample_blockwise(scratch, out, progress=kwargs.get("progress"))
     return out
 

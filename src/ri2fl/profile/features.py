@@ -432,9 +432,12 @@ def _texture(ri: np.ndarray, mask: np.ndarray, spacing: np.ndarray,
 def _touching(cell_labels: np.ndarray) -> dict[int, int]:
     pairs = []
     for axis in range(3):
-        a = np.moveaxis(cell_labels, axis, 0)
-        lo, hi = a[:-1].ravel(), a[1:].ravel()
-        sel = (lo != hi) & (lo > 0) & (hi > 0)
+        # neighbours along ``axis`` as strided views: no copy of the label volume per axis
+        lo = cell_labels[(slice(None),) * axis + (slice(None, -1),)]
+        hi = cell_labels[(slice(None),) * axis + (slice(1, None),)]
+        sel = lo != hi
+        sel &= lo > 0
+        sel &= hi > 0
         pairs.append(np.stack([lo[sel], hi[sel]], axis=1))
     p = np.concatenate(pairs)
     p = np.unique(np.sort(p, axis=1), axis=0)

@@ -46,6 +46,7 @@ from ..data import (
     manifest_weights,
     target_variances,
 )
+from ..data.dataset import DevicePatches
 from ..errors import ConfigError, ModelError
 from ..models import build, read_checkpoint, save_checkpoint
 from ..models.refine import DEFAULT_SCALE
@@ -175,10 +176,17 @@ class Trainer:
         A complete configuration from :func:`ri2fl.train.config.load_config`.
     resume : bool
         Continue from ``<out>/last.pt`` if it exists.
+    device_data : bool or "auto"
+        Cut and augment the training patches on the device from volumes held there (or in
+        pinned host memory), instead of in DataLoader workers
+        (:class:`ri2fl.data.dataset.DevicePatches`: the same patches, the same loss curve).
+        ``"auto"``: on CUDA, for the fluorescence task.
     """
 
-    def __init__(self, config: dict[str, Any], resume: bool = False):
+    def __init__(self, config: dict[str, Any], resume: bool = False,
+                 device_data: bool | str = "auto"):
         self.cfg = config
+        self.device_data = device_data
         self.dist = dist_utils.setup()
         if config["num_threads"]:
             torch.set_num_threads(int(config["num_threads"]))
@@ -326,6 +334,19 @@ class Trainer:
         self.val_loader = torch.utils.data.DataLoader(
             self.val_set, batch_size=cfg["batch_size"], shuffle=False,
             num_workers=cfg["num_workers"])
+        use = self.device_data
+        if use == "auto":
+            use = self.device.type == "cuda"
+        self.device_patches = DevicePatches(self.train_set, self.device) if use else None
+
+    def _device_batches(self):
+        """The loader's batches (same sampler order, same ``drop_last``), cut on the device."""
+        # a DataLoader iterator draws one seed from torch's generator: drawing it here too
+        # keeps the dropout masks, and so the loss curve, those of the loader path
+        torch.empty((), dtype=torch.int64).random_()
+        indices, size = list(iter(self.sampler)), self.cfg["batch_size"]
+        for i in range(0, len(indices) - size + 1, size):
+            yield self.device_patches.batch(indices[i:i + size])
 
     def _cell_split(self, split: str | Sequence[str], membrane: nn.Module | None) -> list:
         """Cell-network examples of the files of one split (one per nucleus)."""
@@ -458,7 +479,9 @@ class Trainer:
         if hasattr(self.sampler, "set_epoch"):
             self.sampler.set_epoch(self.epoch)
         losses, n, t0 = [], 0, time.perf_counter()
-        for image, target in progress(self.train_loader, desc=f"epoch {self.epoch + 1}",
+        batches = (self._device_batches() if getattr(self, "device_patches", None) is not None
+                   else self.train_loader)
+        for image, target in progress(batches, desc=f"epoch {self.epoch + 1}",
                                       disable=None if self.dist.is_main else True):
             image, target = image.to(self.device), target.to(self.device)
             self.optimizer.zero_grad(set_to_none=True)
@@ -508,6 +531,9 @@ class Trainer:
                 row = {"epoch": self.epoch, "train_loss": train_loss, "val_loss": val_loss,
                        f"val_{self.metric}": score, "lr": self.optimizer.param_groups[0]["lr"],
                        "patches_per_s": rate, "seconds": time.perf_counter() - t0}
+                util = _gpu_utilisation(self.device)
+                if util is not None:
+                    row["gpu_utilisation_pct"] = util
                 row.update({f"{self.metric}_{n}": v for n, v in zip(names, per_target)})
                 self._log(row)
                 log.info("epoch %d train %.4g val %.4g %s %.4f", self.epoch, train_loss,
@@ -520,7 +546,18 @@ class Trainer:
         return self.out / "best.pt"
 
 
-def train(config: str | Path | dict[str, Any], resume: bool = False, **overrides: Any) -> Path:
+def _gpu_utilisation(device: torch.device) -> float | None:
+    """The GPU's utilisation over the last sample period (%), where the driver reports it."""
+    if device.type != "cuda" or not hasattr(torch.cuda, "utilization"):
+        return None
+    try:
+        return float(torch.cuda.utilization(device))
+    except Exception:  # no NVML (pynvml) or a driver without the query
+        return None
+
+
+def train(config: str | Path | dict[str, Any], resume: bool = False,
+          device_data: bool | str = "auto", **overrides: Any) -> Path:
     """Train a network and return the path of its best checkpoint.
 
     Parameters
@@ -529,6 +566,8 @@ def train(config: str | Path | dict[str, Any], resume: bool = False, **overrides
         A YAML file or mapping of options (see :data:`ri2fl.train.config.DEFAULTS`).
     resume : bool
         Continue an interrupted run from ``<out>/last.pt``.
+    device_data : bool or "auto"
+        Cut and augment patches on the device (see :class:`Trainer`).
     **overrides
         Options that replace the configuration's, e.g. ``epochs=10, out="runs/x"``.
 
@@ -538,7 +577,7 @@ def train(config: str | Path | dict[str, Any], resume: bool = False, **overrides
     >>> ri2fl.models.load(best).targets                                       # doctest: +SKIP
     """
     cfg = load_config(config, **overrides)
-    trainer = Trainer(cfg, resume=resume)
+    trainer = Trainer(cfg, resume=resume, device_data=device_data)
     try:
         return trainer.fit()
     finally:
