@@ -291,3 +291,18 @@ def test_tensorboard_without_the_extra_is_one_clear_error(monkeypatch):
     assert load_config({})["tensorboard"] is False  # the default needs nothing extra
     with pytest.raises(ConfigError, match=r"ri2fl\[tensorboard\]"):
         load_config({"tensorboard": True})
+
+
+def test_the_whole_distribution_set_mixes_every_kind_and_random_instruments():
+    from collections import Counter
+
+    from ri2fl.simulate import SIMULATED_KINDS
+
+    fields = load_recipe("default").data["sim_broad"].field_specs()
+    assert {f.cell_type for f in fields} == set(SIMULATED_KINDS)
+    random = [f for f in fields if f.options.get("domain") == "random"]
+    assert len(random) == 100 and len(fields) == 127
+    # every kind has validation fields by both kinds of instrument
+    val = Counter((f.cell_type, f.options.get("domain")) for f in fields if f.split == "val")
+    assert all(val[(k, "random")] == 2 and val[(k, None)] == 1 for k in SIMULATED_KINDS)
+    assert len({f.name for f in fields}) == len(fields)

@@ -39,7 +39,7 @@ from .config import load_config, read_yaml
 from .schema import _Section, raise_config_error
 
 __all__ = ["RECIPES_DIR", "Recipe", "Stage", "available_recipes", "find_recipe",
-           "load_recipe", "plan", "run_recipe"]
+           "load_recipe", "plan", "run_recipe", "simulate_data_set"]
 
 log = logging.getLogger(__name__)
 
@@ -296,20 +296,27 @@ def plan(recipe: Recipe, root: str | Path, **overrides: Any) -> list[StagePlan]:
     return plans
 
 
-def _simulate(recipe: Recipe, name: str, root: Path, workers: int) -> None:
-    """Simulate a data set (files already there are kept) and write its manifests."""
+def simulate_data_set(recipe: Recipe | str | Path, name: str, root: str | Path,
+                      workers: int = 1) -> Path:
+    """Simulate a recipe's data set into ``root/data/<name>/`` (files already there are
+    kept) and write its manifests; return the folder.
+
+    >>> simulate_data_set("default", "sim_broad", "rebuild/", workers=2)  # doctest: +SKIP
+    """
     from ..simulate.sets import simulate_fields, write_manifest
 
+    recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
     data = recipe.data[name]
-    folder = root / "data" / name
+    folder = Path(root) / "data" / name
     fields = data.field_specs()
     if all((folder / m).is_file() for m in data.manifests) and \
             all((folder / f.name).is_file() for f in fields):
-        return
+        return folder
     log.info("simulating %s: %s", name, data.describe())
     simulate_fields(folder, fields, workers=workers)
     for manifest, options in data.manifests.items():
         write_manifest(folder, fields, manifest, options.mitotic_weight)
+    return folder
 
 
 def export_checkpoint(run: str | Path, dest: str | Path, weights: str = "best",
@@ -401,7 +408,7 @@ def run_recipe(recipe: Recipe | str | Path, out: str | Path, until: str | None =
         if step.done:
             log.info("stage %s: done", step.stage.name)
         else:
-            _simulate(recipe, step.stage.data_set, root, workers)
+            simulate_data_set(recipe, step.stage.data_set, root, workers)
             log.info("stage %s: training from %s", step.stage.name, step.init or "scratch")
             _train_stage(step)
         if step.stage.name == until:
@@ -420,6 +427,6 @@ def _build_classifiers(recipe: Recipe, root: Path, workers: int) -> None:
     from .classifiers import build_default_classifiers
 
     spec = recipe.classifiers
-    _simulate(recipe, spec.data.split("/", 1)[0], root, workers)
+    simulate_data_set(recipe, spec.data.split("/", 1)[0], root, workers)
     build_default_classifiers(root / "data" / spec.data, root / "segment_defaults",
                               spec.n_files, spec.per_class, spec.fl_model)
