@@ -30,13 +30,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from _cases import run_case
 
 OVERLAP = 0.25
 VOXEL = (0.2, 0.15, 0.15)
@@ -209,14 +209,7 @@ def _train_case(method: str, cfg: dict) -> dict:
 
 
 def _spawn(args: list[str], timeout: float = 900) -> dict:
-    cmd = [sys.executable, __file__, "_case", *args]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"method": args[0], "shape": args[1], "error": f"stopped after {timeout:.0f} s"}
-    if proc.returncode != 0:
-        return {"method": args[0], "shape": args[1], "error": proc.stderr.strip()[-300:]}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_case(__file__, args, args[0], args[1], timeout)
 
 
 def _dims(shape) -> str:

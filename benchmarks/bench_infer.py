@@ -42,27 +42,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _cases import peak_rss_mb, reset_peak_rss
 
 PATCH = (64, 256, 256)
 OVERLAP = 0.25
 BATCH = 2
-
-
-def _peak_rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def _reset_peak_rss() -> None:
-    """Restart the VmHWM high-water mark (Linux >= 4.0) so setup does not count."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
 
 
 def _network(kind: str):
@@ -187,8 +171,8 @@ def run_case(method: str, shape: tuple[int, ...], net_kind: str, threads: int,
                     src[z:z + 32, y:y + 256, :] = rng.random(block, dtype=np.float32)
             out = zarr.create_array(Path(tmp) / "out.zarr", shape=(6, *shape), compressors=None,
                                     chunks=(1, 32, 256, 256), dtype="float32", fill_value=0)
-            rss_before = _peak_rss_mb()
-            _reset_peak_rss()
+            rss_before = peak_rss_mb()
+            reset_peak_rss()
             t = time.perf_counter()
             predict_tiled(runner, src, PATCH, overlap=OVERLAP, batch_size=BATCH, out=out,
                           progress=False)
@@ -206,7 +190,7 @@ def run_case(method: str, shape: tuple[int, ...], net_kind: str, threads: int,
         result["gflop_per_s"] = flops / result["seconds"] / 1e9
         result["large_conv_gflop_per_s"] = _large_conv_gflops(dtype, device)
         result["fraction_of_large_conv"] = result["gflop_per_s"] / result["large_conv_gflop_per_s"]
-    result["peak_rss_mb"] = _peak_rss_mb()
+    result["peak_rss_mb"] = peak_rss_mb()
     if device.startswith("cuda"):
         result["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
     return result

@@ -33,13 +33,13 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from _cases import peak_rss_mb, reset_peak_rss, run_case
 
 TILE = (64, 256, 256)
 OVERLAP = 0.25
@@ -50,23 +50,6 @@ MEMORY_FIELDS = [(64, 512, 512), (64, 1024, 1024), (64, 2048, 2048), (64, 3200, 
 QUICK_TILE = (16, 64, 64)
 QUICK_RATIO_FIELD = (16, 128, 128)
 QUICK_MEMORY_FIELDS = [(16, 128, 128), (16, 256, 256)]
-
-
-def _peak_rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def _reset_peak_rss() -> None:
-    """Restart the VmHWM high-water mark (Linux >= 4.0) so setup does not count."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
 
 
 def _ri(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
@@ -114,7 +97,7 @@ def _ratio_case(method: str, shape, tile, threads: int) -> dict:
                   "batch_size": BATCH, "progress": False, "domain_check": False,
                   "fused": method == "ri2fl"}
         predict_volume(_ri(tile), VOXEL, **kwargs)  # warm-up: oneDNN kernels
-        _reset_peak_rss()
+        reset_peak_rss()
         t = time.perf_counter()
         predict_volume(ri, VOXEL, **kwargs)
         result["seconds"] = time.perf_counter() - t
@@ -131,13 +114,13 @@ def _ratio_case(method: str, shape, tile, threads: int) -> dict:
         ctx = torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
         with torch.inference_mode(), ctx:
             net(torch.zeros(1, 1, *tile))
-            _reset_peak_rss()
+            reset_peak_rss()
             t = time.perf_counter()
             sliding_window_inference(x, tile, BATCH, net, overlap=OVERLAP, mode="gaussian",
                                      progress=False)
             result["seconds"] = time.perf_counter() - t
     result["mvox_per_s"] = float(np.prod(shape)) / result["seconds"] / 1e6
-    result["peak_rss_mb"] = _peak_rss_mb()
+    result["peak_rss_mb"] = peak_rss_mb()
     return result
 
 
@@ -161,7 +144,7 @@ def _memory_case(shape, tile, threads: int, patches: int, tta: int, mc: int) -> 
         n_out = 6 * (1 + bool(tta) + bool(mc))
         out = zarr.create_array(Path(tmp) / "out.zarr", shape=(n_out, *shape), dtype="float32",
                                 chunks=(1, min(32, shape[0]), 256, 256), fill_value=0)
-        _reset_peak_rss()
+        reset_peak_rss()
         t = time.perf_counter()
         try:
             predict_volume(_Counted(src, patches), VOXEL, model=net, tta=tta, mc=mc,
@@ -172,19 +155,12 @@ def _memory_case(shape, tile, threads: int, patches: int, tta: int, mc: int) -> 
         except _EnoughError:
             result["complete"] = False
         result["seconds"] = time.perf_counter() - t
-    result["peak_rss_mb"] = _peak_rss_mb()
+    result["peak_rss_mb"] = peak_rss_mb()
     return result
 
 
 def _spawn(args: list[str], timeout: float | None = None) -> dict:
-    cmd = [sys.executable, __file__, "_case", *args]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"method": args[1], "shape": args[2], "error": f"stopped after {timeout:.0f} s"}
-    if proc.returncode != 0:
-        return {"method": args[1], "shape": args[2], "error": proc.stderr.strip()[-300:]}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_case(__file__, args, args[1], args[2], timeout)
 
 
 def _shape(text: str) -> tuple[int, ...]:
