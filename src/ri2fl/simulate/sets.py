@@ -197,20 +197,37 @@ def _is_mitotic(path: Path) -> bool:
         return "mitotic" in str(f.attrs.get("variants", ""))
 
 
+def _is_default_tomograph(path: Path) -> bool:
+    """Whether the field was imaged by the default fast tomograph (no drawn instrument)."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        return "imaging_domain" not in f.attrs
+
+
 def write_manifest(out: str | Path, fields: Sequence[FieldSpec], name: str = "manifest.csv",
-                   mitotic_weight: float | None = None) -> Path:
+                   mitotic_weight: float | None = None,
+                   default_tomograph_weight: float | None = None) -> Path:
     """Write ``out/name`` listing ``fields`` (path, cell_type, seed, split[, weight]).
 
     With ``mitotic_weight``, a ``weight`` column draws the fields that hold a mitotic cell
-    that many times as often (the others 1); the files must exist.
+    that many times as often (the others 1); with ``default_tomograph_weight``, the fields
+    imaged by the default tomograph rather than a randomly drawn instrument. The two
+    multiply; the files must exist.
     """
     out = Path(out)
     rows = []
     for f in fields:
         rows.append({"path": f.file, "cell_type": f.cell_type, "seed": f.seed,
                      "split": f.split})
-        if mitotic_weight is not None:
-            rows[-1]["weight"] = mitotic_weight if _is_mitotic(out / f.file) else 1.0
+        if mitotic_weight is None and default_tomograph_weight is None:
+            continue
+        weight = 1.0
+        if mitotic_weight is not None and _is_mitotic(out / f.file):
+            weight *= mitotic_weight
+        if default_tomograph_weight is not None and _is_default_tomograph(out / f.file):
+            weight *= default_tomograph_weight
+        rows[-1]["weight"] = weight
     return write_manifest_rows(out / name, rows)
 
 

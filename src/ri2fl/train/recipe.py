@@ -87,6 +87,9 @@ class Fields(_Section):
 
 class Manifest(_Section):
     mitotic_weight: float | None = None
+    # draws the fields of the default fast tomograph this many times as often as those of
+    # randomly drawn instruments
+    default_tomograph_weight: float | None = None
 
 
 class DataSet(_Section):
@@ -315,7 +318,8 @@ def simulate_data_set(recipe: Recipe | str | Path, name: str, root: str | Path,
     log.info("simulating %s: %s", name, data.describe())
     simulate_fields(folder, fields, workers=workers)
     for manifest, options in data.manifests.items():
-        write_manifest(folder, fields, manifest, options.mitotic_weight)
+        write_manifest(folder, fields, manifest, options.mitotic_weight,
+                       options.default_tomograph_weight)
     return folder
 
 
