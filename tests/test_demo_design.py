@@ -14,9 +14,12 @@ def test_full_plan_is_two_cell_types_by_two_conditions_with_replicate_fields():
     plan = demo.FULL
     assert set(plan.cell_types) == {"macrophage", "hek293"}
     assert plan.conditions == ("control", "stimulated")
-    assert plan.fields_per_group >= 6 and plan.timelapse_conditions is None
-    # about 3 whole cells per field: >= 20 per cell type and condition
-    assert plan.fields_per_group * 3 >= 20
+    assert plan.timelapse_conditions is None
+    for cell_type in plan.cell_types:
+        # about 3 whole cells per field: >= 20 per cell type and condition
+        assert plan.fields_of(cell_type) >= 6 and plan.fields_of(cell_type) * 3 >= 20
+    # HEK 293 cells hold few droplets: the power analysis asks 18 fields per group
+    assert plan.fields_of("hek293") >= 18
 
 
 def test_layout_places_whole_cells_inside_the_field():
