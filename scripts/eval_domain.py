@@ -16,6 +16,14 @@ the absolute error.
 Example (about 4 minutes on 2 CPU cores)::
 
     python scripts/eval_domain.py --predict --out runs/eval_domain.json
+
+With ``--stored FOLDER ...``, the cases are instead the real HL60 cell and the paired fields
+of those folders (split ``test`` of their ``manifest.csv``: the sets of
+``scripts/make_ood_sets.py``, a held-out simulated test set), checked against ``--model``'s
+reference; each row also holds the statistics measured::
+
+    python scripts/eval_domain.py --stored ood/physical ood/in_domain sim_test \\
+        --model segment-default
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import argparse
 import json
 import time
 from collections.abc import Callable, Iterator
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +40,7 @@ from scipy import ndimage
 
 from ri2fl.constants import CANONICAL_VOXEL_SIZE_UM as CANONICAL
 from ri2fl.models import WEIGHTS_DIR
-from ri2fl.preprocess.domain import check_domain, load_reference
+from ri2fl.preprocess.domain import domain_reasons, domain_statistics, load_reference
 from ri2fl.simulate import simulate_fov
 from ri2fl.simulate.phantoms import CELL_TYPES
 
@@ -115,6 +124,18 @@ def out_of_domain(with_physical: bool) -> Iterator[Case]:
         yield physical()
 
 
+def stored(folders: list[Path]) -> Iterator[Case]:
+    """The paired fields of each folder (split ``test`` of its ``manifest.csv``)."""
+    from ri2fl.data import list_samples
+    from ri2fl.io import read_paired
+
+    for folder in folders:
+        for path, _ in list_samples(folder, "test"):
+            sample = read_paired(path, load_extra=False)
+            yield (f"{folder.name}/{path.stem}", np.asarray(sample.ri, np.float32),
+                   tuple(sample.voxel_size_um), sample.medium_index, sample.fl)
+
+
 def in_domain(seeds: list[int], shape=SHAPE) -> Iterator[Case]:
     for cell_type in CELL_TYPES:
         for seed in seeds:
@@ -152,7 +173,9 @@ def run(cases: Iterator[Case], reference: dict, predict: bool,
     rows = []
     for name, ri, voxel, medium, truth in cases:
         t0 = time.time()
-        row = {"name": name, "reasons": check_domain(ri, voxel, medium, reference)}
+        stats = domain_statistics(ri, voxel, medium)
+        row = {"name": name, "reasons": domain_reasons(stats, reference),
+               "statistics": {k: float(f"{v:.4g}") for k, v in stats.items()}}
         if predict:
             row.update(uncertainty(ri, voxel, medium, truth))
         row["seconds"] = round(time.time() - t0, 1)
@@ -170,16 +193,24 @@ def main(argv=None) -> int:
                    help="held-out seeds per family (default 100000)")
     p.add_argument("--full-size", action="store_true",
                    help="also check one 64 x 256 x 256 field per family (no prediction)")
+    p.add_argument("--stored", type=Path, nargs="+", metavar="FOLDER",
+                   help="check HL60 and these folders' paired fields (split test) instead")
+    p.add_argument("--model", default="default",
+                   help="the shipped model whose reference checks (default: default)")
     p.add_argument("--out", type=Path, help="write the rows as JSON")
     args = p.parse_args(argv)
-    reference = load_reference(WEIGHTS_DIR / "default.domain.json")
+    reference = load_reference(WEIGHTS_DIR / f"{args.model}.domain.json")
 
     def log(row: dict) -> None:
         print(json.dumps(row), flush=True)
 
-    rows = run(out_of_domain(args.physical), reference, args.predict, log)
-    rows += run(in_domain(args.seeds), reference, args.predict, log)
-    if args.full_size:
+    if args.stored:
+        rows = run(chain([hl60()], stored(args.stored)), reference, args.predict, log)
+        print(f"{sum(bool(r['reasons']) for r in rows)} of {len(rows)} warn", flush=True)
+    else:
+        rows = run(out_of_domain(args.physical), reference, args.predict, log)
+        rows += run(in_domain(args.seeds), reference, args.predict, log)
+    if args.full_size and not args.stored:
         rows += run(in_domain(args.seeds[:1], (64, 256, 256)), reference, False, log)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

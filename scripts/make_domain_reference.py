@@ -14,6 +14,10 @@ Example (the shipped ``default`` and ``segment-default`` references; about 5 min
 
     python scripts/make_domain_reference.py --models default segment-default \\
         --per-field runs/domain_reference_fields.json
+
+With ``--only STAT ...`` the same fields are measured, but only those statistics' ranges are
+written into the existing references (the others, and what made them, are kept; ``made_by``
+gains this command): a statistic added later joins a shipped reference without changing it.
 """
 
 from __future__ import annotations
@@ -39,10 +43,11 @@ from ri2fl.simulate.sets import FieldSpec, plan_fields
 MARGIN_FRACTION = 0.25
 MARGIN_FLOOR = {"background_offset": 1e-3, "background_noise": 3e-4,
                 "background_low_tail": 1e-3, "cell_dn_p50": 2e-3, "cell_dn_p99": 4e-3,
-                "cell_texture": 5e-4, "background_z_correlation": 0.1}
+                "cell_texture": 5e-4, "background_z_correlation": 0.1,
+                "cell_axial_detail": 0.03}
 #: Values a statistic cannot pass (a noise is >= 0, a low tail <= 0, ...): ranges stop there.
 LIMITS = {"background_noise": (0.0, math.inf), "background_low_tail": (-math.inf, 0.0),
-          "background_z_correlation": (-1.0, 1.0)}
+          "background_z_correlation": (-1.0, 1.0), "cell_axial_detail": (0.0, math.inf)}
 #: Statistics checked from below only: a smoother background than the simulator's comes from
 #: crowded fields too (0.83 in a 32 x 128 x 128 astrocyte field); white noise (0) is what
 #: tells a volume that no tomograph made.
@@ -106,10 +111,10 @@ def family_fields(seeds: list[int], shapes: list[tuple[int, int, int]]) -> list:
             for shape in shapes for seed in seeds]
 
 
-def ranges(rows: list[dict]) -> tuple[dict, dict]:
-    """(observed [min, max], accepted [low, high]) of every checked statistic."""
+def ranges(rows: list[dict], names=tuple(STATISTICS)) -> tuple[dict, dict]:
+    """(observed [min, max], accepted [low, high]) of the checked statistics ``names``."""
     observed, accepted = {}, {}
-    for name in STATISTICS:
+    for name in names:
         values = [r[name] for r in rows if math.isfinite(r[name])]
         lo, hi = float(np.min(values)), float(np.max(values))
         margin = max(MARGIN_FRACTION * (hi - lo), MARGIN_FLOOR[name])
@@ -118,6 +123,22 @@ def ranges(rows: list[dict]) -> tuple[dict, dict]:
         top = high if name in LOW_ONLY else min(hi + margin, high)
         accepted[name] = [round(max(lo - margin, low), 5), round(top, 5)]
     return observed, accepted
+
+
+def merge(path: Path, command: str, observed: dict, accepted: dict, training: list) -> None:
+    """Write the ranges of some statistics into the existing reference ``path``, keeping the
+    others; its ``made_by`` gains ``command`` (after "; "). ``training`` (the names of the
+    training fields measured) must be the reference's own."""
+    reference = json.loads(path.read_text(encoding="utf-8"))
+    if reference["fields"]["training"]["names"] != training:
+        raise SystemExit(f"{path} was made from other training fields: rerun without --only")
+    if not reference["made_by"].endswith(command):
+        reference["made_by"] = f"{reference['made_by']}; {command}"
+    for name in observed:
+        reference["margin"]["floor"][name] = MARGIN_FLOOR[name]
+        reference["observed"][name] = observed[name]
+        reference["ranges"][name] = accepted[name]
+    path.write_text(json.dumps(reference, indent=1) + "\n", encoding="utf-8")
 
 
 def main(argv=None) -> int:
@@ -142,6 +163,10 @@ def main(argv=None) -> int:
     p.add_argument("--rows", type=Path,
                    help="take the statistics from an earlier --per-field file instead of "
                         "simulating (same fields and options)")
+    p.add_argument("--only", nargs="+", choices=list(STATISTICS), metavar="STAT",
+                   help="write only these statistics' ranges into the existing "
+                        "<model>.domain.json (same fields and options as made it), keeping "
+                        "the rest")
     args = p.parse_args(argv)
     fields = plan_fields(["fibroblast"], train=args.train, mitotic_train=args.mitotic_train,
                          sparse_train=args.sparse_train, lipid_train=args.lipid_train,
@@ -155,22 +180,30 @@ def main(argv=None) -> int:
                                                                                 family_ri)
     else:
         rows = field_statistics(fields) + field_statistics(families, family_ri)
-    observed, accepted = ranges(rows)
+    observed, accepted = ranges(rows, args.only or tuple(STATISTICS))
     if args.per_field:
         args.per_field.parent.mkdir(parents=True, exist_ok=True)
         args.per_field.write_text(json.dumps(rows, indent=1))
+    command = ("python scripts/make_domain_reference.py --models " + " ".join(args.models)
+               + (f" --manifest {args.manifest.parent.name}/{args.manifest.name}"
+                  if args.manifest else ""))
+    training = ([r["name"] for r in rows[:len(rows) - len(families)]] if args.manifest
+                else [f.name for f in fields])
     for model in args.models:
+        out = args.out_dir / f"{model}.domain.json"
+        if args.only:
+            merge(out, f"{command} --only {' '.join(args.only)}", observed, accepted,
+                  training)
+            print(f"{len(rows)} fields in {time.time() - t0:.0f} s -> {out} "
+                  f"({', '.join(args.only)})")
+            continue
         reference = {
             "model": model,
-            "made_by": "python scripts/make_domain_reference.py --models "
-                       + " ".join(args.models)
-                       + (f" --manifest {args.manifest.parent.name}/{args.manifest.name}"
-                          if args.manifest else ""),
+            "made_by": command,
             "fields": {"training": (
-                {"manifest": args.manifest.name, "split": args.split,
-                 "names": [r["name"] for r in rows[:len(rows) - len(families)]]}
+                {"manifest": args.manifest.name, "split": args.split, "names": training}
                 if args.manifest else
-                {"names": [f.name for f in fields], "shape": list(args.shape),
+                {"names": training, "shape": list(args.shape),
                  "physics": "fast, periodic grid (wrap)"}),
                        "families": {"cell_types": list(CELL_TYPES),
                                     "seeds": args.family_seeds,
@@ -182,7 +215,6 @@ def main(argv=None) -> int:
             "observed": observed,
             "ranges": accepted,
         }
-        out = args.out_dir / f"{model}.domain.json"
         out.write_text(json.dumps(reference, indent=1) + "\n", encoding="utf-8")
         print(f"{len(rows)} fields in {time.time() - t0:.0f} s -> {out}")
     return 0

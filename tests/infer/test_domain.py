@@ -13,6 +13,7 @@ import torch
 import zarr
 
 from ri2fl.cli.main import main
+from ri2fl.constants import RI_CLIP
 from ri2fl.io import read
 from ri2fl.models import WEIGHTS_DIR, build, save_checkpoint
 from ri2fl.preprocess.domain import (
@@ -22,7 +23,7 @@ from ri2fl.preprocess.domain import (
     load_reference,
     warn_if_off_domain,
 )
-from ri2fl.simulate import simulate_fov
+from ri2fl.simulate import optics, simulate_fov
 
 CANONICAL = (0.2, 0.15, 0.15)
 
@@ -61,7 +62,8 @@ def test_hl60_warns_with_its_reasons(hl60_path):
     assert text.startswith("hl60.h5: unlike the data `default` was trained on: "
                            "voxel size 0.139 µm isotropic (trained 0.2 x 0.15 x 0.15 µm")
     assert "darkest background" in text and "fine lateral texture inside cells" in text
-    assert len(reasons) == 3
+    assert "axial detail inside cells" in text  # 647 nm, a rotating sample: other optics
+    assert len(reasons) == 4
 
 
 def test_an_in_domain_field_of_another_family_does_not_warn(hek_field):
@@ -75,6 +77,23 @@ def test_a_textbook_cell_warns(textbook, reference):
     reasons = check_domain(textbook, CANONICAL, 1.337, reference)
     # white noise, no tomograph's grain
     assert reasons[0].startswith("correlation of background noise between z slices 0.0")
+
+
+@pytest.mark.parametrize("model", ["default", "segment-default"])
+def test_a_coarser_axial_resolution_is_named(hek_field, model):
+    """The same cells measured by an instrument of 750 nm and NA 1.0 (NA_ill 0.9): its axial
+    band limit, 0.6 cycles/µm against the training instrument's 1.4, blurs them along z, and
+    only their axial detail says so."""
+    reference = load_reference(WEIGHTS_DIR / f"{model}.pt")
+    dn = hek_field.ri_true - np.float32(1.337)
+    rec = optics.reconstruct_fast(dn, CANONICAL, 1.337, rng=np.random.default_rng(0),
+                                  na=1.0, na_ill=0.9, wavelength=0.75)
+    coarse = np.clip(np.float32(1.337) + rec, *RI_CLIP)
+    reasons = check_domain(coarse, CANONICAL, 1.337, reference)
+    assert len(reasons) == 1 and reasons[0].startswith("axial detail inside cells (")
+    low, high = reference["ranges"]["cell_axial_detail"]
+    assert domain_statistics(coarse, CANONICAL, 1.337)["cell_axial_detail"] < low - 0.05
+    assert low <= domain_statistics(hek_field.ri, CANONICAL, 1.337)["cell_axial_detail"] <= high
 
 
 def test_a_wrong_medium_index_is_named(hek_field, reference):

@@ -5,7 +5,13 @@ a sign. :func:`domain_statistics` measures, on the input's own grid, what sets s
 apart: the native voxel size; the background's level (against the stated medium index), its
 noise, its darkest voxels (halos the simulator's tomograph does not make) and its grain
 (white noise means no tomograph made the volume); and the cells' RI (median and 99th
-percentile above the background) and fine lateral texture (organelles).
+percentile above the background), fine lateral texture (organelles) and axial detail: the
+cells' fine axial texture (residual of an axial Gaussian of 0.2 µm) as a share of their
+coarser one (0.4 µm). A tomograph measures Δn only up to its axial band limit,
+(n_m - sqrt(n_m² - NA²)) / λ (about 1.4 cycles/µm for the training instrument's 532 nm and
+NA 1.2; 0.6 for 750 nm and NA 1.0), so the share falls with a coarser axial resolution,
+largely whatever the cells' contrast or the noise level (both residuals scale with them); it
+is measured along z only, which big volumes never stride.
 :func:`check_domain` compares them with a model's reference (:func:`load_reference`, the
 JSON ``<model>.domain.json`` beside its weights, made by ``scripts/make_domain_reference.py``
 from the training fields and fields of every simulated family) and returns the reasons an
@@ -47,6 +53,9 @@ CELL_DN = 0.005
 BACKGROUND_MARGIN_UM = 2.0
 #: Lateral Gaussian (µm) whose residual is the cells' fine texture (organelles, noise).
 TEXTURE_SIGMA_UM = 0.3
+#: Axial Gaussians (µm) whose residuals are the cells' fine and coarse axial texture: the
+#: ratio of their s.d.s (``cell_axial_detail``) follows the tomograph's axial band limit.
+AXIAL_SIGMA_UM: tuple[float, float] = (0.2, 0.4)
 #: Statistics are measured on at most this many voxels (larger volumes are strided in y, x).
 MAX_VOXELS = 1 << 24
 #: Fewest background / cell voxels for their statistics (else they are not measured).
@@ -63,9 +72,11 @@ STATISTICS: dict[str, str] = {
     "cell_dn_p50": "median cell RI above background",
     "cell_dn_p99": "99th-percentile cell RI above background",
     "cell_texture": "fine lateral texture inside cells (s.d.)",
+    "cell_axial_detail": "axial detail inside cells (fine over coarse axial texture: the "
+                         "axial resolution)",
 }
 #: Statistics without a unit (the others are in RI).
-UNITLESS = frozenset({"background_z_correlation"})
+UNITLESS = frozenset({"background_z_correlation", "cell_axial_detail"})
 
 
 def _strided(ri: Any, max_voxels: int = MAX_VOXELS) -> tuple[np.ndarray, int]:
@@ -131,23 +142,31 @@ def _z_correlation(ri: np.ndarray, background: np.ndarray, values: np.ndarray,
 
 def _cell_stats(ri: np.ndarray, cells: np.ndarray, voxel: Sequence[float],
                 level: float) -> dict[str, float]:
-    """Δn percentiles of the cell voxels and the robust s.d. of their fine texture.
+    """Δn percentiles of the cell voxels, the robust s.d. of their fine lateral texture and
+    their axial detail (robust s.d. of the residual of an axial Gaussian of 0.2 µm over that
+    of 0.4 µm).
 
     RI above 1.390 counts as 1.390: the networks' input window ends there, and the
     simulated training fields are clipped at it.
     """
-    keys = ("cell_dn_p50", "cell_dn_p99", "cell_texture")
+    keys = ("cell_dn_p50", "cell_dn_p99", "cell_texture", "cell_axial_detail")
     if int(cells.sum()) < MIN_VOXELS:
         return dict.fromkeys(keys, math.nan)
     ri = np.minimum(ri, np.float32(RI_CLIP[1]))
     p50, p99 = (float(v) - level for v in np.percentile(ri[cells], [50, 99]))
     sigma = (0.0, TEXTURE_SIGMA_UM / voxel[1], TEXTURE_SIGMA_UM / voxel[2])
     residual = ri - ndimage.gaussian_filter(ri, sigma)
-    inner = residual[ndimage.binary_erosion(cells, iterations=2)]
-    texture = math.nan
+    eroded = ndimage.binary_erosion(cells, iterations=2)
+    inner = residual[eroded]
+    texture = axial = math.nan
     if inner.size >= MIN_VOXELS:
         texture = float(median_abs_deviation(inner, scale="normal"))
-    return dict(zip(keys, (p50, p99, texture)))
+        fine, coarse = (
+            float(median_abs_deviation((ri - ndimage.gaussian_filter1d(ri, s / voxel[0],
+                                                                      axis=0))[eroded],
+                                       scale="normal")) for s in AXIAL_SIGMA_UM)
+        axial = fine / coarse if coarse > 0 else math.nan
+    return dict(zip(keys, (p50, p99, texture, axial)))
 
 
 def domain_statistics(ri: Any, voxel_size_um: Sequence[float],
@@ -174,8 +193,10 @@ def domain_statistics(ri: Any, voxel_size_um: Sequence[float],
         (1st minus 50th), ``background_z_correlation`` (of their fluctuations between
         neighbouring slices: the tomograph's grain);
         ``cell_dn_p50``, ``cell_dn_p99`` (RI above the background of the voxels 0.005 above
-        it) and ``cell_texture`` (robust s.d. inside cells of RI minus its lateral Gaussian
-        of 0.3 µm: organelles and noise);
+        it), ``cell_texture`` (robust s.d. inside cells of RI minus its lateral Gaussian
+        of 0.3 µm: organelles and noise) and ``cell_axial_detail`` (robust s.d. inside
+        cells of RI minus its axial Gaussian of 0.2 µm, over that of 0.4 µm: the axial
+        resolution);
         ``cell_fraction``. A statistic without enough voxels is NaN.
 
     Examples
