@@ -277,3 +277,61 @@ def test_existing_scheduler_is_used(tmp_path, monkeypatch):
     monkeypatch.setattr("ri2fl.batch.SCHEDULER_TIMEOUT_S", 1.0)
     with pytest.raises(ConfigError, match="cannot reach the Dask scheduler"):
         run_batch(smooth_task, inputs, tmp_path / "x", ".npy", scheduler="tcp://127.0.0.1:9")
+
+
+CTRL_C_SCRIPT = textwrap.dedent("""
+    import functools, sys
+    sys.path.insert(0, {tests!r})
+    from _batch_tasks import smooth_task
+    from ri2fl.batch import run_batch
+    if __name__ == "__main__":  # Dask's worker processes import this file again
+        task = functools.partial(smooth_task, delay=0.05, gate={gate!r})
+        try:
+            run_batch(task, sys.argv[1:], {out!r}, ".npy", workers=2)
+        except KeyboardInterrupt:
+            sys.exit(130)  # as the CLI does: one line, no traceback
+""")
+
+
+def test_ctrl_c_on_a_dask_run_stops_quietly_and_leaves_only_finished_outputs(tmp_path):
+    inputs = make_inputs(tmp_path / "in", 6)
+    out = tmp_path / "out"
+    script = tmp_path / "ctrl_c.py"
+    script.write_text(CTRL_C_SCRIPT.format(tests=str(TESTS), out=str(out),
+                                           gate=str(tmp_path / "gate")))
+    # a terminal's Ctrl-C: SIGINT to the whole process group, Dask's workers included
+    proc = subprocess.Popen([sys.executable, str(script), *map(str, inputs)],
+                            stderr=subprocess.PIPE, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    wait_for(lambda: half_written(out))
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err.decode()
+    assert b"Traceback" not in err and b"leaked" not in err, err.decode()
+    leftovers = [p.name for p in out.iterdir() if p.name.startswith(".")
+                 and p.name != MANIFEST_NAME]
+    assert leftovers == []  # no lock, no staging folder
+    assert all(p.name.endswith(".npy") for p in out.iterdir() if p.name != MANIFEST_NAME)
+
+
+PROBE_SCRIPT = textwrap.dedent("""
+    import signal, subprocess, sys
+    from ri2fl.batch import _children_ignore_sigint
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
+    probe = [sys.executable, "-c",
+             "import signal; print(signal.getsignal(signal.SIGINT) == signal.SIG_IGN)"]
+    print(subprocess.run(probe, capture_output=True, text=True).stdout.strip())
+    with _children_ignore_sigint():
+        print(subprocess.run(probe, capture_output=True, text=True).stdout.strip())
+    print(signal.getsignal(signal.SIGINT))
+""")
+
+
+def test_dask_worker_processes_leave_ctrl_c_to_the_run_that_started_them():
+    # Ctrl-C reaches the whole process group: workers that took it would each print a
+    # KeyboardInterrupt traceback; the run itself stops them and cleans up instead
+    lines = subprocess.run([sys.executable, "-c", PROBE_SCRIPT], capture_output=True,
+                           text=True, check=True).stdout.splitlines()
+    assert lines[0] == "False"  # an ordinary child takes Ctrl-C
+    assert lines[1] == "True"  # the cluster's processes ignore it
+    assert lines[2].endswith("default_int_handler>")  # and the run's own handler is back

@@ -303,6 +303,37 @@ def _quiet_dask() -> Iterator[int]:
             lg.setLevel(level)
 
 
+@contextlib.contextmanager
+def _children_ignore_sigint() -> Iterator[None]:
+    """Start processes that ignore SIGINT: a terminal's Ctrl-C reaches the whole process
+    group, and Dask's nannies and workers would each die with a KeyboardInterrupt traceback
+    (and leak their semaphores) instead of being closed by this process. A SIGINT ignored
+    at start-up stays ignored in a Python child (no KeyboardInterrupt handler is installed),
+    so only the parent handles it.
+
+    The resource tracker these processes start is told not to print the semaphores of
+    workers stopped mid-task: it removes them itself, and the line would only alarm.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    warnings_env = os.environ.get("PYTHONWARNINGS")
+    quiet = "ignore::UserWarning:multiprocessing.resource_tracker"
+    os.environ["PYTHONWARNINGS"] = f"{warnings_env},{quiet}" if warnings_env else quiet
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if warnings_env is None:
+            os.environ.pop("PYTHONWARNINGS", None)
+        else:
+            os.environ["PYTHONWARNINGS"] = warnings_env
+
+
 def _client(scheduler: str | None, workers: int | None, n_jobs: int, worker_log_level: int):
     import dask
     from distributed import Client, LocalCluster
@@ -315,7 +346,8 @@ def _client(scheduler: str | None, workers: int | None, n_jobs: int, worker_log_
                               "check the address (tcp://HOST:PORT) or drop --scheduler") from None
     n = max(1, min(workers or os.cpu_count() or 1, n_jobs))
     with dask.config.set({f"distributed.nanny.pre-spawn-environ.{key}": value
-                          for key, value in WORKER_MALLOC_ENV.items()}):
+                          for key, value in WORKER_MALLOC_ENV.items()}), \
+            _children_ignore_sigint():
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                dashboard_address=None, silence_logs=worker_log_level)
     return Client(cluster), cluster
