@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
+from ri2fl.constants import RI_CLIP
 from ri2fl.errors import InputError
 from ri2fl.profile import feature_columns, feature_dictionary, measure_cells, shape_features
 
@@ -191,6 +194,72 @@ def test_touching_cells_are_neighbours():
     labels[1:5, 2:8, 1:5], labels[1:5, 2:8, 5:9] = 1, 2
     table = measure_cells(np.full(labels.shape, 1.35), labels, voxel_size_um=0.2)
     assert list(table["touching_neighbours_count"]) == [1, 1]
+
+
+def _glcm_direct(levels, mask, n=16):
+    """Haralick features of the 3D GLCM counted over shifted copies of the whole volume."""
+    i, j = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    per_direction = []
+    for off in itertools.product((-1, 0, 1), repeat=3):
+        if off <= (0, 0, 0):
+            continue
+        src = tuple(slice(max(0, -o), s - max(0, o)) for o, s in zip(off, mask.shape))
+        dst = tuple(slice(max(0, o), s - max(0, -o)) for o, s in zip(off, mask.shape))
+        valid = mask[src] & mask[dst]
+        if not valid.any():
+            continue
+        c = np.bincount(levels[src][valid] * n + levels[dst][valid], minlength=n * n)
+        c = c.reshape(n, n)
+        p = (c + c.T) / (2 * c.sum())
+        mu = (i * p).sum()
+        var = ((i - mu) ** 2 * p).sum()
+        nz = p[p > 0]
+        per_direction.append([((i - j) ** 2 * p).sum(),
+                              ((i - mu) * (j - mu) * p).sum() / var if var > 0 else 1.0,
+                              (p**2).sum(), (p / (1 + (i - j) ** 2)).sum(),
+                              -(nz * np.log2(nz)).sum()])
+    return np.mean(per_direction, axis=0)
+
+
+def test_texture_and_contacts_match_the_whole_volume_formulas():
+    # measured on crops, voxel subsets and flat indices (issue 32, speed): the same values
+    # as the direct formulas on the whole volume, on cells that touch each other and the
+    # faces of the field, with holes, and one a single voxel thick (no interior)
+    rng = np.random.default_rng(5)
+    shape = (10, 18, 22)
+    seeds = rng.uniform(0, 1, (6, 3)) * shape
+    grid = np.indices(shape).reshape(3, -1).T
+    labels = np.argmin(((grid[:, None] - seeds[None]) ** 2).sum(-1), axis=1) + 1
+    labels = labels.reshape(shape).astype(np.int32)
+    labels[rng.random(shape) < 0.15] = 0
+    labels[:, 0, :] = 7  # a plate one voxel thick on a face of the field
+    nuclei = (rng.random(shape) < 0.6).astype(np.int32)
+    ri = rng.normal(1.36, 0.01, shape).astype(np.float32)
+    table = measure_cells(ri, labels, nuclei, None, SPACING, medium_index=1.337)
+    table = table.set_index("label")
+    width = RI_CLIP[1] - RI_CLIP[0]
+    levels = np.clip(np.floor((ri.astype(float) - 1.337) / width * 16), 0, 15).astype(int)
+    slices = ndimage.find_objects(labels)
+    for lab in range(1, 8):
+        cell = labels == lab
+        sl = slices[lab - 1]
+        padded = np.pad(ri[sl].astype(float), 1, mode="edge")
+        grad = np.sqrt(sum(g**2 for g in np.gradient(padded, *SPACING)))[1:-1, 1:-1, 1:-1]
+        for comp, mask in (("cell", cell), ("nucleus", cell & (nuclei > 0))):
+            glcm = table.loc[lab, [f"{comp}_glcm_{k}" for k in (
+                "contrast", "correlation", "energy", "homogeneity", "entropy")]]
+            assert list(glcm) == pytest.approx(list(_glcm_direct(levels, mask)), rel=1e-9)
+            interior = ndimage.binary_erosion(mask[sl])
+            interior = interior if interior.any() else mask[sl]
+            assert table.loc[lab, f"{comp}_ri_gradient_mean_per_um"] == pytest.approx(
+                grad[interior].mean(), rel=1e-12)
+        partners = set()
+        for axis in range(3):
+            a, b = np.moveaxis(labels, axis, 0)[:-1], np.moveaxis(labels, axis, 0)[1:]
+            partners |= set(b[(a == lab) & (b > 0) & (b != lab)].tolist())
+            partners |= set(a[(b == lab) & (a > 0) & (a != lab)].tolist())
+        assert table.loc[lab, "touching_neighbours_count"] == len(partners)
+    assert table.loc[7, "touching_neighbours_count"] >= 3
 
 
 def test_bad_inputs_raise_one_line_errors():

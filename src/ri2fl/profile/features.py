@@ -231,9 +231,21 @@ def _check_same_shape(name: str, arr, shape: tuple[int, ...]) -> None:
 
 # --------------------------------------------------------------------------- shape
 
+def _bbox(mask: np.ndarray) -> tuple[slice, ...] | None:
+    """Bounding box (slices) of the True voxels of a (Z, Y, X) boolean array; None if there
+    are none. Two passes of ``any`` (several times faster than ``ndimage.find_objects``)."""
+    zy = mask.any(axis=2)
+    z = np.flatnonzero(zy.any(axis=1))
+    if not z.size:
+        return None
+    y = np.flatnonzero(zy.any(axis=0))
+    x = np.flatnonzero(mask.any(axis=(0, 1)))
+    return tuple(slice(int(a[0]), int(a[-1]) + 1) for a in (z, y, x))
+
+
 def _smoothed_mesh(mask: np.ndarray, spacing: np.ndarray):
     """Vertices and faces of the smoothed surface of ``mask``, or None if it vanishes."""
-    n = int(mask.sum())
+    n = int(np.count_nonzero(mask))
     r_vox = (3.0 * n / (4.0 * np.pi)) ** (1.0 / 3.0)
     # measured on voxelised spheres of radius 3-40 voxels: sigma = r/12 in [0.5, 1] keeps
     # the area within 3 % from 6 voxels radius up; a fixed 1 voxel shrinks small objects
@@ -255,6 +267,11 @@ def _exposed_face_area(mask: np.ndarray, spacing: np.ndarray) -> float:
     for axis in range(3):
         area += np.count_nonzero(np.diff(padded, axis=axis)) * face[axis]
     return area
+
+
+def _hull_volume(verts: np.ndarray) -> float:
+    """Volume of the convex hull of the surface vertices (Qhull; its own line in a profile)."""
+    return float(ConvexHull(verts).volume)
 
 
 def _mesh_volume(verts: np.ndarray, faces: np.ndarray) -> float:
@@ -293,8 +310,8 @@ def shape_features(mask: np.ndarray, spacing: Sequence[float]) -> dict[str, floa
     out["volume_um3"] = n * float(np.prod(spacing))
     if n == 0:
         return out
-    sl = ndi.find_objects(mask.astype(np.uint8))[0]
-    mask = mask[sl]
+    mask = np.asarray(mask, dtype=bool)
+    mask = mask[_bbox(mask)]
     volume = out["volume_um3"]
     mesh = _smoothed_mesh(mask, spacing)
     if mesh is None:
@@ -303,7 +320,7 @@ def shape_features(mask: np.ndarray, spacing: Sequence[float]) -> dict[str, floa
         verts, faces = mesh
         area = float(measure.mesh_surface_area(verts, faces))
         try:
-            solidity = _mesh_volume(verts, faces) / ConvexHull(verts).volume
+            solidity = _mesh_volume(verts, faces) / _hull_volume(verts)
         except (QhullError, ValueError):
             solidity = np.nan
     axes = _axes_um(mask, spacing)
@@ -325,7 +342,12 @@ def ri_features(ri: np.ndarray, mask: np.ndarray, voxel_volume_um3: float,
                 medium_index: float = MEDIUM_INDEX,
                 alpha: float = ALPHA_ML_PER_G) -> dict[str, float]:
     """RI statistics, dry mass (pg) and dry-mass density (pg/µm³) of the voxels in ``mask``."""
-    values = ri[mask].astype(np.float64)
+    return _ri_stats(ri[mask].astype(np.float64), voxel_volume_um3, medium_index, alpha)
+
+
+def _ri_stats(values: np.ndarray, voxel_volume_um3: float, medium_index: float,
+              alpha: float) -> dict[str, float]:
+    """:func:`ri_features` of the RI values (float64) of a compartment."""
     if values.size == 0:
         out = dict.fromkeys(_RI, np.nan)
         out["dry_mass_pg"] = 0.0
@@ -340,11 +362,13 @@ def ri_features(ri: np.ndarray, mask: np.ndarray, voxel_volume_um3: float,
     }
 
 
-def _fl_features(channel: np.ndarray, cell: np.ndarray, nucleus: np.ndarray,
-                 cytoplasm: np.ndarray, voxel_volume: float) -> dict[str, float]:
+def _fl_features(values: np.ndarray, in_nucleus: np.ndarray, in_cytoplasm: np.ndarray,
+                 voxel_volume: float) -> dict[str, float]:
+    """Fluorescence statistics per compartment from one channel's values (float64) in the
+    cell and which of them lie in the nucleus and in the cytoplasm."""
     out: dict[str, float] = {}
-    for comp, mask in (("cell", cell), ("nucleus", nucleus), ("cytoplasm", cytoplasm)):
-        v = channel[mask].astype(np.float64)
+    for comp, v in (("cell", values), ("nucleus", values[in_nucleus]),
+                    ("cytoplasm", values[in_cytoplasm])):
         out[f"{comp}_mean_au"] = v.mean() if v.size else np.nan
         out[f"{comp}_sd_au"] = v.std() if v.size else np.nan
         out[f"{comp}_integrated_au_um3"] = v.sum() * voxel_volume
@@ -358,14 +382,6 @@ def _fl_features(channel: np.ndarray, cell: np.ndarray, nucleus: np.ndarray,
 
 _OFFSETS = [o for o in itertools.product((-1, 0, 1), repeat=3)
             if o > (0, 0, 0)]  # 13 directions: one of each opposite pair
-
-
-def _shifted(offset: Sequence[int], shape: Sequence[int]) -> tuple[tuple, tuple]:
-    src, dst = [], []
-    for o, n in zip(offset, shape):
-        src.append(slice(max(0, -o), n - max(0, o)))
-        dst.append(slice(max(0, o), n - max(0, -o)))
-    return tuple(src), tuple(dst)
 
 
 def glcm_features(levels: np.ndarray, mask: np.ndarray,
@@ -387,13 +403,25 @@ def glcm_features(levels: np.ndarray, mask: np.ndarray,
             "glcm_entropy")
     i, j = np.meshgrid(np.arange(n_levels), np.arange(n_levels), indexing="ij")
     acc = {k: [] for k in keys}
+    mask = np.asarray(mask, dtype=bool)
+    box = _bbox(mask)
+    if box is None:
+        return dict.fromkeys(keys, np.nan)
+    # pairs by flat index into the object's box padded by one voxel (a neighbour never wraps
+    # to another row), the work following the object's voxels, not its bounding box; voxels
+    # outside the mask take the extra level n_levels, whose column of the counts is dropped
+    inside = np.pad(mask[box], 1)
+    stride = np.array([inside.shape[1] * inside.shape[2], inside.shape[2], 1])
+    flat_levels = np.where(inside, np.pad(np.asarray(levels)[box], 1), n_levels)
+    flat_levels = flat_levels.astype(np.int64, copy=False).ravel()
+    voxels = np.flatnonzero(inside)
+    first = flat_levels[voxels] * (n_levels + 1)
     for off in _OFFSETS:
-        src, dst = _shifted(off, levels.shape)
-        valid = mask[src] & mask[dst]
-        if not valid.any():
+        codes = first + flat_levels[voxels + int(np.dot(off, stride))]
+        counts = np.bincount(codes, minlength=n_levels * (n_levels + 1))
+        counts = counts.reshape(n_levels, n_levels + 1)[:, :n_levels]
+        if not counts.any():
             continue
-        codes = levels[src][valid].astype(np.int64) * n_levels + levels[dst][valid]
-        counts = np.bincount(codes, minlength=n_levels * n_levels).reshape(n_levels, n_levels)
         p = (counts + counts.T).astype(np.float64)
         p /= p.sum()
         mu = (i * p).sum()
@@ -408,44 +436,82 @@ def glcm_features(levels: np.ndarray, mask: np.ndarray,
     return {k: float(np.mean(v)) if v else np.nan for k, v in acc.items()}
 
 
-def _texture(ri: np.ndarray, mask: np.ndarray, spacing: np.ndarray,
-             medium_index: float) -> dict[str, float]:
+def _ri_levels(ri: np.ndarray, medium_index: float) -> np.ndarray:
+    """Grey levels of the RI for the GLCM."""
     # fixed RI window relative to the medium, so that grey levels compare across volumes
     width = RI_CLIP[1] - RI_CLIP[0]
-    q = np.floor((ri.astype(np.float64) - medium_index) / width * _GLCM_LEVELS)
-    out = glcm_features(np.clip(q, 0, _GLCM_LEVELS - 1).astype(np.int64), mask)
-    # the interior only: the step at the compartment's own boundary is not texture
-    interior = ndi.binary_erosion(mask)
-    interior = interior if interior.any() else mask
-    if mask.any():
-        padded = np.pad(ri.astype(np.float64), 1, mode="edge")  # a crop can be 1 voxel thin
-        grads = np.gradient(padded, *spacing)
-        mag = np.sqrt(sum(g**2 for g in grads))[1:-1, 1:-1, 1:-1]
-        out["ri_gradient_mean_per_um"] = float(mag[interior].mean())
-    else:
+    q = ri.astype(np.float64)  # (ri - medium) / width * levels, in place
+    q -= medium_index
+    q /= width
+    q *= _GLCM_LEVELS
+    np.floor(q, out=q)
+    np.clip(q, 0, _GLCM_LEVELS - 1, out=q)
+    return q.astype(np.int64)
+
+
+def _gradient_mean(ri: np.ndarray, voxels: tuple[np.ndarray, ...],
+                   spacing: np.ndarray) -> float:
+    """Mean magnitude of the RI gradient at ``voxels`` (index arrays into ``ri``).
+
+    Central differences at those voxels only, with ``ri`` extended by its edge values (a
+    crop can be 1 voxel thin): the values ``np.gradient`` of the edge-padded array gives
+    there, without the gradient of the whole array.
+    """
+    padded = np.pad(ri, 1, mode="edge")
+    at = np.ravel_multi_index(tuple(v + 1 for v in voxels), padded.shape)
+    stride = (padded.shape[1] * padded.shape[2], padded.shape[2], 1)
+    padded = padded.ravel()
+    sq = 0.0
+    for st, step in zip(stride, spacing):
+        g = (padded[at + st].astype(np.float64) - padded[at - st].astype(np.float64)) / (2.0 * step)
+        sq = sq + g**2
+    return float(np.sqrt(sq).mean())
+
+
+def _texture(ri: np.ndarray, mask: np.ndarray, spacing: np.ndarray,
+             medium_index: float, levels: np.ndarray | None = None) -> dict[str, float]:
+    levels = _ri_levels(ri, medium_index) if levels is None else levels
+    box = _bbox(mask)
+    if box is None:
+        out = glcm_features(levels, mask)
         out["ri_gradient_mean_per_um"] = np.nan
+        return out
+    out = glcm_features(levels[box], mask[box])
+    # the interior only: the step at the compartment's own boundary is not texture (eroded
+    # in the object's box: the same voxels as in the whole crop, the box is tight)
+    interior = ndi.binary_erosion(mask[box])
+    voxels = np.nonzero(interior if interior.any() else mask[box])
+    voxels = tuple(v + s.start for v, s in zip(voxels, box))
+    out["ri_gradient_mean_per_um"] = _gradient_mean(ri, voxels, spacing)
     return out
 
 
 # --------------------------------------------------------------------------- neighbours
 
-def _touching(cell_labels: np.ndarray) -> dict[int, int]:
-    pairs = []
+def _touching_count(cell_labels: np.ndarray, box: tuple[slice, ...], lab: int) -> int:
+    """Other cells sharing a face with cell ``lab``; ``box`` is its bounding box.
+
+    Looked for in the box grown by one voxel, where every face neighbour of the cell lies,
+    rather than over the whole label volume.
+    """
+    grown = tuple(slice(max(s.start - 1, 0), min(s.stop + 1, n))
+                  for s, n in zip(box, cell_labels.shape))
+    crop = cell_labels[grown]
+    other = crop != lab
+    other &= crop > 0
+    if not other.any():
+        return 0
+    own = crop == lab
+    found = []
     for axis in range(3):
-        # neighbours along ``axis`` as strided views: no copy of the label volume per axis
-        lo = cell_labels[(slice(None),) * axis + (slice(None, -1),)]
-        hi = cell_labels[(slice(None),) * axis + (slice(1, None),)]
-        sel = lo != hi
-        sel &= lo > 0
-        sel &= hi > 0
-        pairs.append(np.stack([lo[sel], hi[sel]], axis=1))
-    p = np.concatenate(pairs)
-    p = np.unique(np.sort(p, axis=1), axis=0)
-    labels, counts = np.unique(p.ravel(), return_counts=True)
-    return dict(zip(labels.tolist(), counts.tolist()))
+        lo = (slice(None),) * axis + (slice(None, -1),)
+        hi = (slice(None),) * axis + (slice(1, None),)
+        found.append(crop[hi][own[lo] & other[hi]])  # the neighbour after a voxel of the cell
+        found.append(crop[lo][own[hi] & other[lo]])  # the neighbour before
+    return len(np.unique(np.concatenate(found)))
 
 
-def _neighbour_features(centroids: np.ndarray, labels: Sequence[int], cell_labels: np.ndarray,
+def _neighbour_features(centroids: np.ndarray, labels: Sequence[int], touching: Sequence[int],
                         radius_um: float) -> pd.DataFrame:
     r = _radius_tag(radius_um)
     n = len(labels)
@@ -455,24 +521,31 @@ def _neighbour_features(centroids: np.ndarray, labels: Sequence[int], cell_label
         tree = cKDTree(centroids)
         within = np.array([len(x) - 1 for x in tree.query_ball_point(centroids, radius_um)])
         nearest = tree.query(centroids, k=2)[0][:, 1]
-    touching = _touching(cell_labels)
     return pd.DataFrame({
         f"neighbours_within_{r}um_count": within,
         "nearest_neighbour_distance_um": nearest,
-        "touching_neighbours_count": [touching.get(int(lab), 0) for lab in labels],
+        "touching_neighbours_count": np.asarray(touching, dtype=np.int64),
     })
 
 
 # --------------------------------------------------------------------------- per cell
 
 def _count_components(mask: np.ndarray) -> tuple[int, np.ndarray]:
-    lab, n = ndi.label(mask, structure=np.ones((3, 3, 3), bool))
+    box = _bbox(mask)
+    if box is None:
+        return 0, np.zeros(0, dtype=np.int64)
+    lab, n = ndi.label(mask[box], structure=np.ones((3, 3, 3), bool))
     sizes = np.bincount(lab.ravel())[1:] if n else np.zeros(0, dtype=np.int64)
     return n, sizes
 
 
 def _measure_one(crop: dict[str, np.ndarray], spacing: np.ndarray, channels: list[str],
-                 medium_index: float, alpha: float) -> dict[str, float]:
+                 medium_index: float, alpha: float) -> tuple[dict[str, float], np.ndarray]:
+    """Features of one cell from its crop, and its centroid in crop voxels.
+
+    Every compartment mask lies inside the cell mask: intensities are gathered once over the
+    cell and each compartment takes its part of them.
+    """
     vv = float(np.prod(spacing))
     cell, nucleus = crop["cell"], crop["nucleus"]
     cytoplasm = cell & ~nucleus
@@ -485,8 +558,9 @@ def _measure_one(crop: dict[str, np.ndarray], spacing: np.ndarray, channels: lis
     nuc_vol = row["nucleus_volume_um3"]
     row["cytoplasm_volume_um3"] = cell_vol - nuc_vol
     row["nucleus_to_cell_volume_ratio"] = nuc_vol / cell_vol
+    centre = np.argwhere(cell).mean(0)
     if nucleus.any():
-        offset = (np.argwhere(nucleus).mean(0) - np.argwhere(cell).mean(0)) * spacing
+        offset = (np.argwhere(nucleus).mean(0) - centre) * spacing
         row["nucleus_offset_um"] = float(np.linalg.norm(offset))
     else:
         row["nucleus_offset_um"] = np.nan
@@ -502,25 +576,30 @@ def _measure_one(crop: dict[str, np.ndarray], spacing: np.ndarray, channels: lis
         row.update(dict.fromkeys(("nucleolus_count", "nucleoli_volume_um3",
                                   "nucleolus_mean_volume_um3",
                                   "nucleoli_to_nucleus_volume_ratio"), np.nan))
+    ri_cell = ri[cell].astype(np.float64)
     compartments = {"cell": cell, "nucleus": nucleus, "cytoplasm": cytoplasm,
                     "nucleoli": nucleoli}
     for comp, mask in compartments.items():
         if mask is None:
             feats = dict.fromkeys(_RI, np.nan)
+        elif mask is cell:
+            feats = _ri_stats(ri_cell, vv, medium_index, alpha)
         else:
-            feats = ri_features(ri, mask, vv, medium_index, alpha)
+            feats = _ri_stats(ri_cell[mask[cell]], vv, medium_index, alpha)
         row.update({f"{comp}_{k}": v for k, v in feats.items()})
+    in_nucleus, in_cytoplasm = nucleus[cell], cytoplasm[cell]
     for ch in channels:
         if f"fl:{ch}" in crop:
-            feats = _fl_features(crop[f"fl:{ch}"], cell, nucleus, cytoplasm, vv)
+            feats = _fl_features(crop[f"fl:{ch}"][cell].astype(np.float64), in_nucleus,
+                                 in_cytoplasm, vv)
         else:
-            feats = dict.fromkeys(_fl_features(np.zeros(1), *(np.zeros(1, bool),) * 3, vv),
+            feats = dict.fromkeys(_fl_features(np.zeros(0), *(np.zeros(0, bool),) * 2, vv),
                                   np.nan)
         row.update({f"{k.split('_', 1)[0]}_{ch}_{k.split('_', 1)[1]}": v
                     for k, v in feats.items()})
     if droplets is not None:
         count, sizes = _count_components(droplets)
-        ld = ri_features(ri, droplets, vv, medium_index, alpha)
+        ld = _ri_stats(ri_cell[droplets[cell]], vv, medium_index, alpha)
         row.update({
             "lipid_droplet_count": count,
             "lipid_droplets_volume_um3": sizes.sum() * vv,
@@ -534,17 +613,18 @@ def _measure_one(crop: dict[str, np.ndarray], spacing: np.ndarray, channels: lis
             "lipid_droplet_count", "lipid_droplets_volume_um3", "lipid_droplet_mean_volume_um3",
             "lipid_droplets_volume_fraction", "lipid_droplets_dry_mass_pg",
             "lipid_droplets_ri_mean"), np.nan))
+    levels = _ri_levels(ri, medium_index)
     for comp, mask in (("cell", cell), ("nucleus", nucleus)):
         row.update({f"{comp}_{k}": v
-                    for k, v in _texture(ri, mask, spacing, medium_index).items()})
-    return row
+                    for k, v in _texture(ri, mask, spacing, medium_index, levels).items()})
+    return row, centre
 
 
 def _organelle_mask(name: str, masks: Mapping[str, np.ndarray] | None,
                     channels: Mapping[str, np.ndarray], threshold: float):
     """A binary organelle mask: the given one, else the thresholded fluorescence channel."""
     if masks is not None and masks.get(name) is not None:
-        return np.asarray(masks[name]).astype(bool)
+        return np.asarray(masks[name], dtype=bool)
     if name in channels:
         return np.asarray(channels[name]) > threshold
     return None
@@ -621,8 +701,7 @@ def measure_cells(ri: np.ndarray, cell_labels: np.ndarray,
         _check_same_shape(f"masks[{name!r}]", m, shape)
     for name, m in (uncertainty or {}).items():
         _check_same_shape(f"uncertainty[{name!r}]", m, shape)
-    nucleus_any = (np.asarray(nucleus_labels) > 0 if nucleus_labels is not None
-                   else np.zeros(shape, bool))
+    nucleus_labels = None if nucleus_labels is None else np.asarray(nucleus_labels)
     nucleoli = _organelle_mask("nucleolus", masks, fl_channels, fl_threshold)
     droplets = _organelle_mask("lipid_droplets", masks, fl_channels, fl_threshold)
 
@@ -631,31 +710,34 @@ def measure_cells(ri: np.ndarray, cell_labels: np.ndarray,
     columns = list(feature_dictionary(names, neighbour_radius_um)["name"])
     if not labels:
         return pd.DataFrame({c: pd.Series(dtype=float) for c in columns})
-    rows, centroids = [], []
+    rows, centroids, touching = [], [], []
     for lab in progress(labels, desc="measuring cells"):
         sl = slices[lab - 1]
         cell = cell_labels[sl] == lab
-        crop = {"cell": cell, "nucleus": nucleus_any[sl] & cell, "ri": ri[sl]}
+        nucleus = ((nucleus_labels[sl] > 0) & cell if nucleus_labels is not None
+                   else np.zeros_like(cell))
+        crop = {"cell": cell, "nucleus": nucleus, "ri": ri[sl]}
         if nucleoli is not None:
             crop["nucleoli"] = nucleoli[sl] & crop["nucleus"]
         if droplets is not None:
             crop["lipid_droplets"] = droplets[sl] & cell
         for ch in fl_channels:
             crop[f"fl:{ch}"] = np.asarray(fl_channels[ch][sl])
-        row = _measure_one(crop, spacing, names, medium_index, alpha)
+        row, centre = _measure_one(crop, spacing, names, medium_index, alpha)
         for ch in names:
             u = (uncertainty or {}).get(ch)
             row[f"cell_{ch}{UNCERTAINTY_SUFFIX}"] = (float(np.mean(np.asarray(u[sl])[cell]))
                                                      if u is not None else np.nan)
         offset = np.array([s.start for s in sl])
-        centroid = (np.argwhere(cell).mean(0) + offset) * spacing
+        centroid = (centre + offset) * spacing
         centroids.append(centroid)
+        touching.append(_touching_count(cell_labels, sl, lab))
         row.update(label=lab, centroid_z_um=centroid[0], centroid_y_um=centroid[1],
                    centroid_x_um=centroid[2],
                    cut_by_edge=any(s.start == 0 or s.stop == n for s, n in zip(sl, shape)))
         rows.append(row)
     table = pd.DataFrame(rows)
-    neighbours = _neighbour_features(np.array(centroids), labels, cell_labels,
+    neighbours = _neighbour_features(np.array(centroids), labels, touching,
                                      neighbour_radius_um)
     table = pd.concat([table, neighbours], axis=1)
     table["label"] = table["label"].astype(np.int64)
