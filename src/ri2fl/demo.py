@@ -17,6 +17,7 @@ import json
 import re
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -260,6 +261,24 @@ def _timelapse(plan: DemoPlan, seed: int, stimulated: bool) -> list:
     return frames
 
 
+def _snapshot_plan(plan: DemoPlan) -> list[tuple[str, str, int, int, float]]:
+    """The snapshot fields in order: (cell type, condition, index, seed, stimulus strength);
+    seeds run from ``plan.seed + 1``."""
+    fields, seed = [], plan.seed
+    for cell_type in plan.cell_types:
+        for condition in plan.conditions:
+            strength = 0.0 if condition == plan.conditions[0] else 1.0
+            for k in range(plan.fields_of(cell_type)):
+                seed += 1
+                fields.append((cell_type, condition, k, seed, strength))
+    return fields
+
+
+def _simulate_snapshot(plan: DemoPlan, spec: tuple[str, str, int, int, float]):
+    cell_type, _, _, seed, strength = spec
+    return _simulate(cell_type, seed, plan.shape_of(cell_type), strength, plan.stimulus)
+
+
 def _write_volumes(out_dir: Path, name: str, field_: ProfiledField) -> list[Path]:
     """Two OME-Zarr stores per field, in the layout of ``ri2fl predict`` and ``ri2fl
     segment``: the RI (float32) with the cell and nucleus instances and organelle masks as
@@ -345,7 +364,7 @@ def run_demo(out_dir: str | Path, plan: DemoPlan = FULL, *, model: str = "defaul
         table["n_cells_simulated"] = int(fov.cell_labels.max())
         n_true += int(fov.cell_labels.max())
         tables.append(table)
-        volumes.extend(_write_volumes(out_dir, name, field_))
+        writes.append(writer.submit(_write_volumes, out_dir, name, field_))
         pairs.append(measure_pair(fov.ri, fov.cell_labels, fov.nucleus_labels, fov.fl,
                                   field_.fl, fov.voxel_size_um, fov.medium_index))
         channel_r.append(channel_agreement(fov.fl, field_.fl, fov.cell_labels))
@@ -354,30 +373,39 @@ def run_demo(out_dir: str | Path, plan: DemoPlan = FULL, *, model: str = "defaul
             f"({int(fov.cell_labels.max())} simulated)")
         return field_
 
-    seed = plan.seed
-    for cell_type in plan.cell_types:
+    # The networks keep both cores busy only part of the time: the next field is simulated,
+    # and the last one's volumes written, on threads beside the field being processed (one
+    # field ahead at most, so memory stays that of two fields).
+    writes: list[Future] = []
+    with ThreadPoolExecutor(1, "ri2fl-demo-write") as writer, \
+            ThreadPoolExecutor(1, "ri2fl-demo-simulate") as simulator:
+        snapshots = _snapshot_plan(plan)
+        upcoming = simulator.submit(_simulate_snapshot, plan, snapshots[0]) if snapshots else None
+        for i, (cell_type, condition, k, _, _) in enumerate(snapshots):
+            fov = upcoming.result()
+            if i + 1 < len(snapshots):
+                upcoming = simulator.submit(_simulate_snapshot, plan, snapshots[i + 1])
+            name = f"{cell_type}_{condition}_{k}"
+            field_ = process(name, fov, {"cell_type": cell_type, "condition": condition,
+                                         "frame": 0, "position": name})
+            if k == 0 and condition == plan.conditions[-1]:
+                examples.append(_example(name, field_, oracle))
+        snapshot_rows = sum(len(t) for t in tables)
+        seed = plan.seed + len(snapshots)
         for condition in plan.conditions:
-            strength = 0.0 if condition == plan.conditions[0] else 1.0
-            for k in range(plan.fields_of(cell_type)):
-                seed += 1
-                fov = _simulate(cell_type, seed, plan.shape_of(cell_type), strength,
-                                plan.stimulus)
-                name = f"{cell_type}_{condition}_{k}"
-                field_ = process(name, fov, {"cell_type": cell_type, "condition": condition,
-                                             "frame": 0, "position": name})
-                if k == 0 and condition == plan.conditions[-1]:
-                    examples.append(_example(name, field_, oracle))
-    snapshot_rows = sum(len(t) for t in tables)
-    for condition in plan.conditions:
-        seed += 1
-        if plan.timelapse_conditions is not None and condition not in plan.timelapse_conditions:
-            continue
-        frames = _timelapse(plan, seed, stimulated=condition != plan.conditions[0])
-        for t, fov in enumerate(frames):
-            name = f"timelapse_{condition}_t{t}"
-            process(name, fov, {"cell_type": plan.timelapse_cell_type, "condition": condition,
-                                "frame": t, "time_s": t * plan.frame_interval_s,
-                                "position": f"timelapse_{condition}"})
+            seed += 1
+            if plan.timelapse_conditions is not None and \
+                    condition not in plan.timelapse_conditions:
+                continue
+            frames = _timelapse(plan, seed, stimulated=condition != plan.conditions[0])
+            for t, fov in enumerate(frames):
+                name = f"timelapse_{condition}_t{t}"
+                process(name, fov, {"cell_type": plan.timelapse_cell_type,
+                                    "condition": condition, "frame": t,
+                                    "time_s": t * plan.frame_interval_s,
+                                    "position": f"timelapse_{condition}"})
+        for write in writes:
+            volumes.extend(write.result())
     features = _assemble(tables, snapshot_rows)
     agreement = _agreement(pairs, channel_r, out_dir)
     say(agreement_sentence(agreement))
