@@ -68,3 +68,22 @@ def test_failing_features_are_named_with_their_cause(rng):
     assert explained.loc["lipid_droplet_count", "cause"].startswith("threshold")
     assert explained.loc["nucleolus_count", "cause"].startswith("sparsity")
     assert explained.loc["lipid_droplet_count", "family"] == "lipid droplets"
+
+
+def test_a_feature_the_cells_hardly_differ_in_is_explained_by_its_spread(rng):
+    from ri2fl.profile.validation import explain_agreement
+
+    n = 120
+    # every nucleus equally bright (CV 2 %): errors of 2 % of the level leave r ~ 0.7
+    true = pd.DataFrame({"nucleus_nucleus_mean_au": 0.6 + 0.012 * rng.normal(size=n),
+                         "cell_volume_um3": rng.uniform(500, 2000, n)})
+    inferred = true.copy()
+    inferred["nucleus_nucleus_mean_au"] += 0.012 * rng.normal(size=n)
+    inferred["cell_volume_um3"] += 300 * rng.normal(size=n)  # wide spread, plain error
+    _, per = feature_agreement(true, inferred, list(true.columns))
+    explained = explain_agreement(true, inferred, per, goal=0.9,
+                                  channel_r={"nucleus": 0.95}).set_index("feature")
+    assert explained.loc["nucleus_nucleus_mean_au", "r"] < 0.9
+    assert explained.loc["nucleus_nucleus_mean_au", "cause"].startswith("little spread")
+    assert explained.loc["cell_volume_um3", "r"] < 0.9
+    assert explained.loc["cell_volume_um3", "cause"] == "other"

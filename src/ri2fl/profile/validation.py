@@ -120,7 +120,7 @@ def explain_agreement(true: pd.DataFrame, inferred: pd.DataFrame,
                       per_feature: pd.DataFrame, *, goal: float = 0.9,
                       channel_r: Mapping[str, float] | None = None,
                       channels: Sequence[str] = TARGETS,
-                      min_present: float = 0.5) -> pd.DataFrame:
+                      min_present: float = 0.5, max_spread: float = 0.15) -> pd.DataFrame:
     """Per-feature agreement with its feature family, channel, and, below ``goal``, a cause.
 
     Causes, tested in this order:
@@ -131,6 +131,9 @@ def explain_agreement(true: pd.DataFrame, inferred: pd.DataFrame,
       ``channel_r``, or the median r of its intensity features, is below ``goal``);
     - ``threshold``: the feature comes from a mask thresholded from the channel (lipid
       droplets, nucleoli) although the channel's intensities agree;
+    - ``little spread``: the cells hardly differ in the feature (coefficient of variation
+      of the true values below ``max_spread``), so errors small against its level still
+      swamp the correlation over cells;
     - ``other``: none of these.
 
     Parameters
@@ -156,10 +159,13 @@ def explain_agreement(true: pd.DataFrame, inferred: pd.DataFrame,
     out["channel"] = [_channel_of(f, channels) for f in out["feature"]]
     values = true[out["feature"]].astype(float)
     out["present"] = ((values.fillna(0) != 0).mean()).to_numpy()
+    level = values.mean().abs().replace(0, np.nan)
+    spread = (values.std() / level).to_numpy()
+    error = ((inferred[out["feature"]].astype(float) - values).abs().median() / level).to_numpy()
     intensity = out[out["family"] == "fluorescence"].groupby("channel")["r"].median()
     channel_ok = {c: (channel_r or {}).get(c, intensity.get(c, np.nan)) for c in channels}
     causes = []
-    for _, row in out.iterrows():
+    for i, (_, row) in enumerate(out.iterrows()):
         ch_r = channel_ok.get(row["channel"], np.nan)
         if row["r"] >= goal:
             causes.append("")
@@ -169,6 +175,9 @@ def explain_agreement(true: pd.DataFrame, inferred: pd.DataFrame,
             causes.append(f"channel error ({row['channel']} r = {ch_r:.2f})")
         elif row["feature"].startswith(_THRESHOLDED):
             causes.append("threshold (mask from the channel at 0.5)")
+        elif spread[i] < max_spread:
+            causes.append(f"little spread across cells (CV {spread[i]:.0%}; median error "
+                          f"{error[i]:.0%} of the mean)")
         else:
             causes.append("other")
     out["cause"] = causes
