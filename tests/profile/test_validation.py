@@ -87,3 +87,17 @@ def test_a_feature_the_cells_hardly_differ_in_is_explained_by_its_spread(rng):
     assert explained.loc["nucleus_nucleus_mean_au", "cause"].startswith("little spread")
     assert explained.loc["cell_volume_um3", "r"] < 0.9
     assert explained.loc["cell_volume_um3", "cause"] == "other"
+
+
+def test_a_channel_measured_where_its_structure_is_absent_is_named_off_compartment(rng):
+    from ri2fl.profile.validation import explain_agreement
+
+    n = 120
+    true = pd.DataFrame({"nucleus_mitochondria_mean_au": rng.uniform(0, 0.02, n),
+                         "cytoplasm_mitochondria_mean_au": rng.uniform(0.2, 0.6, n)})
+    inferred = true + rng.normal(0, 0.02, (n, 2))  # blur: small errors, ruinous at ~0
+    _, per = feature_agreement(true, inferred, list(true.columns))
+    explained = explain_agreement(true, inferred, per, goal=0.9,
+                                  channel_r={"mitochondria": 0.95}).set_index("feature")
+    assert explained.loc["nucleus_mitochondria_mean_au", "cause"].startswith("off-compartment")
+    assert explained.loc["cytoplasm_mitochondria_mean_au", "cause"] == ""

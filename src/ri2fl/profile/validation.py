@@ -111,6 +111,17 @@ def _channel_of(feature: str, channels: Sequence[str]) -> str:
     return next((c for c in channels if f"_{c}_" in f"_{feature}_"), "")
 
 
+#: (compartment, channel) pairs where the structure is absent in truth: their features
+#: measure the channel's blur and leakage into that compartment, not the structure.
+_OFF_COMPARTMENT = {"nucleus": ("membrane", "actin", "mitochondria", "lipid_droplets"),
+                    "cytoplasm": ("nucleus", "nucleolus")}
+
+
+def _off_compartment(feature: str, channel: str) -> str | None:
+    compartment = feature.split("_", 1)[0]
+    return compartment if channel in _OFF_COMPARTMENT.get(compartment, ()) else None
+
+
 #: Features computed from a mask thresholded from a channel, not from its intensities.
 _THRESHOLDED = ("lipid_droplet", "nucleolus_count", "nucleoli_volume", "nucleolus_mean",
                 "nucleoli_to_nucleus", "nucleoli_ri", "nucleoli_dry_mass")
@@ -131,6 +142,9 @@ def explain_agreement(true: pd.DataFrame, inferred: pd.DataFrame,
       ``channel_r``, or the median r of its intensity features, is below ``goal``);
     - ``threshold``: the feature comes from a mask thresholded from the channel (lipid
       droplets, nucleoli) although the channel's intensities agree;
+    - ``off-compartment``: the channel in a compartment where its structure is absent in
+      truth (membrane, actin, mitochondria or droplets inside the nucleus; nucleus or
+      nucleolus in the cytoplasm): the feature measures blur and leakage;
     - ``little spread``: the cells hardly differ in the feature (coefficient of variation
       of the true values below ``max_spread``), so errors small against its level still
       swamp the correlation over cells;
@@ -175,6 +189,9 @@ def explain_agreement(true: pd.DataFrame, inferred: pd.DataFrame,
             causes.append(f"channel error ({row['channel']} r = {ch_r:.2f})")
         elif row["feature"].startswith(_THRESHOLDED):
             causes.append("threshold (mask from the channel at 0.5)")
+        elif (where := _off_compartment(row["feature"], row["channel"])) is not None:
+            causes.append(f"off-compartment (no {row['channel']} in the {where} in truth: "
+                          f"blur and leakage)")
         elif spread[i] < max_spread:
             causes.append(f"little spread across cells (CV {spread[i]:.0%}; median error "
                           f"{error[i]:.0%} of the mean)")
