@@ -304,8 +304,11 @@ def test_interrupted_dask_run_leaves_no_staging(tmp_path):
     out.mkdir()
     script = tmp_path / "run.py"
     script.write_text(SCRIPT.format(tests=str(TESTS)))
+    # SIGINT as a terminal delivers it, even where this test runs with it ignored (a
+    # background job of a non-interactive shell), which a child would inherit
     proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "gate"), str(out),
-                             *map(str, inputs)], stderr=subprocess.PIPE)
+                             *map(str, inputs)], stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         end = time.monotonic() + 45
         while len(list(out.glob(".*.ri2fl-staging/cell*.npy"))) < 2:
