@@ -42,7 +42,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _cases import peak_rss_mb, reset_peak_rss
+from _cases import cpu_name, peak_rss_mb, reset_peak_rss
 
 PATCH = (64, 256, 256)
 OVERLAP = 0.25
@@ -214,12 +214,7 @@ def _machine(device: str = "cpu") -> dict:
 
     from ri2fl.infer.device import cpu_has_fast_bf16
 
-    cpu = platform.processor() or "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_name()
     info = {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__,
             "bf16_native": cpu_has_fast_bf16(), "python": platform.python_version()}
     if device.startswith("cuda"):

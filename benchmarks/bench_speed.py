@@ -32,14 +32,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from _cases import peak_rss_mb, reset_peak_rss, run_case
+from _cases import cpu_name, peak_rss_mb, reset_peak_rss, run_case
 
 TILE = (64, 256, 256)
 OVERLAP = 0.25
@@ -176,12 +175,7 @@ def _machine() -> str:
 
     from ri2fl.infer.device import cpu_has_fast_bf16
 
-    cpu = platform.processor() or "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_name()
     return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, "
             f"native bf16: {cpu_has_fast_bf16()}")
 

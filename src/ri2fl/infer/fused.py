@@ -349,25 +349,23 @@ def _prefetch(array: Any, grid: TileGrid, batches: Sequence[Sequence[_Patch]],
     q: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
+    def put(item: Any) -> bool:
+        """Hand ``item`` to the consumer unless it has stopped; whether it was handed."""
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def read() -> None:
         try:
             for batch in batches:
-                block = np.stack([_read_patch(array, grid, p.start) for p in batch])
-                while not stop.is_set():
-                    try:
-                        q.put(block, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put(np.stack([_read_patch(array, grid, p.start) for p in batch])):
                     return
         except BaseException as exc:  # handed to the consumer
-            while not stop.is_set():
-                try:
-                    q.put(exc, timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
+            put(exc)
 
     thread = threading.Thread(target=read, name="ri2fl-tile-reader", daemon=True)
     thread.start()

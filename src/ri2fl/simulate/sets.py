@@ -189,20 +189,12 @@ def simulate_fields(out: str | Path, fields: Sequence[FieldSpec], workers: int =
     return [out / f.file for f in fields]
 
 
-def _is_mitotic(path: Path) -> bool:
-    """Whether the simulated field holds a mitotic cell (forced or drawn at random)."""
+def _field_attrs(path: Path) -> dict:
+    """A simulated field's HDF5 attributes (what it holds and how it was imaged)."""
     import h5py
 
     with h5py.File(path, "r") as f:
-        return "mitotic" in str(f.attrs.get("variants", ""))
-
-
-def _is_default_tomograph(path: Path) -> bool:
-    """Whether the field was imaged by the default fast tomograph (no drawn instrument)."""
-    import h5py
-
-    with h5py.File(path, "r") as f:
-        return "imaging_domain" not in f.attrs
+        return dict(f.attrs)
 
 
 def write_manifest(out: str | Path, fields: Sequence[FieldSpec], name: str = "manifest.csv",
@@ -222,10 +214,11 @@ def write_manifest(out: str | Path, fields: Sequence[FieldSpec], name: str = "ma
                      "split": f.split})
         if mitotic_weight is None and default_tomograph_weight is None:
             continue
-        weight = 1.0
-        if mitotic_weight is not None and _is_mitotic(out / f.file):
+        attrs, weight = _field_attrs(out / f.file), 1.0
+        if mitotic_weight is not None and "mitotic" in str(attrs.get("variants", "")):
             weight *= mitotic_weight
-        if default_tomograph_weight is not None and _is_default_tomograph(out / f.file):
+        # a field of the default fast tomograph carries no drawn instrument
+        if default_tomograph_weight is not None and "imaging_domain" not in attrs:
             weight *= default_tomograph_weight
         rows[-1]["weight"] = weight
     return write_manifest_rows(out / name, rows)
