@@ -8,9 +8,13 @@ true and with the inferred fluorescence, and correlate the fluorescence-dependen
 
 Usage:
     python scripts/validate_features.py --model default --min-cells 100 -o validation/
-Simulates held-out fields until --min-cells cells are measured. Writes
-validation/feature_agreement.csv (per feature: r, family, channel, the cause of each
-failure), agreement_by_family.csv (median and spread per family and channel) and
+Simulates held-out fields until --min-cells cells are measured. Each failing feature is
+told apart by three controls: the truth blurred to each inferred channel's resolution, the
+truth with every cell stained equally brightly, and the error's share within a field or a
+cell type (ri2fl.profile.validation.explain_agreement). Writes
+validation/feature_agreement.csv (per feature: r, family, channel, the controls, the cause
+of each failure), agreement_by_family.csv (median and spread per family and channel),
+cells_{true,inferred,blurred,stain_free}.csv (the cells measured four ways) and
 summary.json.
 """
 
@@ -26,11 +30,14 @@ import pandas as pd
 import torch
 
 from ri2fl.infer import predict_volume
+from ri2fl.profile import measure_cells
 from ri2fl.profile.validation import (
     agreement_summary,
+    blur_channels,
     channel_agreement,
     explain_agreement,
     feature_agreement,
+    matching_blur_um,
     measure_pair,
 )
 from ri2fl.simulate import simulate_fov
@@ -54,7 +61,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     args.output.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    trues, inferred, channel_r = [], [], []
+    trues, inferred, blurred, stain_free, channel_r = [], [], [], [], []
+    blur_um: dict[str, float] = {}
     i = 0
     while i < args.fields or sum(len(t) for t in trues) < args.min_cells:
         cell_type = args.cell_types[i % len(args.cell_types)]
@@ -64,7 +72,21 @@ def main() -> None:
         a, b = measure_pair(fov.ri, fov.cell_labels, fov.nucleus_labels, fov.fl,
                             {k: np.asarray(v) for k, v in pred.fl.items()},
                             fov.voxel_size_um, fov.medium_index)
-        trues.append(a.assign(cell_type=cell_type))
+        # the control: the truth blurred to the resolution each inferred channel shows
+        # (matched on the first field, then held fixed)
+        blur_um = blur_um or matching_blur_um(fov.fl, pred.fl, fov.cell_labels,
+                                              fov.voxel_size_um)
+        blurred.append(measure_cells(fov.ri, fov.cell_labels, fov.nucleus_labels,
+                                     blur_channels(fov.fl, blur_um, fov.voxel_size_um),
+                                     voxel_size_um=fov.voxel_size_um,
+                                     medium_index=fov.medium_index))
+        # the control: the same cells, every one stained equally brightly
+        even = simulate_fov(cell_type, seed=HELD_OUT_SEED + i, shape=tuple(args.shape),
+                            uniform_stain=True)
+        stain_free.append(measure_cells(fov.ri, fov.cell_labels, fov.nucleus_labels,
+                                        even.fl, voxel_size_um=fov.voxel_size_um,
+                                        medium_index=fov.medium_index))
+        trues.append(a.assign(cell_type=cell_type, field=i))
         inferred.append(b)
         channel_r.append(channel_agreement(fov.fl, pred.fl, fov.cell_labels))
         i += 1
@@ -73,7 +95,13 @@ def main() -> None:
     true, inf = pd.concat(trues, ignore_index=True), pd.concat(inferred, ignore_index=True)
     r, per_feature = feature_agreement(true, inf)
     voxel_r = pd.DataFrame(channel_r).mean().to_dict()
-    per_feature = explain_agreement(true, inf, per_feature, channel_r=voxel_r)
+    controls = {"blurred": pd.concat(blurred, ignore_index=True),
+                "stain_free": pd.concat(stain_free, ignore_index=True)}
+    per_feature = explain_agreement(true, inf, per_feature, channel_r=voxel_r, **controls,
+                                    groups={"field": true["field"],
+                                            "cell type": true["cell_type"]})
+    for name, table in {"true": true, "inferred": inf, **controls}.items():
+        table.to_csv(args.output / f"cells_{name}.csv", index=False)
     per_channel = per_feature.groupby("channel")["r"].median()
     per_feature.to_csv(args.output / "feature_agreement.csv", index=False)
     agreement_summary(per_feature).to_csv(args.output / "agreement_by_family.csv",
@@ -83,6 +111,9 @@ def main() -> None:
                "voxel_r_per_channel": {k: round(v, 3) for k, v in voxel_r.items()},
                "failing": per_feature.loc[per_feature["r"] < 0.9,
                                           ["feature", "r", "cause"]].to_dict("records"),
+               "matching_blur_um": blur_um,
+               "causes": per_feature.loc[per_feature["r"] < 0.9, "cause"]
+               .str.split(" ", n=1).str[0].value_counts().to_dict(),
                "model": args.model, "median_r_per_channel": per_channel.round(3).to_dict(),
                "seconds": round(time.perf_counter() - t0, 1)}
     (args.output / "summary.json").write_text(json.dumps(summary, indent=2))

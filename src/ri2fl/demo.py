@@ -365,8 +365,9 @@ def run_demo(out_dir: str | Path, plan: DemoPlan = FULL, *, model: str = "defaul
         n_true += int(fov.cell_labels.max())
         tables.append(table)
         writes.append(writer.submit(_write_volumes, out_dir, name, field_))
-        pairs.append(measure_pair(fov.ri, fov.cell_labels, fov.nucleus_labels, fov.fl,
-                                  field_.fl, fov.voxel_size_um, fov.medium_index))
+        true, inferred = measure_pair(fov.ri, fov.cell_labels, fov.nucleus_labels, fov.fl,
+                                      field_.fl, fov.voxel_size_um, fov.medium_index)
+        pairs.append((true.assign(field=name), inferred))
         channel_r.append(channel_agreement(fov.fl, field_.fl, fov.cell_labels))
         whole = int((~table["cut_by_edge"]).sum())
         say(f"{name}: {len(table)} cells segmented, {whole} whole "
@@ -485,7 +486,8 @@ def _agreement(pairs, channel_r, out_dir: Path):
     _, per_feature = feature_agreement(true, inferred)
     channels = pd.DataFrame(channel_r).mean().rename("voxel_r").rename_axis("channel")
     explained = explain_agreement(true, inferred, per_feature,
-                                  channel_r=channels.to_dict())
+                                  channel_r=channels.to_dict(),
+                                  groups={"field": true["field"]})
     write_table(explained, out_dir / "feature_agreement.csv", overwrite=True)
     return Agreement(explained, n_cells=len(true), channels=channels.reset_index())
 

@@ -101,3 +101,65 @@ def test_a_channel_measured_where_its_structure_is_absent_is_named_off_compartme
                                   channel_r={"mitochondria": 0.95}).set_index("feature")
     assert explained.loc["nucleus_mitochondria_mean_au", "cause"].startswith("off-compartment")
     assert explained.loc["cytoplasm_mitochondria_mean_au", "cause"] == ""
+
+
+def test_a_compartment_named_like_a_channel_is_not_taken_for_the_channel():
+    from ri2fl.constants import TARGETS
+    from ri2fl.profile.validation import _channel_of
+
+    assert _channel_of("nucleus_nucleolus_mean_au", TARGETS) == "nucleolus"
+    assert _channel_of("nucleus_nucleus_sd_au", TARGETS) == "nucleus"
+    assert _channel_of("cytoplasm_lipid_droplets_mean_au", TARGETS) == "lipid_droplets"
+    assert _channel_of("lipid_droplet_count", TARGETS) == "lipid_droplets"
+
+
+def test_the_blur_that_matches_an_inferred_channel_is_found(rng):
+    from ri2fl.profile.validation import blur_channels, matching_blur_um
+
+    voxel = (0.2, 0.1, 0.1)
+    truth = {"membrane": (rng.random((24, 48, 48)) > 0.97).astype(np.float32)}
+    inferred = blur_channels(truth, 0.3, voxel)
+    labels = np.ones((24, 48, 48), np.int32)
+    assert matching_blur_um(truth, inferred, labels, voxel) == {"membrane": 0.3}
+    assert blur_channels(truth, {"membrane": 0.0}, voxel)["membrane"] is not None
+
+
+def test_failures_are_told_apart_by_the_controls(rng):
+    """With the three controls, every failing feature gets a specific cause, never "other"."""
+    from ri2fl.profile.validation import explain_agreement
+
+    n, fields = 120, np.repeat(np.arange(30), 4)
+    true = pd.DataFrame({"cell_membrane_sd_au": rng.normal(size=n),
+                         "cell_mitochondria_mean_au": rng.normal(size=n),
+                         "cell_nucleus_mean_au": rng.normal(size=n),
+                         "cell_actin_mean_au": rng.normal(size=n)})
+    # fine texture: blurring alone scrambles it, and so does the network
+    blurred = true.copy()
+    blurred["cell_membrane_sd_au"] = rng.normal(size=n)
+    inferred = true.copy()
+    inferred["cell_membrane_sd_au"] = rng.normal(size=n)
+    # the inferred level moves with the field
+    inferred["cell_mitochondria_mean_au"] += 1.2 * rng.normal(size=30)[fields]
+    # independent errors cell by cell
+    inferred["cell_nucleus_mean_au"] += rng.normal(size=n)
+    # the truth's spread is mostly each cell's stain brightness, which the RI lacks
+    stain_free = true.copy()
+    brightness = rng.uniform(0.75, 1.0, n)
+    stain_free["cell_actin_mean_au"] = 1.0 + 0.02 * rng.normal(size=n)
+    true["cell_actin_mean_au"] = stain_free["cell_actin_mean_au"] * brightness
+    blurred["cell_actin_mean_au"] = true["cell_actin_mean_au"]
+    inferred["cell_actin_mean_au"] = stain_free["cell_actin_mean_au"]
+    _, per = feature_agreement(true, inferred, list(true.columns))
+    explained = explain_agreement(true, inferred, per, goal=0.9, blurred=blurred,
+                                  stain_free=stain_free, groups={"field": fields},
+                                  channel_r=dict.fromkeys(
+                                      ["membrane", "mitochondria", "nucleus", "actin"], 0.95),
+                                  ).set_index("feature")
+    causes = explained["cause"]
+    assert (explained["r"] < 0.9).all() and not causes.eq("other").any()
+    assert causes["cell_membrane_sd_au"].startswith("resolution")
+    assert causes["cell_mitochondria_mean_au"].startswith("field offset")
+    assert explained.loc["cell_mitochondria_mean_au", "field_share"] > 0.8
+    assert causes["cell_actin_mean_au"].startswith("stain brightness")
+    assert causes["cell_nucleus_mean_au"].startswith("cell-to-cell error")
+    assert explained.loc["cell_nucleus_mean_au", "field_share"] < 0.5

@@ -246,3 +246,18 @@ def test_dataset_rejects_a_bad_droplet_range_before_simulating(tmp_path, monkeyp
         simulate_dataset(tmp_path / "sim", ["fibroblast"], n_per_type=2, shape=(16, 48, 48),
                          droplets_per_cell=(5, 2))
     assert started == []  # not one field simulated (or one worker started) first
+
+
+def test_uniform_stain_changes_only_each_cells_brightness():
+    """The validation's control: the same cells and RI, every cell stained equally."""
+    kw = {"seed": 3, "shape": (16, 64, 64), "physics": "none", "fl_noise": False}
+    a = simulate_fov("hek293", **kw)
+    b = simulate_fov("hek293", uniform_stain=True, **kw)
+    np.testing.assert_array_equal(a.ri, b.ri)
+    np.testing.assert_array_equal(a.cell_labels, b.cell_labels)
+    for target in ("nucleus", "mitochondria"):
+        for label in range(1, int(a.cell_labels.max()) + 1):
+            inside = (a.cell_labels == label) & (b.fl[target] > 0.2)
+            if inside.sum() > 20:
+                ratio = np.median(a.fl[target][inside] / b.fl[target][inside])
+                assert 0.74 < ratio < 1.0  # the cell's brightness, drawn in 0.75-1

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import ndimage
 
 from ..constants import TARGETS
 from ..evaluate import pcc
@@ -103,12 +104,54 @@ def channel_agreement(fl_true: Mapping[str, np.ndarray], fl_inferred: Mapping[st
     return out
 
 
+#: Blur widths (µm, isotropic) tried when matching the truth to an inferred channel.
+BLUR_SIGMAS_UM = (0.0, 0.1, 0.2, 0.3, 0.45, 0.6, 0.8)
+
+
+def matching_blur_um(fl_true: Mapping[str, np.ndarray], fl_inferred: Mapping[str, np.ndarray],
+                     cell_labels: np.ndarray, voxel_size_um: Sequence[float],
+                     sigmas_um: Sequence[float] = BLUR_SIGMAS_UM) -> dict[str, float]:
+    """The Gaussian blur of the truth that best matches each inferred channel.
+
+    For each channel, the width (µm, the same along every axis) at which the blurred true
+    fluorescence has the highest voxel-wise Pearson r with the inferred one inside the
+    cells: the resolution the network delivers for that channel.
+    """
+    inside = np.asarray(cell_labels) > 0
+    best = {}
+    for name, truth in fl_true.items():
+        if name not in fl_inferred or not inside.any():
+            continue
+        inferred = np.asarray(fl_inferred[name])[inside]
+        scores = [pcc(blur_channels({name: truth}, s, voxel_size_um)[name][inside],
+                      inferred, min_std=0.0) for s in sigmas_um]
+        best[name] = float(sigmas_um[int(np.nanargmax(scores))])
+    return best
+
+
+def blur_channels(fl: Mapping[str, np.ndarray], sigma_um: float | Mapping[str, float],
+                  voxel_size_um: Sequence[float]) -> dict[str, np.ndarray]:
+    """Each channel blurred by a Gaussian of ``sigma_um`` (one width, or one per channel)."""
+    out = {}
+    for name, volume in fl.items():
+        s = sigma_um.get(name, 0.0) if isinstance(sigma_um, Mapping) else sigma_um
+        sigma = [s / v for v in voxel_size_um]
+        out[name] = (ndimage.gaussian_filter(np.asarray(volume, np.float32), sigma)
+                     if s > 0 else np.asarray(volume, np.float32))
+    return out
+
+
+_COMPARTMENTS = ("cell_", "nucleus_", "cytoplasm_")
+
+
 def _channel_of(feature: str, channels: Sequence[str]) -> str:
-    if feature.startswith(("lipid_droplet", "lipid_droplets")):
+    if feature.startswith(("lipid_droplet_", "lipid_droplets_")):
         return "lipid_droplets"
     if feature.startswith(("nucleolus_", "nucleoli_")):
         return "nucleolus"
-    return next((c for c in channels if f"_{c}_" in f"_{feature}_"), "")
+    # "<compartment>_<channel>_<statistic>": the compartment may itself be a channel's name
+    rest = next((feature[len(c):] for c in _COMPARTMENTS if feature.startswith(c)), feature)
+    return next((c for c in channels if f"_{c}_" in f"_{rest}_"), "")
 
 
 #: (compartment, channel) pairs where the structure is absent in truth: their features
@@ -131,24 +174,41 @@ def explain_agreement(true: pd.DataFrame, inferred: pd.DataFrame,
                       per_feature: pd.DataFrame, *, goal: float = 0.9,
                       channel_r: Mapping[str, float] | None = None,
                       channels: Sequence[str] = TARGETS,
-                      min_present: float = 0.5, max_spread: float = 0.15) -> pd.DataFrame:
+                      blurred: pd.DataFrame | None = None,
+                      stain_free: pd.DataFrame | None = None,
+                      groups: Mapping[str, Sequence] | None = None,
+                      min_present: float = 0.5, max_spread: float = 0.15,
+                      max_group_share: float = 0.5) -> pd.DataFrame:
     """Per-feature agreement with its feature family, channel, and, below ``goal``, a cause.
 
     Causes, tested in this order:
 
     - ``sparsity``: fewer than ``min_present`` of the cells have the structure in the
       truth (a non-zero, non-missing value), so r rests on a few cells;
-    - ``channel error``: the channel itself is inferred poorly (its voxel-wise r in
-      ``channel_r``, or the median r of its intensity features, is below ``goal``);
+    - ``resolution``: the same cells measured on the truth blurred to the resolution the
+      network delivers (``blurred``, from :func:`matching_blur_um` and
+      :func:`blur_channels`) already miss the goal: the feature rests on detail finer
+      than the inferred channel resolves (thin membranes, leakage across compartments);
+    - ``stain brightness``: the same cells measured on the truth without its cell-to-cell
+      stain brightness (``stain_free``, e.g. ``simulate_fov(..., uniform_stain=True)``)
+      already miss the goal: the feature's spread over cells is largely how brightly each
+      cell was stained, which the RI does not carry;
     - ``threshold``: the feature comes from a mask thresholded from the channel (lipid
-      droplets, nucleoli) although the channel's intensities agree;
+      droplets, nucleoli);
     - ``off-compartment``: the channel in a compartment where its structure is absent in
       truth (membrane, actin, mitochondria or droplets inside the nucleus; nucleus or
       nucleolus in the cytoplasm): the feature measures blur and leakage;
+    - ``channel error``: the channel itself is inferred poorly (its voxel-wise r in
+      ``channel_r``, or the median r of its intensity features, is below ``goal``);
+    - ``<group> offset``: more than ``max_group_share`` of the error (inferred minus true,
+      both z-scored) is shared by the cells of a group in ``groups`` (e.g. a field or a
+      cell type): the inferred level moves with the group, not with the cell;
     - ``little spread``: the cells hardly differ in the feature (coefficient of variation
       of the true values below ``max_spread``), so errors small against its level still
       swamp the correlation over cells;
-    - ``other``: none of these.
+    - ``cell-to-cell error``: none of these, with all three controls given: the network
+      errs cell by cell, at the resolution it has;
+    - ``other``: none of these, and a control was not given.
 
     Parameters
     ----------
@@ -160,45 +220,105 @@ def explain_agreement(true: pd.DataFrame, inferred: pd.DataFrame,
         The r a feature should reach.
     channel_r : mapping, optional
         Voxel-wise r per channel (:func:`channel_agreement`).
+    blurred : pandas.DataFrame, optional
+        The same cells measured on the blurred truth.
+    stain_free : pandas.DataFrame, optional
+        The same cells measured on the truth with every cell stained equally brightly.
+    groups : mapping of str to sequence, optional
+        Named groupings of the cells, e.g. ``{"field": ..., "cell type": ...}``.
 
     Returns
     -------
     pandas.DataFrame
         ``per_feature`` with ``family``, ``channel``, ``present`` (fraction of cells with the
-        structure) and ``cause`` ("" when the feature reaches the goal).
+        structure), ``true_cv``, ``r_blurred_truth``, ``r_stain_free_truth``,
+        ``r_inferred_stain_free`` (the inferred against the stain-free truth) and one
+        ``<group>_share`` per group (NaN without their control), and ``cause`` ("" when the
+        feature reaches the goal).
     """
     families = dict(feature_dictionary(channels)[["name", "family"]].to_numpy())
     out = per_feature.copy()
-    out["family"] = [families.get(f, "other") for f in out["feature"]]
-    out["channel"] = [_channel_of(f, channels) for f in out["feature"]]
-    values = true[out["feature"]].astype(float)
+    names = list(out["feature"])
+    out["family"] = [families.get(f, "other") for f in names]
+    out["channel"] = [_channel_of(f, channels) for f in names]
+    values = true[names].astype(float)
     out["present"] = ((values.fillna(0) != 0).mean()).to_numpy()
     level = values.mean().abs().replace(0, np.nan)
-    spread = (values.std() / level).to_numpy()
-    error = ((inferred[out["feature"]].astype(float) - values).abs().median() / level).to_numpy()
+    out["true_cv"] = (values.std() / level).to_numpy()
+    error = ((inferred[names].astype(float) - values).abs().median() / level).to_numpy()
+    out["r_blurred_truth"] = (_per_feature_r(true, blurred, names) if blurred is not None
+                              else np.nan)
+    out["r_stain_free_truth"] = (_per_feature_r(true, stain_free, names)
+                                 if stain_free is not None else np.nan)
+    out["r_inferred_stain_free"] = (_per_feature_r(stain_free, inferred, names)
+                                    if stain_free is not None else np.nan)
+    groups = dict(groups or {})
+    for group, members in groups.items():
+        out[_share_column(group)] = _group_share(true, inferred, names, members)
     intensity = out[out["family"] == "fluorescence"].groupby("channel")["r"].median()
     channel_ok = {c: (channel_r or {}).get(c, intensity.get(c, np.nan)) for c in channels}
+    controlled = blurred is not None and stain_free is not None and bool(groups)
     causes = []
-    for i, (_, row) in enumerate(out.iterrows()):
-        ch_r = channel_ok.get(row["channel"], np.nan)
-        if row["r"] >= goal:
+    for i, row in enumerate(out.itertuples(index=False)):
+        shares = {g: getattr(row, _share_column(g)) for g in groups}
+        group = max(shares, key=shares.get, default=None)
+        ch_r = channel_ok.get(row.channel, np.nan)
+        if row.r >= goal:
             causes.append("")
-        elif row["present"] < min_present:
-            causes.append(f"sparsity ({row['present']:.0%} of cells have it)")
-        elif np.isfinite(ch_r) and ch_r < goal:
-            causes.append(f"channel error ({row['channel']} r = {ch_r:.2f})")
-        elif row["feature"].startswith(_THRESHOLDED):
+        elif row.present < min_present:
+            causes.append(f"sparsity ({row.present:.0%} of cells have it)")
+        elif row.r_blurred_truth < goal:
+            causes.append(f"resolution (the truth blurred to the channel's resolution "
+                          f"alone gives r = {row.r_blurred_truth:.2f})")
+        elif row.r_stain_free_truth < goal:
+            causes.append(f"stain brightness (each cell's stain brightness, which the RI "
+                          f"does not carry, alone gives r = {row.r_stain_free_truth:.2f}; "
+                          f"against the stain-free truth r = "
+                          f"{row.r_inferred_stain_free:.2f})")
+        elif row.feature.startswith(_THRESHOLDED):
             causes.append("threshold (mask from the channel at 0.5)")
-        elif (where := _off_compartment(row["feature"], row["channel"])) is not None:
-            causes.append(f"off-compartment (no {row['channel']} in the {where} in truth: "
+        elif (where := _off_compartment(row.feature, row.channel)) is not None:
+            causes.append(f"off-compartment (no {row.channel} in the {where} in truth: "
                           f"blur and leakage)")
-        elif spread[i] < max_spread:
-            causes.append(f"little spread across cells (CV {spread[i]:.0%}; median error "
+        elif np.isfinite(ch_r) and ch_r < goal:
+            causes.append(f"channel error ({row.channel} r = {ch_r:.2f})")
+        elif group is not None and shares[group] > max_group_share:
+            causes.append(f"{group} offset ({shares[group]:.0%} of the error is shared by "
+                          f"the cells of a {group})")
+        elif row.true_cv < max_spread:
+            causes.append(f"little spread across cells (CV {row.true_cv:.0%}; median error "
                           f"{error[i]:.0%} of the mean)")
+        elif controlled:
+            causes.append(f"cell-to-cell error of the {row.channel or 'inferred'} channel "
+                          f"(median {error[i]:.0%} of the mean; not blur, not stain "
+                          f"brightness, not a {' or '.join(groups)} offset)")
         else:
             causes.append("other")
     out["cause"] = causes
     return out
+
+
+def _per_feature_r(true: pd.DataFrame, other: pd.DataFrame, names: Sequence[str]) -> list:
+    _, per = feature_agreement(true, other, names)
+    return list(per.set_index("feature")["r"].reindex(names))
+
+
+def _share_column(group: str) -> str:
+    return f"{group.replace(' ', '_')}_share"
+
+
+def _group_share(true: pd.DataFrame, inferred: pd.DataFrame, names: Sequence[str],
+                 members: Sequence) -> list[float]:
+    """Share of each feature's error (z-scored inferred minus true) between groups."""
+    def z(table: pd.DataFrame) -> pd.DataFrame:
+        values = table[names].astype(float).reset_index(drop=True)
+        return (values - values.mean()) / values.std(ddof=0)
+
+    error = z(inferred) - z(true)
+    means = error.groupby(np.asarray(members)).transform("mean")
+    between = (means - error.mean()).pow(2).where(error.notna()).sum()
+    total = (error - error.mean()).pow(2).sum()
+    return list((between / total.replace(0, np.nan)).to_numpy())
 
 
 def agreement_summary(explained: pd.DataFrame, goal: float = 0.9) -> pd.DataFrame:

@@ -296,7 +296,8 @@ def simulate_fov(cell_type: str = "fibroblast", seed: int = 0,
                  texture_shift_um: tuple[float, float, float] = (0.0, 0.0, 0.0),
                  pad_z: bool = False,
                  domain: ImagingDomain | str | None = None,
-                 droplets_per_cell: tuple[int, int] | None = None) -> SimulatedFOV:
+                 droplets_per_cell: tuple[int, int] | None = None,
+                 uniform_stain: bool = False) -> SimulatedFOV:
     """Simulate one field of view of ``cell_type`` cells.
 
     Parameters
@@ -340,6 +341,11 @@ def simulate_fov(cell_type: str = "fibroblast", seed: int = 0,
     droplets_per_cell : (int, int), optional
         Range of lipid droplets drawn per cell, replacing the family's (e.g. (20, 60) for
         cells fed oleic acid); the droplet sizes and indices keep the family's distribution.
+    uniform_stain : bool
+        Every cell's six stains at brightness 1 instead of each cell's random brightness
+        (0.75-1, drawn apart from its RI); the same cells and RI. The truth without the
+        cell-to-cell staining that no RI model can infer (a control of the feature
+        validation, :func:`ri2fl.profile.validation.explain_agreement`).
     fl_noise, fl_shift_z_um, bleed_through
         Fluorescence nuisance: Poisson/Gaussian noise, axial RI/FL misregistration (µm),
         spectral bleed-through fraction.
@@ -367,6 +373,8 @@ def simulate_fov(cell_type: str = "fibroblast", seed: int = 0,
         params = _family_params(cell_type, droplets_per_cell)
         cells = layout_cells(cell_type, rng, shape, voxel, n_cells, variant, cluster, edge,
                              params)
+    if uniform_stain:
+        cells = [replace(c, brightness=dict.fromkeys(c.brightness, 1.0)) for c in cells]
     canvas = render_cells(cells, shape, rng, voxel, supersample, texture_shift_um)
     rng = np.random.default_rng([seed, int(timepoint), 1])  # measurement noise of this frame
     dn = canvas.dn
