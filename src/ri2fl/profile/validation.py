@@ -208,7 +208,8 @@ def explain_agreement(true: pd.DataFrame, inferred: pd.DataFrame,
       swamp the correlation over cells;
     - ``cell-to-cell error``: none of these, with all three controls given: the network
       errs cell by cell, at the resolution it has;
-    - ``other``: none of these, and a control was not given.
+    - ``other``: none of these, and a control was not given (the demo runs none: its
+      cells are too many to simulate twice within its time).
 
     Parameters
     ----------
@@ -293,7 +294,11 @@ def explain_agreement(true: pd.DataFrame, inferred: pd.DataFrame,
                           f"(median {error[i]:.0%} of the mean; not blur, not stain "
                           f"brightness, not a {' or '.join(groups)} offset)")
         else:
-            causes.append("other")
+            missing = [name for name, given in (("blurred", blurred is not None),
+                                                ("stain_free", stain_free is not None),
+                                                ("groups", bool(groups))) if not given]
+            causes.append(f"other (not told apart without the controls "
+                          f"{', '.join(missing)}; scripts/validate_features.py runs them)")
     out["cause"] = causes
     return out
 
