@@ -478,18 +478,29 @@ def design_counts(features: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
+#: Whole cells needed to measure the feature agreement on whole cells only.
+MIN_AGREEMENT_CELLS = 20
+
+
 def _agreement(pairs, channel_r, out_dir: Path):
     from .report import Agreement
 
     true = pd.concat([a for a, _ in pairs], ignore_index=True)
     inferred = pd.concat([b for _, b in pairs], ignore_index=True)
+    # the cells the statistics use: a cell cut by the field's edge is left out there too
+    # (every cell when too few are whole, as in the tiniest plans)
+    whole = ~true["cut_by_edge"].astype(bool).to_numpy()
+    cells = "whole cells" if whole.sum() >= MIN_AGREEMENT_CELLS else "cells"
+    if cells == "whole cells":
+        true, inferred = (t[whole].reset_index(drop=True) for t in (true, inferred))
     _, per_feature = feature_agreement(true, inferred)
     channels = pd.DataFrame(channel_r).mean().rename("voxel_r").rename_axis("channel")
     explained = explain_agreement(true, inferred, per_feature,
                                   channel_r=channels.to_dict(),
                                   groups={"field": true["field"]})
     write_table(explained, out_dir / "feature_agreement.csv", overwrite=True)
-    return Agreement(explained, n_cells=len(true), channels=channels.reset_index())
+    return Agreement(explained, n_cells=len(true), channels=channels.reset_index(),
+                     cells=cells)
 
 
 def agreement_sentence(agreement) -> str:
@@ -498,7 +509,8 @@ def agreement_sentence(agreement) -> str:
     below = per[per["r"] < agreement.goal]
     worst = ", ".join(f"{f} ({c})" for f, c in below.sort_values("r")[["feature", "cause"]]
                       .head(3).to_numpy())
-    return (f"features on inferred vs true fluorescence, same {agreement.n_cells} cells: "
+    return (f"features on inferred vs true fluorescence, same {agreement.n_cells} "
+            f"{agreement.cells}: "
             f"median per-feature r = {per['r'].median():.3f} over {len(per)} features "
             f"(paper: 0.97 on real fluorescence); {len(below)} below {agreement.goal:g}"
             + (f", e.g. {worst}" if worst else "") + "; see feature_agreement.csv")

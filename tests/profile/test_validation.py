@@ -163,3 +163,22 @@ def test_failures_are_told_apart_by_the_controls(rng):
     assert causes["cell_actin_mean_au"].startswith("stain brightness")
     assert causes["cell_nucleus_mean_au"].startswith("cell-to-cell error")
     assert explained.loc["cell_nucleus_mean_au", "field_share"] < 0.5
+
+
+def test_the_demo_measures_agreement_on_the_whole_cells_its_statistics_use(tmp_path, rng):
+    from ri2fl.demo import MIN_AGREEMENT_CELLS, _agreement
+
+    n = 3 * MIN_AGREEMENT_CELLS
+    true = pd.DataFrame({"cell_actin_mean_au": rng.normal(size=n),
+                         "cut_by_edge": np.arange(n) < 2 * MIN_AGREEMENT_CELLS,
+                         "field": np.repeat(np.arange(6), n // 6)})
+    inferred = true.copy()
+    # the cells cut by the edge are read badly; the whole ones well
+    cut = true["cut_by_edge"].to_numpy()
+    inferred.loc[cut, "cell_actin_mean_au"] = rng.normal(size=cut.sum())
+    agreement = _agreement([(true, inferred)], [{"actin": 0.95}], tmp_path)
+    assert agreement.n_cells == MIN_AGREEMENT_CELLS and agreement.cells == "whole cells"
+    assert agreement.per_feature.set_index("feature").loc["cell_actin_mean_au", "r"] > 0.99
+    # too few whole cells: every cell, said so
+    few = _agreement([(true.assign(cut_by_edge=True), inferred)], [{"actin": 0.95}], tmp_path)
+    assert few.n_cells == n and few.cells == "cells"

@@ -84,6 +84,8 @@ class Agreement:
     n_cells: int
     goal: float = 0.9
     channels: pd.DataFrame | None = None
+    #: which cells: "whole cells" (cut by the field's edge left out) or "cells"
+    cells: str = "whole cells"
 
 
 def _img(fig, alt: str) -> str:
@@ -320,7 +322,9 @@ def _agreement(agreement: Agreement) -> list[str]:
     median = float(per["r"].median()) if len(per) else float("nan")
     below = per[per["r"] < agreement.goal].sort_values("r")
     frags = [f"<p>Each fluorescence-dependent feature was measured twice on the same "
-             f"{agreement.n_cells} cells (the true instance labels): once on the inferred "
+             f"{agreement.n_cells} {agreement.cells} (the true instance labels"
+             + ("; cells cut by the field's edge are left out, as in the statistics"
+                if agreement.cells == "whole cells" else "") + "): once on the inferred "
              "and once on the simulator's true fluorescence. Each dot is one feature's "
              "Pearson r over the cells; a feature whose r is high can stand in for the "
              "fluorescence measurement. The paper (Jo et al. 2021) reported r = 0.97, "
