@@ -58,7 +58,7 @@ from ri2fl.evaluate.ood import (
 #: Which shipped model each segmentation metric judges.
 SEG_MODEL = "segment-default"
 CELL_MODEL = "cell-default"
-WATERSHED = "watershed route (default FL)"
+WATERSHED = "watershed route (FL of --model)"
 #: The physical part's fields through the fast path (``make_ood_sets.py --fast-control``).
 CONTROL = "physical_fast"
 #: Column headers of the parts in the Markdown table.

@@ -20,7 +20,7 @@ from ri2fl.train import DEFAULTS, load_config
 from ri2fl.train.recipe import RECIPES_DIR, available_recipes, load_recipe, plan, run_recipe
 from ri2fl.train.schema import AugmentOptions, DataOptions, TrainOptions, UNetOptions
 
-SHIPPED = ("default", "segment-default", "cell-default")
+SHIPPED = ("default", "default-broad", "segment-default", "cell-default")
 
 
 def test_every_shipped_model_has_a_recipe_whose_chain_resolves(tmp_path):
@@ -46,8 +46,21 @@ def test_every_shipped_model_has_a_recipe_whose_chain_resolves(tmp_path):
 
 def test_gpu_stages_stay_in_the_chain():
     gpu = {name: [s.name for s in load_recipe(name).stages if s.gpu] for name in SHIPPED}
-    assert gpu == {"default": ["06_gpu", "10_refine_gpu"], "segment-default": ["05_gpu"],
+    assert gpu == {"default": ["06_gpu", "10_refine_gpu"],
+                   "default-broad": ["06_gpu", "10_refine_gpu"], "segment-default": ["05_gpu"],
                    "cell-default": []}
+
+
+def test_default_broad_continues_the_default_chain():
+    broad, default = load_recipe("default-broad"), load_recipe("default")
+    names = [s.name for s in broad.stages]
+    assert names[:len(default.stages)] == [s.name for s in default.stages]
+    assert names[len(default.stages):] == ["16_whole_distribution", "17_tomograph_weighted",
+                                          "18_anneal"]
+    first = broad.stage("16_whole_distribution")
+    assert (first.init_from, first.init_weights) == ("15_end_to_end", "last")
+    assert set(default.data) <= set(broad.data) and first.data_set == "sim_broad"
+    assert broad.model == "default-broad" and broad.ship.stage == "18_anneal"
 
 
 def _same(stage_value, shipped_value):
@@ -56,7 +69,7 @@ def _same(stage_value, shipped_value):
     return stage_value == shipped_value
 
 
-@pytest.mark.parametrize("name", ["default", "segment-default"])
+@pytest.mark.parametrize("name", ["default", "default-broad", "segment-default"])
 def test_the_last_stage_is_the_recipe_the_shipped_weights_record(name):
     recipe = load_recipe(name)
     cfg = recipe.stage(recipe.ship.stage).config

@@ -15,6 +15,9 @@ its ``data.path`` is relative to ``<out>/data``, its ``finetune`` and ``out`` th
       - {name: 03_longer, init_from: 02_channel_weights, init_weights: last}
     ship: {stage: 03_longer, weights: last, tile_size: [32, 128, 128]}
 
+A recipe may continue another (``extends: default``, a recipe folder beside it): its data
+sets and stages come first, and its own stages may start from theirs.
+
 ``run_recipe(recipe, out)`` simulates the data sets, trains every stage into ``<out>/<stage>``
 (a stage whose ``done.json`` exists is skipped, an interrupted one resumes from its
 ``last.pt``) and writes ``<out>/<model>.pt`` with its ``.sha256`` sidecar, in the format of
@@ -152,6 +155,7 @@ class Classifiers(_Section):
 
 class RecipeFile(_Section):
     model: str
+    extends: str | None = None
     data: dict[str, DataSet] = Field(default_factory=dict)
     stages: list[StageLink]
     ship: Ship
@@ -240,13 +244,15 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
         spec = RecipeFile.model_validate(_read_yaml(path))
     except ValidationError as exc:
         raise_config_error(exc, RecipeFile, path)
-    stages: list[Stage] = []
+    base = load_recipe(path.parent.parent / spec.extends) if spec.extends else None
+    data = {**(base.data if base else {}), **spec.data}
+    stages: list[Stage] = list(base.stages) if base else []
     for link in spec.stages:
         earlier = [s.name for s in stages]
         if link.init_from is not None and link.init_from not in earlier:
             raise ConfigError(f"stage {link.name}: init_from {link.init_from!r} is not an "
                               "earlier stage", path, f"earlier stages: {earlier}")
-        stages.append(_load_stage(path.parent / f"{link.name}.yaml", link, spec.data))
+        stages.append(_load_stage(path.parent / f"{link.name}.yaml", link, data))
     names = [s.name for s in stages]
     if spec.ship.stage not in names:
         raise ConfigError(f"ship.stage {spec.ship.stage!r} is not a stage", path)
@@ -255,9 +261,9 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
     if unlisted:
         raise ConfigError(f"stage files not in the chain: {unlisted}", path,
                           "list them under stages or delete them")
-    if spec.classifiers and spec.classifiers.data.split("/", 1)[0] not in spec.data:
+    if spec.classifiers and spec.classifiers.data.split("/", 1)[0] not in data:
         raise ConfigError(f"classifiers.data {spec.classifiers.data!r} names no data set", path)
-    return Recipe(spec.model, path, spec.data, stages, spec.ship, spec.classifiers)
+    return Recipe(spec.model, path, data, stages, spec.ship, spec.classifiers)
 
 
 @dataclass
