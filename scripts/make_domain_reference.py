@@ -105,6 +105,10 @@ def manifest_statistics(manifest: Path, split: str) -> list[dict]:
     return rows
 
 
+#: In the names of the per-family fields (``<family>_family_<seed>_<shape>``).
+FAMILY = "_family_"
+
+
 def family_fields(seeds: list[int], shapes: list[tuple[int, int, int]]) -> list:
     """Ordinary fields of every family, ``seeds`` (below the held-out 100000) x ``shapes``."""
     return [FieldSpec(cell_type, "family", seed, shape) for cell_type in CELL_TYPES
@@ -157,12 +161,13 @@ def main(argv=None) -> int:
                         "every family in-domain)")
     p.add_argument("--per-field", type=Path, help="also write every field's statistics here")
     p.add_argument("--manifest", type=Path,
-                   help="measure the training files of this manifest (split --split) instead "
-                        "of simulating the fibroblast training plan")
+                   help="also measure the training files of this manifest (split --split), "
+                        "beside the fibroblast training plan: for a model fine-tuned from "
+                        "`default` on stored fields (both are its training data)")
     p.add_argument("--split", default="train", help="with --manifest: the split (train)")
-    p.add_argument("--rows", type=Path,
-                   help="take the statistics from an earlier --per-field file instead of "
-                        "simulating (same fields and options)")
+    p.add_argument("--rows", type=Path, nargs="+",
+                   help="take the statistics from earlier --per-field files instead of "
+                        "simulating (same fields and options; a field in several, once)")
     p.add_argument("--only", nargs="+", choices=list(STATISTICS), metavar="STAT",
                    help="write only these statistics' ranges into the existing "
                         "<model>.domain.json (same fields and options as made it), keeping "
@@ -174,12 +179,12 @@ def main(argv=None) -> int:
     t0 = time.time()
     families = family_fields(args.family_seeds, [(32, 128, 128), (64, 256, 256)])
     if args.rows:
-        rows = json.loads(args.rows.read_text())
-    elif args.manifest:
-        rows = manifest_statistics(args.manifest, args.split) + field_statistics(families,
-                                                                                family_ri)
+        merged = {r["name"]: r for path in args.rows for r in json.loads(path.read_text())}
+        rows = sorted(merged.values(), key=lambda r: FAMILY in r["name"])  # families last
     else:
-        rows = field_statistics(fields) + field_statistics(families, family_ri)
+        rows = (field_statistics(fields)
+                + (manifest_statistics(args.manifest, args.split) if args.manifest else [])
+                + field_statistics(families, family_ri))
     observed, accepted = ranges(rows, args.only or tuple(STATISTICS))
     if args.per_field:
         args.per_field.parent.mkdir(parents=True, exist_ok=True)
@@ -187,8 +192,9 @@ def main(argv=None) -> int:
     command = ("python scripts/make_domain_reference.py --models " + " ".join(args.models)
                + (f" --manifest {args.manifest.parent.name}/{args.manifest.name}"
                   if args.manifest else ""))
-    training = ([r["name"] for r in rows[:len(rows) - len(families)]] if args.manifest
-                else [f.name for f in fields])
+    training = [f.name for f in fields] + (
+        [r["name"] for r in rows[len(fields):] if FAMILY not in r["name"]]
+        if args.manifest else [])
     for model in args.models:
         out = args.out_dir / f"{model}.domain.json"
         if args.only:
@@ -200,11 +206,11 @@ def main(argv=None) -> int:
         reference = {
             "model": model,
             "made_by": command,
-            "fields": {"training": (
-                {"manifest": args.manifest.name, "split": args.split, "names": training}
-                if args.manifest else
-                {"names": training, "shape": list(args.shape),
-                 "physics": "fast, periodic grid (wrap)"}),
+            "fields": {"training": {
+                "names": training, "shape": list(args.shape),
+                "physics": "fast, periodic grid (wrap)",
+                **({"manifest": args.manifest.name, "split": args.split}
+                   if args.manifest else {})},
                        "families": {"cell_types": list(CELL_TYPES),
                                     "seeds": args.family_seeds,
                                     "shapes": [[32, 128, 128], [64, 256, 256]],
