@@ -72,15 +72,10 @@ def feature_agreement(true: pd.DataFrame, inferred: pd.DataFrame,
         raise ValueError("the two tables must hold the same cells")
     cols = [c for c in (features or fluorescence_dependent_features())
             if c in true.columns and c in inferred.columns]
-    a = true[cols].astype(float).to_numpy()
-    b = inferred[cols].astype(float).to_numpy()
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
-        mu_a, sd_a = np.nanmean(a, axis=0), np.nanstd(a, axis=0)
-        mu_b, sd_b = np.nanmean(b, axis=0), np.nanstd(b, axis=0)
+    za, sd_a = _zscored(true, cols)
+    zb, sd_b = _zscored(inferred, cols)
     keep = np.isfinite(sd_a) & (sd_a > 0) & np.isfinite(sd_b) & (sd_b > 0)
-    za = (a[:, keep] - mu_a[keep]) / sd_a[keep]
-    zb = (b[:, keep] - mu_b[keep]) / sd_b[keep]
+    za, zb = za[:, keep], zb[:, keep]
     ok = np.isfinite(za) & np.isfinite(zb)
     r = pcc(za[ok], zb[ok], min_std=0.0) if ok.sum() > 2 else float("nan")
     rows = []
@@ -89,6 +84,15 @@ def feature_agreement(true: pd.DataFrame, inferred: pd.DataFrame,
         if m.sum() > 2 and np.std(zb[m, j]) > 0:
             rows.append((name, pcc(za[m, j], zb[m, j], min_std=0.0), int(m.sum())))
     return r, pd.DataFrame(rows, columns=["feature", "r", "n"])
+
+
+def _zscored(table: pd.DataFrame, cols: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Each column of ``table`` z-scored over its non-missing cells, and its s.d."""
+    values = table[list(cols)].astype(float).to_numpy()
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+        mu, sd = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
+        return (values - mu) / sd, sd
 
 
 def channel_agreement(fl_true: Mapping[str, np.ndarray], fl_inferred: Mapping[str, np.ndarray],
@@ -315,11 +319,8 @@ def _share_column(group: str) -> str:
 def _group_share(true: pd.DataFrame, inferred: pd.DataFrame, names: Sequence[str],
                  members: Sequence) -> list[float]:
     """Share of each feature's error (z-scored inferred minus true) between groups."""
-    def z(table: pd.DataFrame) -> pd.DataFrame:
-        values = table[names].astype(float).reset_index(drop=True)
-        return (values - values.mean()) / values.std(ddof=0)
-
-    error = z(inferred) - z(true)
+    error = pd.DataFrame(_zscored(inferred, names)[0] - _zscored(true, names)[0],
+                         columns=list(names))
     means = error.groupby(np.asarray(members)).transform("mean")
     between = (means - error.mean()).pow(2).where(error.notna()).sum()
     total = (error - error.mean()).pow(2).sum()
