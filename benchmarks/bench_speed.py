@@ -24,6 +24,8 @@ Usage::
     python benchmarks/bench_speed.py all              # ~40-55 min on 2 idle cores
     python benchmarks/bench_speed.py ratios
     python benchmarks/bench_speed.py memory --patches 8
+    python benchmarks/bench_speed.py memory --patches 0 --tta 0 --mc 0   # whole fields
+    python benchmarks/bench_speed.py memory --patches 0 --fields 64x512x512 64x1024x1024
     python benchmarks/bench_speed.py all --quick      # tiny sizes: checks that it runs
 """
 
@@ -229,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
                         default=["monai-fp32", "ri2fl", "ri2fl-reference", "monai-bf16-cl"])
     parser.add_argument("--monai-bf16-limit", type=float, default=900.0,
                         help="seconds before the MONAI bf16 case is stopped")
+    parser.add_argument("--fields", nargs="+", metavar="ZxYxX",
+                        help="memory cases on these fields instead (e.g. 64x512x512)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke run)")
     parser.add_argument("--json", type=Path, help="also write the runs here")
     args = parser.parse_args(argv)
@@ -245,7 +249,9 @@ def main(argv: list[str] | None = None) -> int:
                                              str(args.threads)], timeout=limit))
         print(ratio_table(results["ratios"]) + "\n", flush=True)
     if args.what in ("memory", "all"):
-        for shape in QUICK_MEMORY_FIELDS if args.quick else MEMORY_FIELDS:
+        fields = ([_shape(f) for f in args.fields] if args.fields
+                  else QUICK_MEMORY_FIELDS if args.quick else MEMORY_FIELDS)
+        for shape in fields:
             results["memory"].append(_spawn(["memory", "-", _dims(shape), tile_arg,
                                              str(args.threads), str(args.patches),
                                              str(args.tta), str(args.mc)]))
