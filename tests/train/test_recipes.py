@@ -20,7 +20,7 @@ from ri2fl.train import DEFAULTS, load_config
 from ri2fl.train.recipe import RECIPES_DIR, available_recipes, load_recipe, plan, run_recipe
 from ri2fl.train.schema import AugmentOptions, DataOptions, TrainOptions, UNetOptions
 
-SHIPPED = ("default", "default-broad", "segment-default", "cell-default")
+SHIPPED = ("default", "default-broad", "segment-default", "segment-broad", "cell-default")
 
 
 def test_every_shipped_model_has_a_recipe_whose_chain_resolves(tmp_path):
@@ -48,7 +48,7 @@ def test_gpu_stages_stay_in_the_chain():
     gpu = {name: [s.name for s in load_recipe(name).stages if s.gpu] for name in SHIPPED}
     assert gpu == {"default": ["06_gpu", "10_refine_gpu"],
                    "default-broad": ["06_gpu", "10_refine_gpu"], "segment-default": ["05_gpu"],
-                   "cell-default": []}
+                   "segment-broad": ["05_gpu"], "cell-default": []}
 
 
 def test_default_broad_continues_the_default_chain():
@@ -69,7 +69,23 @@ def _same(stage_value, shipped_value):
     return stage_value == shipped_value
 
 
-@pytest.mark.parametrize("name", ["default", "default-broad", "segment-default"])
+def test_segment_broad_continues_the_segment_default_chain():
+    broad, base = load_recipe("segment-broad"), load_recipe("segment-default")
+    names = [s.name for s in broad.stages]
+    assert names[:len(base.stages)] == [s.name for s in base.stages]
+    assert names[len(base.stages):] == ["06_whole_distribution", "07_tomograph_weighted",
+                                       "08_mitosis"]
+    assert broad.stage("06_whole_distribution").init_from == "05_gpu"
+    assert broad.stage("08_mitosis").data_set == "sim_broad_mitosis"
+    # the weighted manifests its stages read are written by their data sets
+    for stage in broad.stages[len(base.stages):]:
+        manifest = stage.config["data"]["path"].split("/", 1)[1]
+        assert manifest in broad.data[stage.data_set].manifests, stage.name
+    assert broad.model == "segment-broad" and broad.ship.stage == "08_mitosis"
+
+
+@pytest.mark.parametrize("name", ["default", "default-broad", "segment-default",
+                                  "segment-broad"])
 def test_the_last_stage_is_the_recipe_the_shipped_weights_record(name):
     recipe = load_recipe(name)
     cfg = recipe.stage(recipe.ship.stage).config
