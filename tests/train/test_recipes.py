@@ -51,37 +51,57 @@ def test_gpu_stages_stay_in_the_chain():
                    "segment-broad": ["05_gpu"], "cell-default": []}
 
 
-def test_default_broad_continues_the_default_chain():
-    broad, default = load_recipe("default-broad"), load_recipe("default")
+@pytest.mark.parametrize("name,base,added,first_init", [
+    ("default-broad", "default",
+     ["16_whole_distribution", "17_tomograph_weighted", "18_anneal"], ("15_end_to_end", "last")),
+    ("segment-broad", "segment-default",
+     ["06_whole_distribution", "07_tomograph_weighted", "08_mitosis"], ("05_gpu", "best")),
+])
+def test_a_broad_recipe_continues_its_base_chain(name, base, added, first_init):
+    broad, default = load_recipe(name), load_recipe(base)
     names = [s.name for s in broad.stages]
-    assert names[:len(default.stages)] == [s.name for s in default.stages]
-    assert names[len(default.stages):] == ["16_whole_distribution", "17_tomograph_weighted",
-                                          "18_anneal"]
-    first = broad.stage("16_whole_distribution")
-    assert (first.init_from, first.init_weights) == ("15_end_to_end", "last")
+    assert names == [s.name for s in default.stages] + added
+    first = broad.stage(added[0])
+    assert (first.init_from, first.init_weights) == first_init
     assert set(default.data) <= set(broad.data) and first.data_set == "sim_broad"
-    assert broad.model == "default-broad" and broad.ship.stage == "18_anneal"
+    # the weighted manifests its stages read are written by their data sets
+    for stage in broad.stages[len(default.stages):]:
+        manifest = stage.config["data"]["path"].split("/", 1)[1]
+        assert manifest in broad.data[stage.data_set].manifests, stage.name
+    assert broad.model == name and broad.ship.stage == added[-1]
+
+
+def test_a_data_set_that_extends_another_adds_its_groups_and_links_its_files(tmp_path):
+    from ri2fl.train.recipe import _link_files
+
+    data = load_recipe("segment-broad").data
+    broad, mitosis = data["sim_broad"].field_specs(), data["sim_broad_mitosis"].field_specs()
+    assert mitosis[:len(broad)] == broad
+    added = mitosis[len(broad):]
+    assert len(added) == 16 and {f.variant for f in added} == {"mitotic"}
+    source, folder = tmp_path / "sim_broad", tmp_path / "sim_broad_mitosis"
+    source.mkdir()
+    (source / broad[0].file).write_bytes(b"field")
+    _link_files(source, folder, mitosis)
+    assert [p.name for p in folder.iterdir()] == [broad[0].file]  # only what exists
+    assert (folder / broad[0].file).stat().st_ino == (source / broad[0].file).stat().st_ino
+
+
+def test_a_data_set_cannot_extend_a_missing_one(tmp_path):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    text = (RECIPES_DIR / "segment-default" / "recipe.yaml").read_text()
+    (folder / "recipe.yaml").write_text(text.replace("extends: sim_broad", "extends: nothing"))
+    for stage in (RECIPES_DIR / "segment-default").glob("0*.yaml"):
+        shutil.copy(stage, folder / stage.name)
+    with pytest.raises(ConfigError, match="extends 'nothing'"):
+        load_recipe(folder)
 
 
 def _same(stage_value, shipped_value):
     if isinstance(stage_value, float) or isinstance(shipped_value, float):
         return float(stage_value) == pytest.approx(float(shipped_value))
     return stage_value == shipped_value
-
-
-def test_segment_broad_continues_the_segment_default_chain():
-    broad, base = load_recipe("segment-broad"), load_recipe("segment-default")
-    names = [s.name for s in broad.stages]
-    assert names[:len(base.stages)] == [s.name for s in base.stages]
-    assert names[len(base.stages):] == ["06_whole_distribution", "07_tomograph_weighted",
-                                       "08_mitosis"]
-    assert broad.stage("06_whole_distribution").init_from == "05_gpu"
-    assert broad.stage("08_mitosis").data_set == "sim_broad_mitosis"
-    # the weighted manifests its stages read are written by their data sets
-    for stage in broad.stages[len(base.stages):]:
-        manifest = stage.config["data"]["path"].split("/", 1)[1]
-        assert manifest in broad.data[stage.data_set].manifests, stage.name
-    assert broad.model == "segment-broad" and broad.ship.stage == "08_mitosis"
 
 
 @pytest.mark.parametrize("name", ["default", "default-broad", "segment-default",

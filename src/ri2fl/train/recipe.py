@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -96,8 +98,13 @@ class Manifest(_Section):
 
 
 class DataSet(_Section):
-    """A simulated data set: make_sim_data's fields, then explicit groups, and manifests."""
+    """A simulated data set: make_sim_data's fields, then explicit groups, and manifests.
 
+    With ``extends: <data set>`` it holds that data set's fields and groups, then its own
+    groups; files the other data set has already simulated are linked, not simulated again.
+    """
+
+    extends: str | None = None
     fields: Fields | None = None
     groups: tuple[FieldGroup, ...] = ()
     manifests: dict[str, Manifest] = Field(
@@ -246,6 +253,7 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
         raise_config_error(exc, RecipeFile, path)
     base = load_recipe(path.parent.parent / spec.extends) if spec.extends else None
     data = {**(base.data if base else {}), **spec.data}
+    data.update(_resolve_data_sets(spec.data, data, path))  # the base's are resolved already
     stages: list[Stage] = list(base.stages) if base else []
     for link in spec.stages:
         earlier = [s.name for s in stages]
@@ -305,6 +313,35 @@ def plan(recipe: Recipe, root: str | Path, **overrides: Any) -> list[StagePlan]:
     return plans
 
 
+def _resolve_data_sets(own: dict[str, DataSet], data: dict[str, DataSet],
+                       path: Path) -> dict[str, DataSet]:
+    """Give each of ``own`` that extends a data set of ``data`` its fields and groups first."""
+    resolved = {}
+    for name, ds in own.items():
+        if ds.extends is not None:
+            base = data.get(ds.extends)
+            if base is None or base.extends is not None:
+                raise ConfigError(f"data set {name!r} extends {ds.extends!r}, which is not a "
+                                  "data set of the recipe that extends none", path,
+                                  f"name one of {sorted(data)}")
+            ds = ds.model_copy(update={"fields": base.fields,
+                                       "groups": (*base.groups, *ds.groups)})
+        resolved[name] = ds
+    return resolved
+
+
+def _link_files(source: Path, folder: Path, fields: Sequence) -> None:
+    """Hard-link (or copy) the fields ``source`` already holds into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in fields:
+        src, dest = source / f.file, folder / f.file
+        if src.is_file() and not dest.exists():
+            try:
+                os.link(src, dest)
+            except OSError:  # another file system
+                shutil.copy2(src, dest)
+
+
 def simulate_data_set(recipe: Recipe | str | Path, name: str, root: str | Path,
                       workers: int = 1) -> Path:
     """Simulate a recipe's data set into ``root/data/<name>/`` (files already there are
@@ -321,6 +358,8 @@ def simulate_data_set(recipe: Recipe | str | Path, name: str, root: str | Path,
     if all((folder / m).is_file() for m in data.manifests) and \
             all((folder / f.name).is_file() for f in fields):
         return folder
+    if data.extends is not None:
+        _link_files(Path(root) / "data" / data.extends, folder, fields)
     log.info("simulating %s: %s", name, data.describe())
     simulate_fields(folder, fields, workers=workers)
     for manifest, options in data.manifests.items():
