@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from ri2fl.infer import make_runner, predict_volume
-from ri2fl.infer.fused import FusedPredictor, _box_image, predict_fused
+from ri2fl.infer.fused import FusedPredictor, _box_image, _inverse, _Welford, predict_fused
 from ri2fl.infer.tiling import predict_tiled
-from ri2fl.infer.uncertainty import ensemble_fn, tta_augmentations
+from ri2fl.infer.uncertainty import Augmentation, ensemble_fn, tta_augmentations
 from ri2fl.models import RefinedUNet3D
 
 
@@ -110,6 +110,26 @@ def test_box_image_follows_every_augmentation():
         got = _box_image(aug, box, shape)
         assert got == (slice(zs[0], zs[-1] + 1), slice(ys[0], ys[-1] + 1),
                        slice(xs[0], xs[-1] + 1))
+
+
+@pytest.mark.parametrize("rot", range(4))
+@pytest.mark.parametrize(("flip_z", "flip_x"), [(False, False), (True, False), (False, True),
+                                                (True, True)])
+def test_inverse_undoes_every_augmentation_as_numpy_does(rot, flip_z, flip_x):
+    aug = Augmentation(rot, flip_z, flip_x)
+    y = np.random.default_rng(rot).random((2, 3, 4, 6, 6)).astype(np.float32)
+    np.testing.assert_array_equal(_inverse(aug, torch.from_numpy(y.copy())).numpy(),
+                                  aug.inverse(y))
+    np.testing.assert_array_equal(aug.inverse(aug.forward(y, None)), y)
+
+
+def test_running_mean_and_sd_equal_numpys_over_the_passes():
+    passes = np.random.default_rng(1).normal(2.0, 0.5, (5, 3, 7)).astype(np.float32)
+    stats = _Welford()
+    for x in passes:
+        stats.add(torch.from_numpy(x.copy()))
+    np.testing.assert_allclose(stats.mean.numpy(), passes.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(stats.sd().numpy(), passes.std(0), rtol=1e-4, atol=1e-6)
 
 
 def test_refined_head_on_a_region_equals_the_whole_head():
