@@ -355,3 +355,22 @@ def test_the_whole_distribution_set_mixes_every_kind_and_random_instruments():
     val = Counter((f.cell_type, f.options.get("domain")) for f in fields if f.split == "val")
     assert all(val[(k, "random")] == 2 and val[(k, None)] == 1 for k in SIMULATED_KINDS)
     assert len({f.name for f in fields}) == len(fields)
+
+
+def test_a_data_set_may_extend_a_base_recipes_data_set_that_extends_another(tmp_path):
+    shutil.copytree(RECIPES_DIR / "segment-default", tmp_path / "segment-default")
+    folder = tmp_path / "broad"
+    folder.mkdir()
+    head = ("model: broad\nextends: segment-default\nstages: []\nship: {stage: 05_gpu}\n"
+            "data:\n  more:\n    extends: sim_broad_mitosis\n    groups:\n"
+            "      - {split: train, first_seed: 7100, n: 1, shape: [16, 32, 32], "
+            "cell_types: [hek293]}\n")
+    (folder / "recipe.yaml").write_text(head)
+    recipe = load_recipe(folder)
+    mitosis, more = (recipe.data[n].field_specs() for n in ("sim_broad_mitosis", "more"))
+    assert more[:len(mitosis)] == mitosis and len(more) == len(mitosis) + 1
+    assert (more[-1].cell_type, more[-1].seed) == ("hek293", 7100)
+    # among a recipe's own data sets, one that extends another cannot be extended
+    (folder / "recipe.yaml").write_text(head + "  again:\n    extends: more\n")
+    with pytest.raises(ConfigError, match="extends 'more'"):
+        load_recipe(folder)
