@@ -55,7 +55,8 @@ def test_gpu_stages_stay_in_the_chain():
     ("default-broad", "default",
      ["16_whole_distribution", "17_tomograph_weighted", "18_anneal"], ("15_end_to_end", "last")),
     ("segment-broad", "segment-default",
-     ["06_whole_distribution", "07_tomograph_weighted", "08_mitosis", "09_more_cells"], ("05_gpu", "best")),
+     ["06_whole_distribution", "07_tomograph_weighted", "08_mitosis", "09_more_cells"],
+     ("05_gpu", "best")),
 ])
 def test_a_broad_recipe_continues_its_base_chain(name, base, added, first_init):
     broad, default = load_recipe(name), load_recipe(base)
