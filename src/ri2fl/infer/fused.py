@@ -10,8 +10,9 @@ One code path for the CPU and CUDA. For each batch of patches it
    volume (:meth:`ri2fl.models.RefinedUNet3D.forward_region` skips the rest of its full-grid
    head; other networks are run whole and cropped);
 4. weights the result with the separable blending window and adds it into a device-side
-   accumulator holding one slab of the field (a run of patches along x, bounded in bytes),
-   which a writer thread adds into the output (NumPy, zarr, HDF5) when the slab is done.
+   accumulator holding one slab of the field (a run of patches along x, bounded in bytes;
+   on a CPU one patch, whose weighted result is kept as it is), which a writer thread adds
+   into the output (NumPy, zarr, HDF5) as soon as the slab is done.
 
 Memory is bounded by the patch, the batch and the slab, never by the field. The outputs equal
 those of :func:`ri2fl.infer.tiling.predict_tiled` with :func:`ri2fl.infer.uncertainty.ensemble_fn`
