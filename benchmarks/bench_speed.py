@@ -16,8 +16,8 @@ after the model and the input are ready) is the case's own.
 ``memory``: peak RSS of :func:`ri2fl.predict_volume` streaming zarr -> zarr with
 ``--tta 4 --mc 4`` as the field grows (64 x 512² ... 64 x 3200²). Each case stops after
 ``--patches`` patches (default 8: the working set of one patch, repeated by every later one);
-``0`` runs whole fields (the four in about 16 minutes on 2 cores with ``--tta 0 --mc 0``,
-5-6 times longer with ``--tta 4 --mc 4``), whose peaks ran up to 0.4 GB higher.
+``0`` runs whole fields (the four in about 18 minutes on 2 cores with ``--tta 0 --mc 0``;
+with ``--tta 4 --mc 4`` the first three took 31 minutes, 64 x 3200² about another hour).
 ``BENCH_REFERENCE=1`` runs these cases on the reference path (``fused=False``) instead, for
 comparison.
 

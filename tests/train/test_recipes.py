@@ -371,7 +371,14 @@ def test_a_data_set_may_extend_a_base_recipes_data_set_that_extends_another(tmp_
     mitosis, more = (recipe.data[n].field_specs() for n in ("sim_broad_mitosis", "more"))
     assert more[:len(mitosis)] == mitosis and len(more) == len(mitosis) + 1
     assert (more[-1].cell_type, more[-1].seed) == ("hek293", 7100)
-    # among a recipe's own data sets, one that extends another cannot be extended
-    (folder / "recipe.yaml").write_text(head + "  again:\n    extends: more\n")
-    with pytest.raises(ConfigError, match="extends 'more'"):
+    # a recipe's own data sets chain in order: one may extend another written above it
+    (folder / "recipe.yaml").write_text(head + "  again:\n    extends: more\n    groups:\n"
+                                        "      - {split: val, first_seed: 7200, n: 1, shape: "
+                                        "[16, 32, 32], cell_types: [hek293]}\n")
+    again = load_recipe(folder).data["again"].field_specs()
+    assert again[:len(more)] == more and (again[-1].split, again[-1].seed) == ("val", 7200)
+    # ... not one written below it (nor itself)
+    text = head.replace("extends: sim_broad_mitosis", "extends: later")
+    (folder / "recipe.yaml").write_text(text + "  later:\n    extends: sim_broad\n")
+    with pytest.raises(ConfigError, match="extends 'later'"):
         load_recipe(folder)

@@ -302,32 +302,34 @@ class _Slab:
         self.region = region
         self.n_patches = n_patches
         self.add_count = 0
-        #: (first output channel, data on ``region``) of what the slab holds
-        self.parts: list[tuple[int, torch.Tensor]] = []
-        if n_patches > 1:
-            self.parts.append((0, torch.zeros((n_out, *(b.stop - b.start for b in region)),
-                                              dtype=torch.float32, device=device)))
+        self.data = torch.zeros((n_out, *(b.stop - b.start for b in region)),
+                                dtype=torch.float32, device=device) if n_patches > 1 else None
+        self.kept: list[tuple[int, torch.Tensor]] = []  # a one-patch slab's weighted blocks
 
     @property
     def done(self) -> bool:
         return self.add_count == self.n_patches
+
+    @property
+    def parts(self) -> list[tuple[int, torch.Tensor]]:
+        """(first output channel, data on ``region``) of what the slab holds."""
+        return self.kept if self.data is None else [(0, self.data)]
 
     def add(self, blocks: Sequence[torch.Tensor], patch: _Patch) -> None:
         """Add the blocks (each (C, *patch.box)), weighted by the patch's window, in order.
 
         With one patch the blocks are weighted in place and kept.
         """
-        device = blocks[0].device
-        wz, wy, wx = (torch.as_tensor(w, device=device) for w in patch.weights)
+        wz, wy, wx = (torch.as_tensor(w, device=blocks[0].device) for w in patch.weights)
         weight = wz[:, None, None] * wy[None, :, None] * wx[None, None, :]
         where = tuple(slice(f.start - r.start, f.stop - r.start)
                       for f, r in zip(patch.field, self.region))
         c = 0
         for block in blocks:
-            if self.n_patches == 1:
-                self.parts.append((c, block.mul_(weight)))
+            if self.data is None:
+                self.kept.append((c, block.mul_(weight)))
             else:
-                self.parts[0][1][(slice(c, c + block.shape[0]), *where)].addcmul_(block, weight)
+                self.data[(slice(c, c + block.shape[0]), *where)].addcmul_(block, weight)
             c += block.shape[0]
         self.add_count += 1
 

@@ -315,22 +315,22 @@ def plan(recipe: Recipe, root: str | Path, **overrides: Any) -> list[StagePlan]:
 
 def _resolve_data_sets(own: dict[str, DataSet], data: dict[str, DataSet],
                        path: Path) -> dict[str, DataSet]:
-    """Give each of ``own`` that extends a data set of ``data`` its fields and groups first.
+    """Give each of ``own`` that extends another data set that set's fields and groups first.
 
-    The base recipe's data sets are resolved already, so a data set may extend one of them
-    that extends another; among a recipe's own, only one that extends none.
+    The base recipe's data sets are resolved already; a recipe's own are resolved in order, so
+    one may extend any data set of its base or one of its own written above it.
     """
-    resolved = {}
+    data, resolved = dict(data), {}
     for name, ds in own.items():
         if ds.extends is not None:
             base = data.get(ds.extends)
-            if base is None or (ds.extends in own and base.extends is not None):
+            if base is None or (ds.extends in own and ds.extends not in resolved):
                 raise ConfigError(f"data set {name!r} extends {ds.extends!r}, which is not a "
-                                  "data set of the recipe or its base, or extends another of "
-                                  "this recipe's own", path, f"name one of {sorted(data)}")
+                                  "data set of the recipe or its base written above it", path,
+                                  f"name one of {sorted(data)}")
             ds = ds.model_copy(update={"fields": base.fields,
                                        "groups": (*base.groups, *ds.groups)})
-        resolved[name] = ds
+        resolved[name] = data[name] = ds
     return resolved
 
 
